@@ -1,0 +1,78 @@
+// Configuration: the Go server's flags (one or two dashes), its JSON config file, and our own
+// additions. Precedence: command line > config file > built-in default.
+//
+// The supervisor parses argv and the file, validates, and hands every worker the effective
+// configuration as JSON over its control socket (Config::to_json / Config::from_json), so all
+// processes agree on one parsed value and workers never re-read files.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <jansson.h>
+
+namespace rdv {
+
+struct Config {
+  // Go server flags (ops-spec §2.1), same names and defaults.
+  std::string config_path;            // -config
+  std::string registry_addr = ":9000";
+  std::string beacon_addr = ":9001";
+  std::string store;                  // Go snapshot path: accepted for compatibility (import source)
+  bool tls = false;
+  std::string tls_cert, tls_key;
+  std::string standby;                // host:port of the leader; non-empty = hot standby
+  std::string http;                   // admin/dashboard listen address; empty = no HTTP surface
+  std::string log_level = "info";
+  std::string log_format = "text";
+  std::string admin_token;
+  std::string dashboard_token;
+  std::string maintenance_banner;
+  std::string repl_token;
+  int64_t stale_threshold_ns = 30LL * 60 * 1000000000;  // -stale-threshold 30m
+  int64_t mutex_profile_fraction = 1000;  // Go runtime knobs: accepted, no effect here
+  int64_t block_profile_rate = 10000;
+  std::string wss_addr;
+
+  // Ours.
+  std::string data_dir = "/var/lib/rendezvous";  // the LMDB environment
+  std::string run_dir = "/run/rendezvous";       // Unix sockets and shared metrics pages
+  int64_t max_nodes = 1000000;                   // 0 = unlimited
+  int64_t max_connections = 1100000;
+  int64_t max_message_bytes = 64LL << 20;        // protocol maximum (wire §2.3)
+  int64_t map_size_mb = 1024;                    // initial LMDB map; grows on demand
+  int64_t changelog_keep = 1000000;              // change-log records kept beyond what standbys need
+  int64_t heartbeat_flush_ms = 1000;             // how often liveness times are written to LMDB
+
+  bool check_config = false;
+  bool show_help = false;
+  bool show_version = false;
+
+  // Parses argv (without argv[0]) and then the -config file. On error returns false and sets
+  // *error to a message that names the flag or key and says why.
+  bool parse(const std::vector<std::string>& args, std::string* error);
+
+  // Re-reads the config file while keeping the command-line values (SIGHUP).
+  bool reload(std::string* error) const;
+
+  // Checks cross-field rules (addresses parse, durations positive, supported features).
+  bool validate(std::string* error) const;
+
+  // Effective configuration as a JSON object keyed by flag name (hyphen form), and back.
+  json_t* to_json() const;
+  bool from_json(const json_t* obj, std::string* error);
+
+  static std::string usage();
+
+  // Set by parse(): which flags were given on the command line, kept for reload().
+  std::vector<std::string> cli_args;
+};
+
+// Splits "host:port" (host may be empty or a bracketed IPv6 literal). Returns false if the
+// port is missing or not a number in 0..65535.
+bool split_host_port(const std::string& addr, std::string* host, int* port);
+
+extern const char* const kVersion;
+
+}  // namespace rdv

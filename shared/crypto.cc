@@ -1,0 +1,96 @@
+#include "crypto.h"
+
+#include <sodium.h>
+
+#include <string>
+
+namespace rdv {
+
+bool crypto_init() { return sodium_init() >= 0; }
+
+std::string base64_encode(const uint8_t* data, size_t len) {
+  std::string out(sodium_base64_ENCODED_LEN(len, sodium_base64_VARIANT_ORIGINAL), '\0');
+  sodium_bin2base64(out.data(), out.size(), data, len, sodium_base64_VARIANT_ORIGINAL);
+  out.resize(out.size() - 1);  // drop the NUL
+  return out;
+}
+
+namespace {
+bool decode_variant(std::string_view text, std::string* out, int variant) {
+  out->assign(text.size() * 3 / 4 + 3, '\0');
+  size_t n = 0;
+  const char* end = nullptr;
+  if (sodium_base642bin(reinterpret_cast<unsigned char*>(out->data()), out->size(), text.data(),
+                        text.size(), "\r\n", &n, &end, variant) != 0)
+    return false;
+  if (end != text.data() + text.size()) return false;
+  out->resize(n);
+  return true;
+}
+}  // namespace
+
+bool base64_decode(std::string_view text, std::string* out) {
+  return decode_variant(text, out, sodium_base64_VARIANT_ORIGINAL);
+}
+
+bool base64_decode_any(std::string_view text, std::string* out) {
+  for (int v : {sodium_base64_VARIANT_ORIGINAL, sodium_base64_VARIANT_ORIGINAL_NO_PADDING,
+                sodium_base64_VARIANT_URLSAFE, sodium_base64_VARIANT_URLSAFE_NO_PADDING})
+    if (decode_variant(text, out, v)) return true;
+  return false;
+}
+
+bool decode_public_key(std::string_view b64, PublicKey* key) {
+  std::string raw;
+  if (!base64_decode(b64, &raw) || raw.size() != key->size()) return false;
+  std::copy(raw.begin(), raw.end(), key->begin());
+  return true;
+}
+
+bool decode_signature(std::string_view b64, Signature* sig) {
+  std::string raw;
+  if (!base64_decode(b64, &raw) || raw.size() != sig->size()) return false;
+  std::copy(raw.begin(), raw.end(), sig->begin());
+  return true;
+}
+
+bool ed25519_verify(const PublicKey& key, std::string_view message, const uint8_t* sig64) {
+  return crypto_sign_verify_detached(sig64, reinterpret_cast<const unsigned char*>(message.data()),
+                                     message.size(), key.data()) == 0;
+}
+
+bool token_equal(std::string_view presented, std::string_view configured) {
+  if (configured.empty() || presented.empty()) return false;
+  unsigned char a[crypto_generichash_BYTES], b[crypto_generichash_BYTES];
+  crypto_generichash(a, sizeof a, reinterpret_cast<const unsigned char*>(presented.data()),
+                     presented.size(), nullptr, 0);
+  crypto_generichash(b, sizeof b, reinterpret_cast<const unsigned char*>(configured.data()),
+                     configured.size(), nullptr, 0);
+  return sodium_memcmp(a, b, sizeof a) == 0;
+}
+
+std::string challenge_register(std::string_view listen_addr, std::string_view pub) {
+  std::string s = "register:";
+  s += listen_addr;
+  s += ':';
+  s += pub;
+  return s;
+}
+
+std::string challenge_node(std::string_view verb, uint32_t id) {
+  std::string s(verb);
+  s += ':';
+  s += std::to_string(id);
+  return s;
+}
+
+std::string challenge_pair(std::string_view verb, uint32_t a, uint32_t b) {
+  std::string s(verb);
+  s += ':';
+  s += std::to_string(a);
+  s += ':';
+  s += std::to_string(b);
+  return s;
+}
+
+}  // namespace rdv

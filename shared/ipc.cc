@@ -1,0 +1,223 @@
+#include "ipc.h"
+
+#include <poll.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <vector>
+
+#include "crypto.h"
+#include "log.h"
+#include "util.h"
+#include "wire.h"
+
+namespace rdv::ipc {
+
+bool send_msg(int fd, const json_t* msg) {
+  std::string s = json_dump_compact(msg);
+  for (;;) {
+    ssize_t n = ::send(fd, s.data(), s.size(), MSG_NOSIGNAL);
+    if (n >= 0) return true;
+    if (errno == EINTR) continue;
+    return false;
+  }
+}
+
+bool send_op(int fd, const char* op) {
+  JsonPtr m(json_pack("{s:s}", "op", op));
+  return send_msg(fd, m.get());
+}
+
+JsonPtr recv_msg(int fd, bool* eof) {
+  *eof = false;
+  std::vector<char> buf(kMaxControlMessage);
+  ssize_t n;
+  do {
+    n = ::recv(fd, buf.data(), buf.size(), 0);
+  } while (n < 0 && errno == EINTR);
+  if (n == 0) {
+    *eof = true;
+    return nullptr;
+  }
+  if (n < 0) {
+    if (errno != EAGAIN && errno != EWOULDBLOCK) *eof = true;
+    return nullptr;
+  }
+  json_error_t err;
+  JsonPtr j(json_loadb(buf.data(), size_t(n), 0, &err));
+  if (!j || !json_is_object(j.get())) {
+    log_warn("control: malformed message ignored", {{"error", err.text}});
+    return nullptr;
+  }
+  return j;
+}
+
+std::string registry_socket_path(const std::string& run_dir) { return run_dir + "/registry.sock"; }
+std::string registry_metrics_path(const std::string& run_dir) { return run_dir + "/metrics-registry"; }
+
+JsonPtr registry_call(const std::string& run_dir, const json_t* request, int timeout_ms, std::string* error) {
+  std::string path = registry_socket_path(run_dir);
+  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  if (!fd) {
+    *error = sys_error("socket");
+    return nullptr;
+  }
+  sockaddr_un sa{};
+  sa.sun_family = AF_UNIX;
+  if (path.size() >= sizeof sa.sun_path) {
+    *error = "socket path too long: " + path;
+    return nullptr;
+  }
+  std::memcpy(sa.sun_path, path.c_str(), path.size() + 1);
+  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) {
+    *error = path + ": " + sys_error("connect");
+    return nullptr;
+  }
+  std::string out;
+  wire::append_json_frame(out, json_dump_compact(request));
+  int64_t deadline = mono_now_ns() + int64_t(timeout_ms) * 1000000;
+  auto wait = [&](short events) {
+    int64_t left_ms = (deadline - mono_now_ns()) / 1000000;
+    if (left_ms <= 0) return false;
+    pollfd p{fd.get(), events, 0};
+    return ::poll(&p, 1, int(left_ms)) > 0;
+  };
+  size_t sent = 0;
+  while (sent < out.size()) {
+    ssize_t n = ::send(fd.get(), out.data() + sent, out.size() - sent, MSG_NOSIGNAL);
+    if (n > 0) {
+      sent += size_t(n);
+    } else if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+      if (!wait(POLLOUT)) {
+        *error = "registry command socket: write timed out";
+        return nullptr;
+      }
+    } else {
+      *error = "registry command socket: " + sys_error("send");
+      return nullptr;
+    }
+  }
+  std::string in;
+  for (;;) {
+    if (in.size() >= 4) {
+      uint32_t len = wire::load_be32(reinterpret_cast<const uint8_t*>(in.data()));
+      if (len > wire::kMaxMessageSize) {
+        *error = "registry command socket: reply too large";
+        return nullptr;
+      }
+      if (in.size() >= 4 + size_t(len)) {
+        json_error_t jerr;
+        JsonPtr j(json_loadb(in.data() + 4, len, 0, &jerr));
+        if (!j) *error = std::string("registry command socket: bad reply: ") + jerr.text;
+        return j;
+      }
+    }
+    char buf[65536];
+    ssize_t n = ::recv(fd.get(), buf, sizeof buf, 0);
+    if (n > 0) {
+      in.append(buf, size_t(n));
+    } else if (n == 0) {
+      *error = "registry command socket: closed before replying";
+      return nullptr;
+    } else if (errno == EAGAIN || errno == EINTR) {
+      if (!wait(POLLIN)) {
+        *error = "registry command socket: no reply in time";
+        return nullptr;
+      }
+    } else {
+      *error = "registry command socket: " + sys_error("recv");
+      return nullptr;
+    }
+  }
+}
+
+// ---- worker side ----
+
+Config WorkerControl::boot(const char* name) {
+  log_init(name);
+  signal(SIGPIPE, SIG_IGN);
+  // Belt and braces with the EOF check: if the supervisor dies, the kernel sends SIGTERM.
+  prctl(PR_SET_PDEATHSIG, SIGTERM);
+  if (getppid() == 1) std::exit(kExitOk);  // supervisor already gone before prctl
+  set_cloexec(kControlFd);
+  bool eof = false;
+  JsonPtr msg = recv_msg(kControlFd, &eof);
+  if (!msg) {
+    log_error("no configuration from the supervisor (workers are started by rendezvous, not by hand)");
+    std::exit(kExitConfig);
+  }
+  if (json_str(msg.get(), "op") != "config") fatal("first control message is not a configuration");
+  Config cfg;
+  std::string err;
+  if (!cfg.from_json(json_object_get(msg.get(), "config"), &err)) fatal(err);
+  LogLevel lvl;
+  if (parse_log_level(cfg.log_level, &lvl)) log_set_level(lvl);
+  log_set_format(cfg.log_format == "json" ? LogFormat::Json : LogFormat::Text);
+  if (!crypto_init()) fatal("libsodium initialisation failed");
+  return cfg;
+}
+
+WorkerControl::WorkerControl(event_base* base, Handlers h) : handlers_(std::move(h)) {
+  set_nonblocking(kControlFd);
+  ev_ = event_new(base, kControlFd, EV_READ | EV_PERSIST, &WorkerControl::on_readable, this);
+  event_add(ev_, nullptr);
+}
+
+WorkerControl::~WorkerControl() {
+  if (ev_) event_free(ev_);
+}
+
+void WorkerControl::ready() { send_op(kControlFd, "ready"); }
+
+void WorkerControl::status(std::string_view text) {
+  JsonPtr m(json_pack("{s:s,s:s#}", "op", "status", "text", text.data(), int(text.size())));
+  send_msg(kControlFd, m.get());
+}
+
+void WorkerControl::fatal(std::string_view message) {
+  log_error("fatal", {{"error", message}});
+  JsonPtr m(json_pack("{s:s,s:s#}", "op", "fatal", "message", message.data(), int(message.size())));
+  send_msg(kControlFd, m.get());
+  std::exit(kExitConfig);
+}
+
+void WorkerControl::on_readable(evutil_socket_t fd, short, void* arg) {
+  auto* self = static_cast<WorkerControl*>(arg);
+  for (;;) {
+    bool eof = false;
+    JsonPtr msg = recv_msg(fd, &eof);
+    if (eof) {
+      log_info("supervisor gone; exiting");
+      if (self->handlers_.on_supervisor_gone) self->handlers_.on_supervisor_gone();
+      else std::exit(kExitOk);
+      return;
+    }
+    if (!msg) return;
+    std::string_view op = json_str(msg.get(), "op");
+    if (op == "ping") {
+      JsonPtr pong(json_pack("{s:s,s:O}", "op", "pong", "seq", json_object_get(msg.get(), "seq")));
+      send_msg(fd, pong.get());
+    } else if (op == "reload") {
+      Config cfg;
+      std::string err;
+      if (!cfg.from_json(json_object_get(msg.get(), "config"), &err)) {
+        log_warn("reload ignored", {{"error", err}});
+        continue;
+      }
+      LogLevel lvl;
+      if (parse_log_level(cfg.log_level, &lvl)) log_set_level(lvl);
+      log_set_format(cfg.log_format == "json" ? LogFormat::Json : LogFormat::Text);
+      if (self->handlers_.on_reload) self->handlers_.on_reload(cfg);
+    } else if (op == "peer_died") {
+      if (self->handlers_.on_peer_died) self->handlers_.on_peer_died(json_str(msg.get(), "worker"));
+    } else {
+      log_debug("control: unknown op ignored", {{"op", op}});
+    }
+  }
+}
+
+}  // namespace rdv::ipc

@@ -1,0 +1,78 @@
+// Supervisor <-> worker control channel, and the local command socket of the registry.
+//
+// Control channel: a SOCK_SEQPACKET socketpair created by the supervisor; the worker end is
+// fd 3 (kControlFd). Each datagram is one JSON object with an "op":
+//
+//   supervisor -> worker                      worker -> supervisor
+//   {"op":"config","config":{…}}  (first)     {"op":"ready"}
+//   {"op":"ping","seq":N}                     {"op":"pong","seq":N}
+//   {"op":"reload","config":{…}}              {"op":"status","text":"…"}
+//   {"op":"peer_died","worker":"admin"}       {"op":"fatal","message":"…"}  then exit 78
+//
+// Shutdown is SIGTERM. A worker whose control socket reports EOF (the supervisor is gone)
+// exits by itself, so killing the supervisor never leaves orphans.
+//
+// Registry command socket: <run-dir>/registry.sock, SOCK_STREAM, the JSON framing of the
+// daemon protocol ([u32 BE length][JSON]). The admin worker sends {"type":"status"} and
+// (later) mutations there, so there is one writer and one validation path.
+#pragma once
+
+#include <event2/event.h>
+
+#include <functional>
+#include <string>
+#include <string_view>
+
+#include "config.h"
+#include "json.h"
+
+namespace rdv::ipc {
+
+inline constexpr size_t kMaxControlMessage = 1 << 20;
+
+// Sends one message; false on error (errno set). Blocking semantics on a blocking fd.
+bool send_msg(int fd, const json_t* msg);
+bool send_op(int fd, const char* op);
+// Receives one message. Returns null on EOF (*eof = true), on EAGAIN (*eof = false), or on a
+// malformed datagram (logged, *eof = false).
+JsonPtr recv_msg(int fd, bool* eof);
+
+std::string registry_socket_path(const std::string& run_dir);
+std::string registry_metrics_path(const std::string& run_dir);
+
+// Blocking request/response on the registry command socket, with a timeout. Returns null and
+// sets *error when the registry cannot be reached or does not answer in time.
+JsonPtr registry_call(const std::string& run_dir, const json_t* request, int timeout_ms,
+                      std::string* error);
+
+// Worker side of the control channel.
+class WorkerControl {
+ public:
+  struct Handlers {
+    std::function<void(const Config&)> on_reload;
+    std::function<void(std::string_view worker)> on_peer_died;
+    std::function<void()> on_supervisor_gone;  // default: exit(0)
+  };
+
+  // Worker start-up, before anything else: names the process for logs, reads the initial
+  // configuration from fd 3 (blocking), applies log level and format, initialises libsodium,
+  // and asks the kernel to SIGTERM us if the supervisor dies. Exits kExitConfig on failure.
+  static Config boot(const char* process_name);
+
+  WorkerControl(event_base* base, Handlers handlers);
+  ~WorkerControl();
+  WorkerControl(const WorkerControl&) = delete;
+  WorkerControl& operator=(const WorkerControl&) = delete;
+
+  void ready();
+  void status(std::string_view text);
+  // Reports a configuration/store error and exits kExitConfig.
+  [[noreturn]] static void fatal(std::string_view message);
+
+ private:
+  static void on_readable(evutil_socket_t fd, short what, void* arg);
+  event* ev_ = nullptr;
+  Handlers handlers_;
+};
+
+}  // namespace rdv::ipc

@@ -1,0 +1,202 @@
+#include "metrics.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <unordered_map>
+
+#include "util.h"
+
+namespace rdv::metrics {
+
+size_t type_index(std::string_view type) {
+  static const std::unordered_map<std::string_view, size_t> index = [] {
+    std::unordered_map<std::string_view, size_t> m;
+    for (size_t i = 0; i < kUnknownType; i++) m.emplace(kMessageTypes[i], i);
+    return m;
+  }();
+  auto it = index.find(type);
+  return it == index.end() ? kUnknownType : it->second;
+}
+
+RegistryPage* map_registry_page(const std::string& path, bool writable, std::string* error) {
+  UniqueFd fd(::open(path.c_str(), (writable ? O_RDWR | O_CREAT : O_RDONLY) | O_CLOEXEC, 0600));
+  if (!fd) {
+    *error = path + ": " + sys_error("open");
+    return nullptr;
+  }
+  struct stat st;
+  if (fstat(fd.get(), &st) != 0) {
+    *error = path + ": " + sys_error("fstat");
+    return nullptr;
+  }
+  bool fresh = size_t(st.st_size) < sizeof(RegistryPage);
+  if (fresh) {
+    if (!writable) {
+      *error = path + ": metrics page not initialised yet";
+      return nullptr;
+    }
+    if (ftruncate(fd.get(), sizeof(RegistryPage)) != 0) {
+      *error = path + ": " + sys_error("ftruncate");
+      return nullptr;
+    }
+  }
+  void* p = mmap(nullptr, sizeof(RegistryPage), writable ? PROT_READ | PROT_WRITE : PROT_READ,
+                 MAP_SHARED, fd.get(), 0);
+  if (p == MAP_FAILED) {
+    *error = path + ": " + sys_error("mmap");
+    return nullptr;
+  }
+  auto* page = static_cast<RegistryPage*>(p);
+  if (writable && (fresh || page->magic != kPageMagic || page->type_count != kTypeCount)) {
+    // New file or a page from a different build: start from zero (the file's pages are
+    // zero-filled by ftruncate, and all-zero bytes are valid atomics).
+    std::memset(static_cast<void*>(page), 0, sizeof(RegistryPage));
+    page->type_count = kTypeCount;
+    page->started_unix.store(unix_now());
+    page->magic = kPageMagic;
+  }
+  if (!writable && page->magic != kPageMagic) {
+    munmap(p, sizeof(RegistryPage));
+    *error = path + ": not a metrics page of this build";
+    return nullptr;
+  }
+  return page;
+}
+
+void unmap_registry_page(RegistryPage* page) {
+  if (page) munmap(page, sizeof(RegistryPage));
+}
+
+void observe(RegistryPage* page, size_t type, int64_t duration_ns, bool error) {
+  if (!page) return;
+  TypeStats& t = page->types[type < kTypeCount ? type : kUnknownType];
+  t.requests.fetch_add(1, std::memory_order_relaxed);
+  if (error) t.errors.fetch_add(1, std::memory_order_relaxed);
+  double sec = double(duration_ns) / 1e9;
+  for (size_t i = 0; i < kBucketCount; i++) {
+    if (sec <= kBuckets[i]) {
+      t.bucket[i].fetch_add(1, std::memory_order_relaxed);
+      break;
+    }
+  }
+  t.count.fetch_add(1, std::memory_order_relaxed);
+  t.sum_ns.fetch_add(uint64_t(duration_ns < 0 ? 0 : duration_ns), std::memory_order_relaxed);
+}
+
+std::string format_number(double v) {
+  if (std::isnan(v)) return "NaN";
+  if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
+  char buf[64];
+  if (v == std::trunc(v) && std::fabs(v) < 1e15) {
+    snprintf(buf, sizeof buf, "%.0f", v);
+    return buf;
+  }
+  // Shortest representation that round-trips.
+  for (int prec = 1; prec <= 17; prec++) {
+    snprintf(buf, sizeof buf, "%.*g", prec, v);
+    if (std::strtod(buf, nullptr) == v) break;
+  }
+  return buf;
+}
+
+namespace {
+void family(std::string& out, const char* name, const char* type, const char* help) {
+  out += "# HELP ";
+  out += name;
+  out += ' ';
+  out += help;
+  out += "\n# TYPE ";
+  out += name;
+  out += ' ';
+  out += type;
+  out += '\n';
+}
+void sample(std::string& out, const char* name, double v) {
+  out += name;
+  out += ' ';
+  out += format_number(v);
+  out += '\n';
+}
+uint64_t ld(const std::atomic<uint64_t>& a) { return a.load(std::memory_order_relaxed); }
+}  // namespace
+
+std::string render_registry(const RegistryPage& p) {
+  std::string out;
+  out.reserve(16384);
+  // Labelled series sorted by label value.
+  size_t order[kTypeCount];
+  for (size_t i = 0; i < kTypeCount; i++) order[i] = i;
+  std::sort(order, order + kTypeCount,
+            [](size_t a, size_t b) { return std::strcmp(kMessageTypes[a], kMessageTypes[b]) < 0; });
+
+  family(out, "pilot_requests_total", "counter", "Registry requests by message type.");
+  for (size_t i : order)
+    if (uint64_t n = ld(p.types[i].requests))
+      out += std::string("pilot_requests_total{type=\"") + kMessageTypes[i] + "\"} " + format_number(double(n)) + "\n";
+  family(out, "pilot_errors_total", "counter", "Registry requests answered with an error, by message type.");
+  for (size_t i : order)
+    if (uint64_t n = ld(p.types[i].errors))
+      out += std::string("pilot_errors_total{type=\"") + kMessageTypes[i] + "\"} " + format_number(double(n)) + "\n";
+  family(out, "pilot_request_duration_seconds", "histogram", "Time to handle a registry request, by message type.");
+  for (size_t i : order) {
+    const TypeStats& t = p.types[i];
+    uint64_t count = ld(t.count);
+    if (!count) continue;
+    std::string lbl = std::string("{type=\"") + kMessageTypes[i] + "\",le=\"";
+    uint64_t cum = 0;
+    for (size_t b = 0; b < kBucketCount; b++) {
+      cum += ld(t.bucket[b]);
+      out += "pilot_request_duration_seconds_bucket" + lbl + format_number(kBuckets[b]) + "\"} " +
+             format_number(double(cum)) + "\n";
+    }
+    out += "pilot_request_duration_seconds_bucket" + lbl + "+Inf\"} " + format_number(double(count)) + "\n";
+    out += std::string("pilot_request_duration_seconds_sum{type=\"") + kMessageTypes[i] + "\"} " +
+           format_number(double(ld(t.sum_ns)) / 1e9) + "\n";
+    out += std::string("pilot_request_duration_seconds_count{type=\"") + kMessageTypes[i] + "\"} " +
+           format_number(double(count)) + "\n";
+  }
+
+  struct Scalar {
+    const char* name;
+    const char* type;
+    const char* help;
+    double value;
+  };
+  int64_t started = p.started_unix.load(std::memory_order_relaxed);
+  const Scalar scalars[] = {
+      {"pilot_nodes_online", "gauge", "Registered nodes seen within the stale threshold.", double(ld(p.nodes_online))},
+      {"pilot_nodes_total", "gauge", "Registered nodes.", double(ld(p.nodes_total))},
+      {"pilot_registrations_total", "counter", "Successful register requests.", double(ld(p.registrations_total))},
+      {"pilot_deregistrations_total", "counter", "Successful deregister requests.", double(ld(p.deregistrations_total))},
+      {"pilot_nodes_reaped_total", "counter", "Nodes removed by the stale-node reaper.", double(ld(p.reaped_total))},
+      {"pilot_registry_tcp_connections", "gauge", "Open registry TCP connections.", double(ld(p.tcp_connections))},
+      {"pilot_uptime_seconds", "gauge", "Seconds since the metrics page was created.", double(started ? unix_now() - started : 0)},
+      {"pilot_store_commits_total", "counter", "LMDB write transactions committed (one per group commit).", double(ld(p.commits_total))},
+      {"pilot_store_commit_failures_total", "counter", "LMDB commits that failed.", double(ld(p.commit_failures_total))},
+      {"pilot_store_map_resizes_total", "counter", "Times the LMDB map was grown.", double(ld(p.map_resizes_total))},
+      {"pilot_store_map_size_bytes", "gauge", "Current LMDB map size.", double(ld(p.map_size_bytes))},
+      {"pilot_changelog_last_seq", "gauge", "Sequence number of the newest change-log record.", double(ld(p.changelog_last_seq))},
+      {"pilot_frames_rejected_total", "counter", "Connections closed for a fatal framing error.", double(ld(p.frames_rejected_total))},
+      {"pilot_registry_connections_accepted_total", "counter", "Registry connections accepted.", double(ld(p.connections_accepted_total))},
+      {"pilot_registry_worker_starts_total", "counter", "Registry worker starts (restarts included).", double(ld(p.worker_starts_total))},
+      {"pilot_replication_term", "gauge", "Replication epoch.", double(ld(p.epoch))},
+      {"pilot_replication_is_standby", "gauge", "1 when this instance is a standby.", double(ld(p.is_standby))},
+  };
+  for (auto& s : scalars) {
+    family(out, s.name, s.type, s.help);
+    sample(out, s.name, s.value);
+  }
+  family(out, "pilot_signature_verify_total", "counter", "Ed25519 verifications by result.");
+  out += "pilot_signature_verify_total{result=\"fail\"} " + format_number(double(ld(p.signature_verify_fail))) + "\n";
+  out += "pilot_signature_verify_total{result=\"ok\"} " + format_number(double(ld(p.signature_verify_ok))) + "\n";
+  return out;
+}
+
+}  // namespace rdv::metrics
