@@ -51,6 +51,7 @@ const std::vector<FlagDef>& flags() {
       I("mutex-profile-fraction", &Config::mutex_profile_fraction, "Go runtime knob (accepted, no effect)"),
       I("block-profile-rate", &Config::block_profile_rate, "Go runtime knob (accepted, no effect)"),
       S("wss-addr", &Config::wss_addr, "compat WSS bridge address (not provided by this server)"),
+      B("strict-registration-auth", &Config::strict_registration_auth, "refuse unsigned register requests"),
       S("data-dir", &Config::data_dir, "directory of the LMDB environment"),
       S("run-dir", &Config::run_dir, "directory for Unix sockets and metrics pages"),
       I("max-nodes", &Config::max_nodes, "maximum registered nodes (0 = unlimited)"),
@@ -188,6 +189,8 @@ bool load_file(Config& c, const std::set<std::string>& explicit_flags, std::stri
 bool Config::parse(const std::vector<std::string>& args, std::string* error) {
   cli_args = args;
   std::set<std::string> explicit_flags;
+  // The Go server's environment switch; flags and the config file still win.
+  if (const char* e = std::getenv("RENDEZVOUS_STRICT_REGISTRATION_AUTH")) parse_bool(e, &strict_registration_auth);
   for (size_t i = 0; i < args.size(); i++) {
     std::string a = args[i];
     if (a.size() < 2 || a[0] != '-') {

@@ -34,6 +34,7 @@ struct Config {
   int64_t mutex_profile_fraction = 1000;  // Go runtime knobs: accepted, no effect here
   int64_t block_profile_rate = 10000;
   std::string wss_addr;
+  bool strict_registration_auth = false;  // -strict-registration-auth (wire §4.6)
 
   // Ours.
   std::string data_dir = "/var/lib/rendezvous";  // the LMDB environment

@@ -1,0 +1,151 @@
+// rendezvous-registry: the daemon-facing registry worker. Started by the supervisor with
+// fd 3 = control socket and fd 4 = the registry TCP listener.
+#include <event2/event.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "ipc.h"
+#include "log.h"
+#include "metrics.h"
+#include "registry.h"
+#include "server.h"
+#include "store.h"
+#include "util.h"
+
+using namespace rdv;
+
+namespace {
+
+struct EventBaseDeleter {
+  void operator()(event_base* b) const { event_base_free(b); }
+};
+struct EventDeleter {
+  void operator()(event* e) const { event_free(e); }
+};
+using EventPtr = std::unique_ptr<event, EventDeleter>;
+
+UniqueFd listen_unix(const std::string& path) {
+  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  if (!fd) ipc::WorkerControl::fatal(sys_error("socket") + " for " + path);
+  sockaddr_un sa{};
+  sa.sun_family = AF_UNIX;
+  if (path.size() >= sizeof sa.sun_path) ipc::WorkerControl::fatal("run dir path too long for a Unix socket: " + path);
+  std::memcpy(sa.sun_path, path.c_str(), path.size() + 1);
+  ::unlink(path.c_str());  // a stale socket from a previous (crashed) registry
+  mode_t old = ::umask(0077);
+  int rc = ::bind(fd.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa);
+  ::umask(old);
+  if (rc != 0) ipc::WorkerControl::fatal(path + ": " + sys_error("bind"));
+  if (::listen(fd.get(), 128) != 0) ipc::WorkerControl::fatal(path + ": " + sys_error("listen"));
+  return fd;
+}
+
+struct Worker {
+  event_base* base;
+  registry::Server* server = nullptr;
+  registry::Registry* reg = nullptr;
+  bool stopping = false;
+};
+
+void on_signal(evutil_socket_t, short, void* arg) {
+  auto* w = static_cast<Worker*>(arg);
+  w->stopping = true;
+  event_base_loopbreak(w->base);
+}
+
+void on_flush_timer(evutil_socket_t, short, void* arg) {
+  auto* w = static_cast<Worker*>(arg);
+  w->server->request_liveness_flush();
+}
+
+void on_reap_timer(evutil_socket_t, short, void* arg) {
+  auto* w = static_cast<Worker*>(arg);
+  w->server->request_reap();
+}
+
+void on_gauge_timer(evutil_socket_t, short, void* arg) {
+  auto* w = static_cast<Worker*>(arg);
+  w->reg->update_gauges(unix_now_ns());
+}
+
+}  // namespace
+
+int main() {
+  Config cfg = ipc::WorkerControl::boot("registry");
+
+  std::string err;
+  auto* page = metrics::map_registry_page(ipc::registry_metrics_path(cfg.run_dir), true, &err);
+  if (!page) log_warn("metrics page unavailable; metrics will not be exported", {{"error", err}});
+  else page->worker_starts_total.fetch_add(1, std::memory_order_relaxed);
+
+  Env env;
+  if (!env.open(EnvOptions{cfg.data_dir, uint64_t(cfg.map_size_mb) << 20, 1024, true}, &err))
+    ipc::WorkerControl::fatal(err);
+  registry::Registry reg(cfg, env, page);
+  if (!reg.load(&err)) ipc::WorkerControl::fatal(err);
+
+  std::unique_ptr<event_base, EventBaseDeleter> base(event_base_new());
+  if (!base) ipc::WorkerControl::fatal("event_base_new() failed");
+  UniqueFd control_listener = listen_unix(ipc::registry_socket_path(cfg.run_dir));
+  registry::Server server(base.get(), reg, kListenerFd, control_listener.get());
+
+  Worker w{base.get(), &server, &reg};
+  ipc::WorkerControl control(base.get(), {
+      [&](const Config& c) {
+        reg.set_config(c);
+        log_info("configuration reloaded");
+      },
+      [&](std::string_view worker) {
+        int cleared = env.reader_check();
+        log_info("peer worker died; reader slots checked", {{"worker", worker}, {"cleared", std::to_string(cleared)}});
+      },
+      nullptr});
+
+  EventPtr sigterm(evsignal_new(base.get(), SIGTERM, on_signal, &w));
+  EventPtr sigint(evsignal_new(base.get(), SIGINT, on_signal, &w));
+  event_add(sigterm.get(), nullptr);
+  event_add(sigint.get(), nullptr);
+
+  auto periodic = [&](event_callback_fn fn, int64_t ms) {
+    EventPtr ev(event_new(base.get(), -1, EV_PERSIST, fn, &w));
+    timeval tv{time_t(ms / 1000), suseconds_t((ms % 1000) * 1000)};
+    event_add(ev.get(), &tv);
+    return ev;
+  };
+  EventPtr flush_timer = periodic(on_flush_timer, cfg.heartbeat_flush_ms);
+  EventPtr reap_timer = periodic(on_reap_timer, 10000);
+  EventPtr gauge_timer = periodic(on_gauge_timer, 2000);
+
+  if (page) page->serving.store(1);
+  control.ready();
+  log_info("registry serving", {{"addr", cfg.registry_addr}, {"data_dir", cfg.data_dir},
+                                 {"mode", reg.is_standby() ? "standby" : "leader"}});
+
+  // The loop: one pass of ready events, then the group commit that releases their replies.
+  while (!w.stopping) {
+    event_base_loop(base.get(), EVLOOP_ONCE);
+    server.end_pass();
+  }
+
+  // SIGTERM: stop reading, answer and write what was received, save liveness, exit.
+  if (page) page->serving.store(0);
+  log_info("shutting down");
+  server.begin_shutdown();
+  server.request_liveness_flush();
+  server.end_pass();
+  int64_t deadline = mono_now_ns() + 3000000000LL;
+  while (!server.outputs_drained() && mono_now_ns() < deadline) {
+    event_base_loop(base.get(), EVLOOP_ONCE | EVLOOP_NONBLOCK);
+    server.end_pass();
+    usleep(1000);
+  }
+  ::unlink(ipc::registry_socket_path(cfg.run_dir).c_str());
+  log_info("registry stopped");
+  metrics::unmap_registry_page(page);
+  return kExitOk;
+}
