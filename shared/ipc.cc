@@ -144,8 +144,15 @@ Config WorkerControl::boot(const char* name) {
   prctl(PR_SET_PDEATHSIG, SIGTERM);
   if (getppid() == 1) std::exit(kExitOk);  // supervisor already gone before prctl
   set_cloexec(kControlFd);
+  // The configuration is the supervisor's first message; wait for it whether or not the
+  // socket was created non-blocking.
+  pollfd pfd{kControlFd, POLLIN, 0};
+  int ready;
+  do {
+    ready = ::poll(&pfd, 1, 10000);
+  } while (ready < 0 && errno == EINTR);
   bool eof = false;
-  JsonPtr msg = recv_msg(kControlFd, &eof);
+  JsonPtr msg = ready > 0 ? recv_msg(kControlFd, &eof) : nullptr;
   if (!msg) {
     log_error("no configuration from the supervisor (workers are started by rendezvous, not by hand)");
     std::exit(kExitConfig);

@@ -74,6 +74,7 @@ Txn& Txn::operator=(Txn&& o) noexcept {
 }
 
 int Txn::get(Db db, std::string_view key, std::string_view* out) const {
+  if (!txn_) return EINVAL;
   MDB_val k = as_val(key), v;
   int rc = mdb_get(txn_, env_->dbi(db), &k, &v);
   if (rc == MDB_SUCCESS) *out = as_view(v);
@@ -81,11 +82,13 @@ int Txn::get(Db db, std::string_view key, std::string_view* out) const {
 }
 
 int Txn::put(Db db, std::string_view key, std::string_view value) {
+  if (!txn_) return EINVAL;
   MDB_val k = as_val(key), v = as_val(value);
   return mdb_put(txn_, env_->dbi(db), &k, &v, 0);
 }
 
 int Txn::del(Db db, std::string_view key) {
+  if (!txn_) return EINVAL;
   MDB_val k = as_val(key);
   return mdb_del(txn_, env_->dbi(db), &k, nullptr);
 }
@@ -107,6 +110,10 @@ void Txn::abort() {
 // ---- Cursor ----
 
 Cursor::Cursor(const Txn& txn, Db db) {
+  if (!txn.txn_) {
+    err_ = EINVAL;
+    return;
+  }
   err_ = mdb_cursor_open(txn.get(), txn.env_->dbi(db), &cur_);
   if (err_) cur_ = nullptr;
 }

@@ -83,7 +83,14 @@ std::string dispatch_json(Registry& reg, const json_t* msg, const Peer& peer, in
     return error_body("standby mode: write operations not accepted (use primary)");
   if (!route) return error_body("unknown message type: " + go_quote(type));
   Request req{reg, msg, peer, now_ns};
-  Outcome out = route->handler(req);
+  Outcome out;
+  try {
+    out = route->handler(req);
+  } catch (const std::exception& e) {
+    // The C++ analogue of the Go server's recovered handler panic: an ordinary error reply.
+    log_error("handler failed", {{"type", type}, {"error", e.what()}});
+    return error_body(std::string("registry handler panic recovered: ") + e.what());
+  }
   if (out.failed) {
     if (reg.pass_error()) log_warn("store error during request", {{"type", type}, {"error", lmdb_error(reg.pass_error())}});
     return error_body(out.error);

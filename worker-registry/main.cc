@@ -7,6 +7,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "ipc.h"
@@ -118,7 +119,8 @@ int main() {
     return ev;
   };
   EventPtr flush_timer = periodic(on_flush_timer, cfg.heartbeat_flush_ms);
-  EventPtr reap_timer = periodic(on_reap_timer, 10000);
+  // Every 10 s (wire §6.2.3); more often when the stale threshold is shorter than that.
+  EventPtr reap_timer = periodic(on_reap_timer, std::clamp<int64_t>(cfg.stale_threshold_ns / 4000000, 250, 10000));
   EventPtr gauge_timer = periodic(on_gauge_timer, 2000);
 
   if (page) page->serving.store(1);

@@ -238,6 +238,22 @@ size_t Registry::reap_stale(int64_t now_ns) {
   return stale.size();
 }
 
+void Registry::trim_changelog() {
+  Txn& t = txn();
+  if (!t.active()) return;
+  uint64_t last = meta_u64(t, "last_seq");
+  uint64_t keep = uint64_t(cfg_.changelog_keep);
+  if (last <= keep) return;
+  uint64_t below = last - keep + 1;  // records with seq < below may go
+  Cursor c(t, Db::ChangeLog);
+  std::vector<std::string> doomed;
+  for (bool ok = c.seek(); ok && doomed.size() < 50000; ok = c.next()) {
+    if (read_u64(c.key()) >= below) break;
+    doomed.emplace_back(c.key());
+  }
+  for (auto& k : doomed) note_store_error(t.del(Db::ChangeLog, k));
+}
+
 void Registry::update_gauges(int64_t now_ns) {
   if (!page_) return;
   int64_t cutoff = now_ns - cfg_.stale_threshold_ns;

@@ -120,6 +120,9 @@ class Registry {
   // Removes nodes silent for longer than the stale threshold (up to 10 000 ids per call,
   // round-robin). Returns the number reaped.
   size_t reap_stale(int64_t now_ns);
+  // Drops the oldest change-log records beyond changelog-keep (bounded work per call).
+  // Trimming is not itself logged: it changes no state a standby applies.
+  void trim_changelog();
   // Recomputes the gauges in the metrics page.
   void update_gauges(int64_t now_ns);
 

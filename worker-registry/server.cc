@@ -347,7 +347,10 @@ void Server::end_pass() {
   int64_t now = unix_now_ns();
   auto timer_work = [&] {
     if (flush_due_) reg_.write_liveness();
-    if (reap_due_) reg_.reap_stale(now);
+    if (reap_due_) {
+      reg_.reap_stale(now);
+      reg_.trim_changelog();
+    }
   };
   timer_work();
   int rc = reg_.commit_pass();
