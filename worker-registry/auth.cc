@@ -5,7 +5,8 @@
 namespace rdv::registry {
 
 bool verify_counted(Registry& reg, const PublicKey& key, std::string_view msg, const uint8_t* sig) {
-  bool ok = ed25519_verify(key, msg, sig);
+  int ahead = reg.verified_ahead(key, msg, sig);
+  bool ok = ahead >= 0 ? ahead == 1 : ed25519_verify(key, msg, sig);
   if (auto* p = reg.page()) (ok ? p->signature_verify_ok : p->signature_verify_fail).fetch_add(1, std::memory_order_relaxed);
   return ok;
 }

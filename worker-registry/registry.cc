@@ -274,6 +274,16 @@ void Registry::update_gauges(int64_t now_ns) {
   page_->heartbeat_unix.store(now_ns / 1000000000, std::memory_order_relaxed);
 }
 
+void Registry::remember_verified(const std::vector<VerifyJob>& jobs) {
+  for (const VerifyJob& j : jobs) verified_[verify_cache_key(j.key, j.message, j.sig.data())] = j.ok;
+}
+
+int Registry::verified_ahead(const PublicKey& key, std::string_view msg, const uint8_t* sig) const {
+  if (verified_.empty()) return -1;
+  auto it = verified_.find(verify_cache_key(key, msg, sig));
+  return it == verified_.end() ? -1 : (it->second ? 1 : 0);
+}
+
 std::string node_not_found(uint32_t id) { return "node " + std::to_string(id) + ": node not found"; }
 
 json_t* json_string_list(const std::vector<std::string>& v) {

@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <string>
+#include <unordered_map>
 #include <string_view>
 #include <vector>
 
@@ -21,6 +22,7 @@
 #include "metrics.h"
 #include "model.h"
 #include "store.h"
+#include "verify.h"
 
 namespace rdv::registry {
 
@@ -126,6 +128,12 @@ class Registry {
   // Recomputes the gauges in the metrics page.
   void update_gauges(int64_t now_ns);
 
+  // ---- signature results verified ahead of the pass (verify.h) ----
+  void remember_verified(const std::vector<VerifyJob>& jobs);
+  // 1 verified, 0 failed, -1 not checked ahead.
+  int verified_ahead(const PublicKey& key, std::string_view msg, const uint8_t* sig) const;
+  void forget_verified() { verified_.clear(); }
+
   // Allocates the next node id, recording the counter in `m`; 0 when the space is exhausted.
   uint32_t allocate_node_id(Mutation& m);
 
@@ -139,6 +147,7 @@ class Registry {
   std::vector<Liveness> live_;
   std::vector<uint32_t> dirty_;
   uint32_t reap_cursor_ = 0;
+  std::unordered_map<std::string, bool> verified_;
 };
 
 // ---- handlers ----
@@ -181,6 +190,11 @@ std::string base64_error_detail(std::string_view text);
 // Heartbeat pieces shared by the JSON and binary paths (nodes.cc).
 bool heartbeat_recently_verified(Registry& reg, uint32_t id, int64_t now_ns);
 std::string heartbeat_accept(Registry& reg, const Node& node, int64_t now_ns, bool* warning);
+
+// precheck.cc — the signature checks a request will need, for VerifyPool.
+void collect_json_checks(Registry& reg, const json_t* msg, int64_t now_ns, std::vector<VerifyJob>& jobs);
+void collect_native_checks(Registry& reg, uint8_t type, const uint8_t* payload, size_t len, int64_t now_ns,
+                           std::vector<VerifyJob>& jobs);
 
 // dispatch.cc — the JSON pipeline (§2.9): standby gate, type lookup, handler, envelope.
 // Returns the reply body (success or {"type":"error",…}) and sets *is_error and *type_index.

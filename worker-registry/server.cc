@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <thread>
 
 #include "log.h"
 #include "util.h"
@@ -98,7 +99,8 @@ struct Server::Conn {
 };
 
 Server::Server(event_base* base, Registry& reg, int tcp_fd, int control_fd)
-    : base_(base), reg_(reg), tcp_fd_(tcp_fd), control_fd_(control_fd) {
+    : base_(base), reg_(reg), tcp_fd_(tcp_fd), control_fd_(control_fd),
+      verify_pool_(std::max(1u, std::thread::hardware_concurrency()) - 1) {
   timeval idle{300, 0}, wr{5, 0};
   idle_timeout_ = event_base_init_common_timeout(base_, &idle);
   write_timeout_ = event_base_init_common_timeout(base_, &wr);
@@ -261,10 +263,21 @@ void Server::decode_frames(Conn* c) {
                          : c->mode == wire::Mode::Json ? EntryKind::Json
                          : d.type == wire::kPassthrough ? EntryKind::Passthrough
                                                         : EntryKind::Native;
-        batch_.push_back(Entry{c, kind, d.type,
-                               std::string(reinterpret_cast<const char*>(d.payload), d.payload_len), unix_now_ns()});
+        Entry e{c, kind, d.type, std::string(reinterpret_cast<const char*>(d.payload), d.payload_len),
+                unix_now_ns(), nullptr, {}};
+        if (kind != EntryKind::Native) e.msg = decode_request(e.payload, &e.decode_error);
         c->last_frame_ns = mono_now_ns();
-        run_entry(batch_.back());
+        if (!e.msg && (kind == EntryKind::Json || kind == EntryKind::Control)) {
+          // JSON mode: a body that is not a JSON object is a fatal framing error (§2.6);
+          // replies to earlier requests are still delivered.
+          if (auto* p = reg_.page()) p->frames_rejected_total.fetch_add(1, std::memory_order_relaxed);
+          log_debug("closing connection: undecodable request", {{"error", e.decode_error}, {"peer", c->peer.ip}});
+          c->close_after_flush = true;
+          break;
+        }
+        // Reserve the connection's place in the pass now so end_pass releases its replies.
+        stage(c, {});
+        batch_.push_back(std::move(e));
         break;
       }
       case wire::DecodeStatus::NeedMore:
@@ -291,34 +304,25 @@ void Server::run_entry(const Entry& e) {
   switch (e.kind) {
     case EntryKind::Json:
     case EntryKind::Control: {
-      std::string why;
-      JsonPtr msg = decode_request(e.payload, &why);
-      if (!msg) {
-        // JSON mode: a body that is not a JSON object is a fatal framing error (§2.6).
-        if (auto* p = reg_.page()) p->frames_rejected_total.fetch_add(1, std::memory_order_relaxed);
-        log_debug("closing connection: undecodable request", {{"error", why}, {"peer", c->peer.ip}});
-        c->close_after_flush = true;
-        return;
-      }
+      const json_t* msg = e.msg.get();
       std::string body = e.kind == EntryKind::Control
-                             ? dispatch_control(reg_, msg.get(), tcp_connections_, !shutting_down_)
-                             : dispatch_json(reg_, msg.get(), c->peer, e.now_ns, &is_error, &type_index);
+                             ? dispatch_control(reg_, msg, tcp_connections_, !shutting_down_)
+                             : dispatch_json(reg_, msg, c->peer, e.now_ns, &is_error, &type_index);
       wire::append_json_frame(frame, body);
       break;
     }
     case EntryKind::Passthrough: {
-      std::string why;
-      JsonPtr msg = decode_request(e.payload, &why);
+      const json_t* msg = e.msg.get();
       if (!msg) {
-        wire::append_binary_error(frame, "json decode: " + why);
+        wire::append_binary_error(frame, "json decode: " + e.decode_error);
         is_error = true;
-      } else if (json_str(msg.get(), "type") == "subscribe_replication") {
+      } else if (json_str(msg, "type") == "subscribe_replication") {
         wire::append_binary_error(frame, "replication not supported over binary protocol");
         is_error = true;
         type_index = metrics::type_index("subscribe_replication");
       } else {
         wire::append_binary_frame(frame, wire::kPassthrough,
-                                  dispatch_json(reg_, msg.get(), c->peer, e.now_ns, &is_error, &type_index));
+                                  dispatch_json(reg_, msg, c->peer, e.now_ns, &is_error, &type_index));
       }
       break;
     }
@@ -343,8 +347,24 @@ void Server::stage(Conn* c, std::string_view bytes) {
 
 // ---- end of pass: group commit ----
 
+// Verifies the pass's signatures on all cores, then runs its requests in arrival order.
+void Server::execute_batch() {
+  verify_jobs_.clear();
+  for (const Entry& e : batch_) {
+    if (e.kind == EntryKind::Native)
+      collect_native_checks(reg_, e.type, reinterpret_cast<const uint8_t*>(e.payload.data()), e.payload.size(),
+                            e.now_ns, verify_jobs_);
+    else if (e.msg && e.kind != EntryKind::Control)
+      collect_json_checks(reg_, e.msg.get(), e.now_ns, verify_jobs_);
+  }
+  verify_pool_.run(verify_jobs_);
+  reg_.remember_verified(verify_jobs_);
+  for (const Entry& e : batch_) run_entry(e);
+}
+
 void Server::end_pass() {
   int64_t now = unix_now_ns();
+  execute_batch();
   auto timer_work = [&] {
     if (flush_due_) reg_.write_liveness();
     if (reap_due_) {
@@ -363,7 +383,7 @@ void Server::end_pass() {
     log_info("LMDB map full; grown", {{"map_size", std::to_string(reg_.env().map_size())}, {"error", grc ? lmdb_error(grc) : ""}});
     if (grc) break;
     for (Conn* c : touched_) c->staged.clear();
-    for (const Entry& e : batch_) run_entry(e);
+    for (const Entry& e : batch_) run_entry(e);  // signatures are still in the pass cache
     timer_work();
     rc = reg_.commit_pass();
   }
@@ -382,6 +402,7 @@ void Server::end_pass() {
   }
   touched_.clear();
   batch_.clear();
+  reg_.forget_verified();
   for (Conn* c : dead_) {
     size_t i = c->index;
     if (i + 1 != conns_.size()) {

@@ -1,10 +1,10 @@
 // Connection handling for the registry worker: accept, framing (JSON and PILT on one port),
 // per-connection ordered replies, and the group commit that ends every loop pass.
 //
-// A loop pass = one event_base_loop(EVLOOP_ONCE). Every request decoded during the pass runs
-// at once against the pass transaction (so later requests see earlier writes), and its reply
-// is staged on its connection. end_pass() commits the transaction and only then releases the
-// staged replies. If LMDB reports MDB_MAP_FULL the map is grown and the whole pass is
+// A loop pass = one event_base_loop(EVLOOP_ONCE). Requests decoded during the pass are
+// recorded; end_pass() verifies their signatures on all cores (verify.h), runs them in arrival
+// order against the pass transaction (so later requests see earlier writes), stages each reply
+// on its connection, commits, and only then releases the staged replies. If LMDB reports MDB_MAP_FULL the map is grown and the whole pass is
 // replayed from the recorded requests; any other commit failure answers every request of the
 // pass with an error, so nothing unwritten is ever acknowledged.
 //
@@ -50,8 +50,10 @@ class Server {
     Conn* conn;
     EntryKind kind;
     uint8_t type;
-    std::string payload;
+    std::string payload;  // kept so a pass can be replayed
     int64_t now_ns;
+    JsonPtr msg;          // decoded JSON (JSON, control and passthrough entries)
+    std::string decode_error;
   };
 
   static void on_accept(evutil_socket_t fd, short what, void* arg);
@@ -64,6 +66,7 @@ class Server {
   Conn* add_conn(int fd, bool control, const sockaddr* peer);
   void read_input(Conn* c);
   void decode_frames(Conn* c);
+  void execute_batch();
   void run_entry(const Entry& e);
   void stage(Conn* c, std::string_view bytes);
   void fail_pass(int rc);
@@ -80,6 +83,8 @@ class Server {
   const timeval* idle_timeout_ = nullptr;   // common timeout, 5 min
   const timeval* write_timeout_ = nullptr;  // common timeout, 5 s
   std::vector<Entry> batch_;
+  VerifyPool verify_pool_;
+  std::vector<VerifyJob> verify_jobs_;
   std::vector<Conn*> touched_;
   std::vector<Conn*> dead_;
   std::vector<std::unique_ptr<Conn>> conns_;  // owner; index kept in Conn
