@@ -83,7 +83,11 @@ int Registry::commit_pass() {
     txn_.abort();
     return pass_error_;
   }
+  // nodes_total is O(1) to read here and keeps the gauge exact right after a write.
+  MDB_stat st;
+  uint64_t nodes = mdb_stat(txn_.get(), env_.dbi(Db::Nodes), &st) == 0 ? st.ms_entries : 0;
   int rc = txn_.commit();
+  if (rc == 0 && page_) page_->nodes_total.store(nodes, std::memory_order_relaxed);
   if (rc == 0) {
     if (page_) page_->commits_total.fetch_add(1, std::memory_order_relaxed);
   } else if (page_) {

@@ -1,0 +1,127 @@
+// rendezvous — the supervisor: the only process an operator starts.
+//
+// Exit codes:
+//   0   clean shutdown (SIGTERM/SIGINT), or --help / --version / --check-config success
+//   1   runtime failure (e.g. a listener address already in use, event loop set-up)
+//   78  configuration error: bad flag or config file, socket-activation mismatch, missing
+//       worker binary, unusable data/run dir, or a worker that exited 78 (its message is
+//       printed as "rendezvous: <worker>: <message>")
+#include <signal.h>
+#include <sys/stat.h>
+
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "config.h"
+#include "log.h"
+#include "listeners.h"
+#include "spawn.h"
+#include "supervisor.h"
+#include "util.h"
+
+namespace {
+
+// mkdir -p with mode 0750 for the components it creates; existing directories are kept as
+// they are. Returns false with *error naming the call and the path.
+bool make_dirs(const std::string& path, std::string* error) {
+  std::string partial;
+  size_t pos = 0;
+  while (pos <= path.size()) {
+    size_t next = path.find('/', pos);
+    if (next == std::string::npos) next = path.size();
+    partial = path.substr(0, next);
+    pos = next + 1;
+    if (partial.empty()) continue;  // leading '/'
+    if (::mkdir(partial.c_str(), 0750) != 0 && errno != EEXIST) {
+      *error = rdv::sys_error("mkdir(" + partial + ") failed");
+      return false;
+    }
+  }
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) {
+    *error = rdv::sys_error("stat(" + path + ") failed");
+    return false;
+  }
+  if (!S_ISDIR(st.st_mode)) {
+    *error = path + " exists but is not a directory";
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  rdv::log_init("supervisor");
+  ::signal(SIGPIPE, SIG_IGN);
+
+  std::vector<std::string> args(argv + 1, argv + argc);
+  rdv::Config cfg;
+  std::string error;
+  bool ok = cfg.parse(args, &error);
+  if (cfg.show_help) {
+    std::fputs(rdv::Config::usage().c_str(), stdout);
+    return rdv::kExitOk;
+  }
+  if (cfg.show_version) {
+    std::printf("%s\n", rdv::kVersion);
+    return rdv::kExitOk;
+  }
+  if (!ok) {
+    std::fprintf(stderr, "rendezvous: %s\n", error.c_str());
+    return rdv::kExitConfig;
+  }
+  if (cfg.check_config) {
+    std::printf("config ok\n");
+    return rdv::kExitOk;
+  }
+
+  rdv::LogLevel level;
+  if (rdv::parse_log_level(cfg.log_level, &level)) rdv::log_set_level(level);
+  rdv::log_set_format(cfg.log_format == "json" ? rdv::LogFormat::Json : rdv::LogFormat::Text);
+  rdv::log_info("rendezvous starting", {{"version", rdv::kVersion},
+                                        {"pid", std::to_string(::getpid())},
+                                        {"config", cfg.config_path.empty() ? "-" : cfg.config_path},
+                                        {"data_dir", cfg.data_dir},
+                                        {"run_dir", cfg.run_dir},
+                                        {"mode", cfg.standby.empty() ? "primary" : "standby"}});
+
+  for (const std::string* dir : {&cfg.data_dir, &cfg.run_dir}) {
+    if (!make_dirs(*dir, &error)) {
+      rdv::log_error("cannot prepare directory", {{"error", error}});
+      std::fprintf(stderr, "rendezvous: %s\n", error.c_str());
+      return rdv::kExitConfig;
+    }
+  }
+
+  // Every worker binary must be there before anything is bound or started: a missing one is
+  // an installation problem that no restart can fix.
+  std::vector<std::string> binaries;
+  for (auto& name : rdv::supervisor::worker_names(cfg)) {
+    std::string path = rdv::supervisor::find_worker_binary(name, &error);
+    if (path.empty()) {
+      rdv::log_error("cannot start", {{"error", error}});
+      std::fprintf(stderr, "rendezvous: %s\n", error.c_str());
+      return rdv::kExitConfig;
+    }
+    binaries.push_back(path);
+  }
+
+  rdv::supervisor::Listeners listeners;
+  switch (rdv::supervisor::setup_listeners(cfg, &listeners, &error)) {
+    case rdv::supervisor::SetupStatus::Ok:
+      break;
+    case rdv::supervisor::SetupStatus::ConfigError:
+      rdv::log_error("cannot set up listeners", {{"error", error}});
+      std::fprintf(stderr, "rendezvous: %s\n", error.c_str());
+      return rdv::kExitConfig;
+    case rdv::supervisor::SetupStatus::SystemError:
+      rdv::log_error("cannot set up listeners", {{"error", error}});
+      std::fprintf(stderr, "rendezvous: %s\n", error.c_str());
+      return rdv::kExitFailure;
+  }
+
+  rdv::supervisor::Supervisor supervisor(std::move(cfg), std::move(listeners), std::move(binaries), {});
+  return supervisor.run();
+}

@@ -1,0 +1,567 @@
+// rendezvous-bench: closed-loop load generator for the registry's JSON protocol, with reference
+// figures measured in the same run (a no-op server on the same framing, this disk's fdatasync
+// rate, this core's Ed25519 verify rate) and the ratios to them.
+//
+//   rendezvous-bench --bin-dir build/bin                 the standard table (~1.5–2.5 min)
+//   rendezvous-bench --workload lookup --connections 64,256 --duration 10
+//   rendezvous-bench --target 127.0.0.1:9000 --workload heartbeat
+//   rendezvous-bench --against-noop                      self-test of the load generator
+//
+// What each workload measures is written in workloads.h and printed at the end of the run.
+
+#include <arpa/inet.h>
+#include <signal.h>
+#include <sodium.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <climits>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "shared/config.h"
+#include "shared/crypto.h"
+#include "shared/util.h"
+#include "shared/wire.h"
+#include "tests/bench/loadgen.h"
+#include "tests/bench/noop_server.h"
+#include "tests/bench/references.h"
+#include "tests/bench/server_process.h"
+#include "tests/bench/workloads.h"
+
+namespace rdv::bench {
+namespace {
+
+// Canonical order: the order cells run in, whatever order the user names them in. register
+// runs before heartbeat_first because the nodes it registers are the first-heartbeat nodes.
+const std::vector<std::string> kWorkloads = {"noop",     "lookup",          "resolve_hostname",
+                                             "heartbeat", "register",       "heartbeat_first",
+                                             "mixed"};
+
+struct Options {
+  std::string bin_dir = "build/bin";
+  std::vector<int> connections;   // empty = default
+  std::vector<std::string> workloads;  // empty = default
+  double duration_s = 5;
+  std::string target;             // host:port; empty = start a server
+  int threads = 1;
+  size_t nodes = 20000;
+  size_t fresh_keys_cap = 200000;
+  std::string tmp_root;           // empty = <bin-dir>/..
+  bool against_noop = false;
+};
+
+[[noreturn]] void usage(int code) {
+  printf(
+      "usage: rendezvous-bench [options]\n"
+      "  --bin-dir DIR         where the rendezvous binary lives (default build/bin)\n"
+      "  --connections N[,N]   closed-loop connections per cell (default: the standard table)\n"
+      "  --duration S          seconds per cell (default 5)\n"
+      "  --workload W[,W]      noop lookup resolve_hostname heartbeat register heartbeat_first\n"
+      "                        mixed, or all (default: the standard table)\n"
+      "  --target HOST:PORT    bench an already running registry (loopback only)\n"
+      "  --threads T           load-generator threads (default 1)\n"
+      "  --nodes K             base nodes registered for lookup/heartbeat (default 20000)\n"
+      "  --fresh-keys N        cap on precomputed fresh key pairs (default 200000)\n"
+      "  --tmp-dir DIR         where the temp dir (data dir + fdatasync probe) goes\n"
+      "                        (default: <bin-dir>/.., i.e. the project's build dir)\n"
+      "  --against-noop        run the workloads against the noop server (tests the client;\n"
+      "                        any reply counts as success)\n");
+  exit(code);
+}
+
+bool parse_int_list(const std::string& s, std::vector<int>* out) {
+  size_t pos = 0;
+  while (pos <= s.size()) {
+    size_t comma = s.find(',', pos);
+    std::string item = s.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+    char* end = nullptr;
+    long v = strtol(item.c_str(), &end, 10);
+    if (item.empty() || *end != '\0' || v < 1 || v > 20000) return false;
+    out->push_back(int(v));
+    if (comma == std::string::npos) break;
+    pos = comma + 1;
+  }
+  return !out->empty();
+}
+
+Options parse_options(int argc, char** argv) {
+  Options o;
+  for (int i = 1; i < argc; i++) {
+    std::string a = argv[i], v;
+    bool has_eq = false;
+    if (auto eq = a.find('='); a.rfind("--", 0) == 0 && eq != std::string::npos) {
+      v = a.substr(eq + 1);
+      a = a.substr(0, eq);
+      has_eq = true;
+    }
+    auto value = [&]() -> std::string {
+      if (has_eq) return v;
+      if (i + 1 >= argc) {
+        fprintf(stderr, "rendezvous-bench: %s needs a value\n", a.c_str());
+        exit(2);
+      }
+      return argv[++i];
+    };
+    auto bad = [&](const std::string& what) {
+      fprintf(stderr, "rendezvous-bench: invalid %s\n", what.c_str());
+      exit(2);
+    };
+    if (a == "-h" || a == "--help") {
+      usage(0);
+    } else if (a == "--bin-dir") {
+      o.bin_dir = value();
+    } else if (a == "--connections") {
+      if (!parse_int_list(value(), &o.connections)) bad("--connections (1..20000, comma list)");
+    } else if (a == "--duration") {
+      std::string s = value();
+      char* end = nullptr;
+      o.duration_s = strtod(s.c_str(), &end);
+      if (*end || !(o.duration_s >= 0.1 && o.duration_s <= 3600)) bad("--duration (0.1..3600)");
+    } else if (a == "--workload") {
+      std::string s = value();
+      size_t pos = 0;
+      while (true) {
+        size_t comma = s.find(',', pos);
+        std::string w = s.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+        if (w == "all") {
+          o.workloads = kWorkloads;
+        } else if (std::find(kWorkloads.begin(), kWorkloads.end(), w) != kWorkloads.end()) {
+          o.workloads.push_back(w);
+        } else {
+          bad("--workload '" + w + "'");
+        }
+        if (comma == std::string::npos) break;
+        pos = comma + 1;
+      }
+    } else if (a == "--target") {
+      o.target = value();
+    } else if (a == "--threads") {
+      std::string s = value();
+      char* end = nullptr;
+      long t = strtol(s.c_str(), &end, 10);
+      if (*end || t < 1 || t > 64) bad("--threads (1..64)");
+      o.threads = int(t);
+    } else if (a == "--nodes") {
+      std::string s = value();
+      char* end = nullptr;
+      long k = strtol(s.c_str(), &end, 10);
+      if (*end || k < 1 || k > 500000) bad("--nodes (1..500000)");
+      o.nodes = size_t(k);
+    } else if (a == "--fresh-keys") {
+      std::string s = value();
+      char* end = nullptr;
+      long k = strtol(s.c_str(), &end, 10);
+      if (*end || k < 100 || k > 2000000) bad("--fresh-keys (100..2000000)");
+      o.fresh_keys_cap = size_t(k);
+    } else if (a == "--tmp-dir") {
+      o.tmp_root = value();
+    } else if (a == "--against-noop") {
+      o.against_noop = true;
+    } else {
+      fprintf(stderr, "rendezvous-bench: unknown option %s\n", a.c_str());
+      usage(2);
+    }
+  }
+  return o;
+}
+
+struct Cell {
+  std::string workload;
+  int connections = 0;
+  RunResult result;
+  bool ran = false;
+  std::string skipped;      // reason, when not run
+  std::string reference;    // e.g. "noop 180 000 req/s"
+  double ratio = NAN;
+  std::string note;
+};
+
+std::string thousands(double v) {
+  if (!std::isfinite(v)) return "-";
+  long long n = llround(v);
+  std::string s = std::to_string(n < 0 ? -n : n), out;
+  for (size_t i = 0; i < s.size(); i++) {
+    if (i && (s.size() - i) % 3 == 0) out += ' ';
+    out += s[i];
+  }
+  return (n < 0 ? "-" : "") + out;
+}
+
+std::string ms(uint64_t ns) {
+  char buf[32];
+  snprintf(buf, sizeof buf, "%.3f", double(ns) / 1e6);
+  return buf;
+}
+
+std::string ratio_text(double r) {
+  if (!std::isfinite(r)) return "-";
+  char buf[32];
+  snprintf(buf, sizeof buf, r >= 10 ? "%.1f×" : "%.2f×", r);
+  return buf;
+}
+
+void print_cell_line(const Cell& c) {
+  const RunResult& r = c.result;
+  printf("[%-16s c=%-4d] %9s req/s  p50 %s ms  p99 %s ms  p999 %s ms  errors %llu  (%.2f s)",
+         c.workload.c_str(), c.connections, thousands(r.rate).c_str(),
+         ms(r.latency.quantile_ns(0.50)).c_str(), ms(r.latency.quantile_ns(0.99)).c_str(),
+         ms(r.latency.quantile_ns(0.999)).c_str(), static_cast<unsigned long long>(r.errors()),
+         r.elapsed_s);
+  if (!c.reference.empty()) printf("  vs %s → %s", c.reference.c_str(), ratio_text(c.ratio).c_str());
+  printf("\n");
+  if (r.errors())
+    printf("    errors: %llu error replies, %llu wrong type, %llu lost with a connection\n",
+           static_cast<unsigned long long>(r.error_replies),
+           static_cast<unsigned long long>(r.wrong_type),
+           static_cast<unsigned long long>(r.conn_failures));
+  if (c.workload == "mixed" && r.ok) {
+    printf("    mix of successes:");
+    for (OpKind k : {OpKind::Lookup, OpKind::Heartbeat, OpKind::Register})
+      printf(" %s %.1f%% (%s/s)", op_kind_name(k), 100.0 * double(r.ok_by_kind[int(k)]) / double(r.ok),
+             thousands(double(r.ok_by_kind[int(k)]) / std::max(r.elapsed_s, 1e-9)).c_str());
+    printf("\n");
+  }
+  if (!c.note.empty()) printf("    note: %s\n", c.note.c_str());
+  for (auto& s : r.error_samples) printf("    error sample: %s\n", s.c_str());
+}
+
+void on_signal(int) { g_interrupted = 1; }
+
+bool is_loopback_v4(const std::string& host) {
+  in_addr a{};
+  if (inet_pton(AF_INET, host.c_str(), &a) != 1) return false;
+  return (ntohl(a.s_addr) >> 24) == 127;
+}
+
+int run(int argc, char** argv) {
+  setvbuf(stdout, nullptr, _IOLBF, 0);
+  Options opt = parse_options(argc, argv);
+
+  // Fork the noop reference first: no thread exists yet.
+  NoopServer noop;
+  std::string err;
+  if (!noop.start(&err)) {
+    fprintf(stderr, "rendezvous-bench: noop server: %s\n", err.c_str());
+    return 1;
+  }
+
+  struct sigaction sa{};
+  sa.sa_handler = on_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  if (!crypto_init()) {
+    fprintf(stderr, "rendezvous-bench: sodium_init failed\n");
+    return 1;
+  }
+
+  // ---- plan ----
+  bool default_table = opt.connections.empty() && opt.workloads.empty();
+  std::vector<Cell> plan;
+  auto add = [&](const std::string& w, int c) {
+    for (auto& x : plan)
+      if (x.workload == w && x.connections == c) return;
+    Cell cell;
+    cell.workload = w;
+    cell.connections = c;
+    plan.push_back(cell);
+  };
+  if (default_table) {
+    add("noop", 64);
+    add("lookup", 64);
+    add("noop", 256);
+    add("lookup", 256);
+    for (const char* w : {"resolve_hostname", "heartbeat", "register", "heartbeat_first", "mixed"})
+      add(w, 64);
+  } else {
+    std::vector<int> conns = opt.connections.empty() ? std::vector<int>{64} : opt.connections;
+    std::vector<std::string> ws = opt.workloads;
+    if (ws.empty()) ws = kWorkloads;
+    for (int c : conns) {
+      for (const auto& w : kWorkloads) {
+        if (std::find(ws.begin(), ws.end(), w) == ws.end()) continue;
+        // lookup / resolve_hostname / mixed are compared with noop at the same connections.
+        if (w == "lookup" || w == "resolve_hostname" || w == "mixed") add("noop", c);
+        add(w, c);
+      }
+    }
+    // noop cells run right before the first cell they are the reference of.
+    std::stable_sort(plan.begin(), plan.end(), [](const Cell& a, const Cell& b) {
+      auto rank = [](const Cell& c) {
+        return int(std::find(kWorkloads.begin(), kWorkloads.end(), c.workload) - kWorkloads.begin());
+      };
+      if (rank(a) != rank(b)) return rank(a) < rank(b);
+      return a.connections < b.connections;
+    });
+  }
+  bool need_base = false, need_heartbeat = false;
+  for (auto& c : plan) {
+    need_base |= c.workload != "noop";
+    need_heartbeat |= c.workload == "heartbeat" || c.workload == "mixed";
+  }
+
+  // ---- machine facts and temp dir ----
+  std::string tmp_root = opt.tmp_root;
+  if (tmp_root.empty()) {
+    std::error_code ec;
+    auto p = std::filesystem::weakly_canonical(std::filesystem::path(opt.bin_dir) / "..", ec);
+    tmp_root = ec ? "." : p.string();
+  }
+  std::string tmp = make_temp_dir(tmp_root, &err);
+  if (tmp.empty()) {
+    fprintf(stderr, "rendezvous-bench: %s\n", err.c_str());
+    return 1;
+  }
+  printf("# rendezvous-bench\n%s", machine_facts().c_str());
+  printf("temp dir: %s (filesystem %s; the server's data dir is %s/data)\n", tmp.c_str(),
+         filesystem_type(tmp).c_str(), tmp.c_str());
+  printf("load generator: %d thread(s), closed loop (one request in flight per connection), "
+         "%.1f s per cell\n",
+         opt.threads, opt.duration_s);
+
+  int exit_code = 0;
+  ServerProcess server;
+  RunSpec base_spec;
+  base_spec.threads = opt.threads;
+  base_spec.duration_s = opt.duration_s;
+
+  // ---- references that need no server ----
+  printf("\n## reference figures (same run)\n");
+  SyncFigure sync = measure_fdatasync(tmp, 1.0);
+  if (sync.error.empty())
+    printf("fdatasync: %s syncs/s (mean %.3f ms; 4 KiB pwrite + fdatasync, %s)\n",
+           thousands(sync.syncs_per_s).c_str(), sync.mean_ms, filesystem_type(tmp).c_str());
+  else
+    printf("fdatasync: failed: %s\n", sync.error.c_str());
+  double verify_rate = measure_ed25519_verify(1.0);
+  printf("ed25519: %s verifies/s on one core (crypto_sign_verify_detached, libsodium %s)\n",
+         thousands(verify_rate).c_str(), sodium_version_string());
+
+  // ---- the server under test ----
+  std::string target_desc;
+  if (opt.against_noop) {
+    base_spec.port = noop.port();
+    base_spec.accept_any = true;
+    target_desc = "the noop server (self-test: any reply counts)";
+  } else if (!opt.target.empty()) {
+    std::string host;
+    int port = 0;
+    if (!split_host_port(opt.target, &host, &port) || port <= 0) {
+      fprintf(stderr, "rendezvous-bench: --target must be host:port\n");
+      exit_code = 2;
+    } else {
+      if (host == "localhost") host = "127.0.0.1";
+      if (!is_loopback_v4(host)) {
+        fprintf(stderr, "rendezvous-bench: --target must be a 127.0.0.0/8 address\n");
+        exit_code = 2;
+      }
+      base_spec.host = host;
+      base_spec.port = uint16_t(port);
+      target_desc = "running server at " + host + ":" + std::to_string(port) +
+                    " (its data dir and rate limits are not ours)";
+    }
+  } else if (need_base) {
+    if (!server.start(opt.bin_dir, tmp, &err) || !server.wait_ready(30, &err)) {
+      fprintf(stderr, "rendezvous-bench: server under test: %s\n", err.c_str());
+      exit_code = 1;
+    } else {
+      base_spec.port = server.registry_port();
+      target_desc = opt.bin_dir + "/rendezvous on 127.0.0.1:" +
+                    std::to_string(server.registry_port()) + ", data dir " +
+                    server.data_dir() + " (" + filesystem_type(server.data_dir()) +
+                    "), loopback whitelisted + PILOT_REGISTRY_NORATELIMIT=1";
+    }
+  }
+  if (exit_code == 0 && need_base) printf("server under test: %s\n", target_desc.c_str());
+
+  // ---- setup ----
+  unsigned char tag_bytes[3];
+  randombytes_buf(tag_bytes, sizeof tag_bytes);
+  char tag[8];
+  snprintf(tag, sizeof tag, "%02x%02x%02x", tag_bytes[0], tag_bytes[1], tag_bytes[2]);
+  Fixture fx(tag, base_spec.accept_any);
+  RunSpec setup_spec = base_spec;
+  setup_spec.connections = 32;
+  setup_spec.duration_s = 0;
+  std::string probe_fresh, probe_warm;
+  if (exit_code == 0 && need_base && !g_interrupted) {
+    printf("\n## setup (untimed)\n");
+    if (!fx.prepare_base(setup_spec, opt.nodes, std::min<size_t>(opt.nodes, 10000), &err)) {
+      fprintf(stderr, "rendezvous-bench: setup: %s\n", err.c_str());
+      exit_code = 1;
+    } else if (need_heartbeat) {
+      probe_fresh = fx.probe_bad_heartbeat(setup_spec, 0);
+    }
+  }
+
+  // ---- cells ----
+  std::map<int, double> noop_rate, lookup_rate;
+  if (exit_code == 0) printf("\n## cells\n");
+  for (auto& cell : plan) {
+    if (exit_code != 0 || g_interrupted) break;
+    RunSpec spec = base_spec;
+    spec.connections = cell.connections;
+    SourceFactory factory;
+    const std::string& w = cell.workload;
+    if (w == "noop") {
+      spec.host = "127.0.0.1";
+      spec.port = noop.port();
+      spec.accept_any = true;
+      // Any node ids will do: the noop server does not look at the request.
+      factory = [](int, int) {
+        auto n = std::make_shared<uint32_t>(0);
+        return std::make_unique<LambdaSource>([n](std::string* out, Op* op) {
+          std::string body = R"({"type":"lookup","node_id":)" + std::to_string(++*n % 20000 + 1) + "}";
+          rdv::wire::append_json_frame(*out, body);
+          *op = Op{OpKind::Lookup, "lookup_ok", 0};
+          return true;
+        });
+      };
+    } else if (w == "lookup") {
+      factory = fx.lookup();
+    } else if (w == "resolve_hostname") {
+      if (fx.base_public() == 0) {
+        cell.skipped = "no public node with a hostname";
+        continue;
+      }
+      factory = fx.resolve_hostname();
+    } else if (w == "heartbeat") {
+      if (!fx.warm_heartbeats(setup_spec, &err)) {
+        fprintf(stderr, "rendezvous-bench: heartbeat warm-up: %s\n", err.c_str());
+        exit_code = 1;
+        break;
+      }
+      if (probe_warm.empty()) probe_warm = fx.probe_bad_heartbeat(setup_spec, 0);
+      factory = fx.heartbeat_steady();
+    } else if (w == "register") {
+      // Each signed registration costs the server one Ed25519 verify, so the verify rate bounds
+      // it; 20 % head-room.
+      double want = std::min(double(opt.fresh_keys_cap), verify_rate * opt.duration_s * 1.2);
+      fx.ensure_fresh(size_t(std::max(1000.0, want)));
+      factory = fx.register_fresh();
+    } else if (w == "heartbeat_first") {
+      double want = std::min(double(opt.fresh_keys_cap), verify_rate * opt.duration_s * 1.2);
+      if (!fx.ensure_first_heartbeat_nodes(setup_spec, size_t(std::max(1000.0, want)), &err)) {
+        fprintf(stderr, "rendezvous-bench: first-heartbeat nodes: %s\n", err.c_str());
+        exit_code = 1;
+        break;
+      }
+      factory = fx.heartbeat_first();
+    } else if (w == "mixed") {
+      if (!fx.warm_heartbeats(setup_spec, &err)) {
+        fprintf(stderr, "rendezvous-bench: heartbeat warm-up: %s\n", err.c_str());
+        exit_code = 1;
+        break;
+      }
+      double est = lookup_rate.count(cell.connections) ? lookup_rate[cell.connections] : 50000;
+      double want = std::min(double(opt.fresh_keys_cap), 0.1 * est * opt.duration_s * 1.3);
+      fx.ensure_fresh(size_t(std::max(1000.0, want)));
+      factory = fx.mixed();
+    }
+    cell.result = run_closed_loop(spec, factory);
+    cell.ran = cell.result.setup_error.empty();
+    if (!cell.ran) {
+      cell.skipped = cell.result.setup_error;
+      printf("[%-16s c=%-4d] not run: %s\n", w.c_str(), cell.connections, cell.skipped.c_str());
+      continue;
+    }
+    const RunResult& r = cell.result;
+    if (w == "noop") noop_rate[cell.connections] = r.rate;
+    if (w == "lookup") lookup_rate[cell.connections] = r.rate;
+    if ((w == "lookup" || w == "resolve_hostname" || w == "mixed") &&
+        noop_rate.count(cell.connections)) {
+      cell.reference = "noop " + thousands(noop_rate[cell.connections]) + " req/s";
+      cell.ratio = noop_rate[cell.connections] > 0 ? r.rate / noop_rate[cell.connections] : NAN;
+    } else if (w == "heartbeat" || w == "heartbeat_first") {
+      cell.reference = "ed25519 " + thousands(verify_rate) + " verify/s";
+      cell.ratio = verify_rate > 0 ? r.rate / verify_rate : NAN;
+    } else if (w == "register" && sync.syncs_per_s > 0) {
+      cell.reference = "fdatasync " + thousands(sync.syncs_per_s) + "/s";
+      cell.ratio = r.rate / sync.syncs_per_s;
+    }
+    if (r.exhausted)
+      cell.note = "precomputed pool ran out after " + std::to_string(r.elapsed_s).substr(0, 4) +
+                  " s; rate is over that time (raise --fresh-keys)";
+    if (r.interrupted) cell.note = "interrupted";
+    print_cell_line(cell);
+  }
+  if (g_interrupted) exit_code = 130;
+
+  // ---- verify-cache probes ----
+  if (!probe_fresh.empty() || !probe_warm.empty()) {
+    printf("\nverify-cache probe (heartbeat with a wrong signature, §4.5):\n");
+    if (!probe_fresh.empty())
+      printf("  node never heartbeated:          %s  (expected: rejected → first heartbeats are verified)\n",
+             probe_fresh.c_str());
+    if (!probe_warm.empty())
+      printf("  node verified < 60 s before:     %s  (expected: accepted → steady state skips verify)\n",
+             probe_warm.c_str());
+  }
+
+  // ---- summary ----
+  bool any = false;
+  for (auto& c : plan) any |= c.ran;
+  if (any) {
+    printf("\n## summary\n\n");
+    printf("| workload | connections | req/s | p50 ms | p99 ms | p999 ms | errors | reference | ratio |\n");
+    printf("|---|---:|---:|---:|---:|---:|---:|---|---:|\n");
+    for (auto& c : plan) {
+      if (!c.ran) continue;
+      const RunResult& r = c.result;
+      std::string name = c.workload;
+      if (c.workload == "heartbeat") name = "heartbeat (steady, cached)";
+      if (c.workload == "heartbeat_first") name = "heartbeat (first, verified)";
+      if (r.exhausted) name += " *";
+      printf("| %s | %d | %s | %s | %s | %s | %llu | %s | %s |\n", name.c_str(), c.connections,
+             thousands(r.rate).c_str(), ms(r.latency.quantile_ns(0.50)).c_str(),
+             ms(r.latency.quantile_ns(0.99)).c_str(), ms(r.latency.quantile_ns(0.999)).c_str(),
+             static_cast<unsigned long long>(r.errors()),
+             c.reference.empty() ? "-" : c.reference.c_str(), ratio_text(c.ratio).c_str());
+    }
+    printf("\n");
+    bool starred = false;
+    for (auto& c : plan) starred |= c.ran && c.result.exhausted;
+    if (starred) printf("* the precomputed key/node pool ran out before the end of the cell; the "
+                        "rate is over the time it ran.\n");
+    printf(
+        "req/s counts only replies that passed the check (right \"type\", no \"error\" key), "
+        "completed inside the cell's window; latency = send → complete reply, successes only.\n"
+        "noop: lookup frames against a forked single-threaded libevent server replying a fixed "
+        "%zu-byte lookup_ok-like body (ratio = registry / noop at the same connections).\n"
+        "heartbeat (steady): base nodes in turn, each verified < 60 s earlier (server's 120 s "
+        "cache hits); heartbeat (first): nodes registered but never heartbeated, one request "
+        "each (server must verify). Ratio = rate / single-core ed25519 verify rate.\n"
+        "register: brand-new precomputed key pairs, signed, listen_addr %s, one registration "
+        "per key; ratio = rate / single fdatasync rate (group commit target ≥ 20×).\n"
+        "mixed: 70 %% lookup, 20 %% heartbeat (steady), 10 %% register (fresh keys).\n",
+        NoopServer::reply_body().size(), kListenAddr);
+  }
+
+  // ---- tear down ----
+  if (!opt.against_noop && opt.target.empty() && need_base) {
+    std::string how = server.stop();
+    if (!how.empty()) printf("server under test stopped: %s\n", how.c_str());
+    if (how != "exit 0" && !how.empty()) {
+      printf("server log tail:\n%s\n", server.log_tail(1500).c_str());
+    }
+  }
+  noop.stop();
+  remove_tree(tmp);
+  if (exit_code == 0 && !any && !plan.empty()) exit_code = 1;
+  return exit_code;
+}
+
+}  // namespace
+}  // namespace rdv::bench
+
+int main(int argc, char** argv) { return rdv::bench::run(argc, argv); }

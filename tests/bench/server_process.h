@@ -1,0 +1,57 @@
+// The server under test: a fresh temp dir, `<bin-dir>/rendezvous` started on free loopback
+// ports with its data and run dirs inside it, a readiness wait, and at the end SIGTERM and
+// removal of the temp dir.
+//
+// Rate limits: the protocol's guards (wire §2.7, ops §10: 1000 req/s process-wide, per-connection
+// slow-down above 100 req/s and close above 500 req/s, per-IP bucket on registrations) would cap
+// any load test at ~1000 req/s. The bench therefore starts the server the way an operator
+// exempts a trusted load source: `<data-dir>/rate-limit-whitelist.json` listing 127.0.0.0/8 with
+// a huge rate, plus PILOT_REGISTRY_NORATELIMIT=1 in its environment. If the server does not
+// honour these, connections get closed after their 5 s grace and the bench reports it as
+// connection errors.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <string>
+
+namespace rdv::bench {
+
+// Creates `<root>/rendezvous-bench.XXXXXX`. Returns "" and sets *error on failure.
+std::string make_temp_dir(const std::string& root, std::string* error);
+// rm -rf of a directory the bench created. Never follows symlinks.
+void remove_tree(const std::string& path);
+// A free TCP port on 127.0.0.1 (bound then released; a tiny race is accepted).
+uint16_t free_tcp_port();
+
+class ServerProcess {
+ public:
+  ServerProcess() = default;
+  ServerProcess(const ServerProcess&) = delete;
+  ServerProcess& operator=(const ServerProcess&) = delete;
+  ~ServerProcess() { stop(); }
+
+  // `dir` must exist; data/ and run/ are created inside it. The server's stdout/stderr go to
+  // <dir>/server.log.
+  bool start(const std::string& bin_dir, const std::string& dir, std::string* error);
+  // Polls with a lookup until the registry answers (any reply frame) or `timeout_s` passes or the
+  // process exits.
+  bool wait_ready(double timeout_s, std::string* error);
+  // SIGTERM, wait up to 15 s, then SIGKILL to its process group. Returns a description of how
+  // it ended ("exit 0", "signal 9", …). Idempotent.
+  std::string stop();
+
+  uint16_t registry_port() const { return registry_port_; }
+  const std::string& data_dir() const { return data_dir_; }
+  std::string log_tail(size_t max_bytes) const;
+
+ private:
+  pid_t pid_ = -1;
+  uint16_t registry_port_ = 0;
+  uint16_t http_port_ = 0;
+  std::string dir_, data_dir_, log_path_;
+  std::string stopped_;
+};
+
+}  // namespace rdv::bench

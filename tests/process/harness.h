@@ -1,0 +1,212 @@
+// Process-test harness: starts the real supervisor (and through it the workers) on free
+// loopback ports in a private temp dir, talks to it over TCP (JSON framing and PILT binary
+// mode) and HTTP, finds and kills its processes, and dumps its log when a test fails.
+//
+// Every test owns its Server (own ports, own data dir). Nothing here sleeps for a fixed time
+// when it can poll with a deadline instead, and nothing asserts on speed.
+#pragma once
+
+#include <gtest/gtest.h>
+#include <jansson.h>
+#include <sodium.h>
+#include <sys/types.h>
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "json.h"
+#include "util.h"
+
+namespace rt {
+
+// ---- time and small helpers ----
+
+int64_t mono_ms();
+void sleep_ms(int ms);
+
+// Directory of the binaries under test: $RENDEZVOUS_BIN_DIR, else the directory of this
+// test executable.
+std::string bin_dir();
+
+// A loopback TCP port that was free a moment ago.
+uint16_t free_port();
+
+std::string be32(uint32_t v);
+std::string be16(uint16_t v);
+uint32_t get_be32(std::string_view s, size_t off);
+uint16_t get_be16(std::string_view s, size_t off);
+uint64_t get_be64(std::string_view s, size_t off);
+
+// ---- Ed25519 keys (libsodium) ----
+
+struct Key {
+  unsigned char pk[crypto_sign_PUBLICKEYBYTES];
+  unsigned char sk[crypto_sign_SECRETKEYBYTES];
+
+  static Key generate();
+  std::string pub_b64() const;                          // std base64 with padding (44 chars)
+  std::string raw_pub() const;                          // 32 bytes
+  std::string sign_raw(std::string_view msg) const;     // 64 bytes
+  std::string sign_b64(std::string_view msg) const;     // base64 of sign_raw
+};
+
+// ---- JSON ----
+
+rdv::JsonPtr parse_json(std::string_view text);  // null when not valid JSON
+std::string dump(const json_t* j);               // compact, for messages
+std::string str(const json_t* obj, const char* key);    // "" when absent / not a string
+int64_t num(const json_t* obj, const char* key, int64_t fallback = -1);
+bool has(const json_t* obj, const char* key);
+// Request builder: obj({{"type", "lookup"}}) style is awkward in C++, so requests are built
+// with jansson's json_pack by the tests and sent with Conn::request.
+
+// ---- TCP client ----
+
+enum class Io { Ok, Eof, Timeout, Error };
+const char* io_name(Io io);
+
+class Conn {
+ public:
+  Conn() = default;
+  Conn(Conn&& o) noexcept;
+  Conn& operator=(Conn&& o) noexcept;
+  Conn(const Conn&) = delete;
+  Conn& operator=(const Conn&) = delete;
+  ~Conn();
+
+  // Connects to 127.0.0.1:port. On failure returns an invalid Conn and stores errno in *err.
+  static Conn open(uint16_t port, int timeout_ms = 3000, int* err = nullptr);
+
+  bool ok() const { return fd_ >= 0; }
+  int fd() const { return fd_; }
+  void close();
+  void shutdown_write();
+
+  bool send_all(std::string_view data);
+  Io recv_exact(size_t n, std::string* out, int timeout_ms);
+  // Waits until the peer closes (EOF or reset). Returns true if it closed without sending
+  // anything; false on timeout or if bytes arrived (those are stored in *unexpected).
+  bool expect_closed(int timeout_ms, std::string* unexpected = nullptr);
+  // True if the connection is still open: no EOF/reset and no stray bytes within a short wait.
+  bool still_open(int wait_ms = 100);
+
+  // JSON framing: [u32 BE length][body].
+  bool send_json(std::string_view body);
+  Io recv_json(std::string* body, int timeout_ms = 5000);
+  // One request/response turn. Returns null on an I/O failure or a non-JSON reply; the raw
+  // reply bytes go to *raw when given.
+  rdv::JsonPtr request(std::string_view body, std::string* raw = nullptr, int timeout_ms = 5000);
+  rdv::JsonPtr request(const json_t* req, std::string* raw = nullptr, int timeout_ms = 5000);
+
+  // Binary mode: "PILT" + version once, then [u32 BE len = 1 + payload][u8 type][payload].
+  bool send_preamble(uint8_t version = 1);
+  bool send_frame(uint8_t type, std::string_view payload);
+  Io recv_frame(uint8_t* type, std::string* payload, int timeout_ms = 5000);
+
+ private:
+  int fd_ = -1;
+};
+
+// Text of a 0xFF error frame payload ([u16 len][text]).
+std::string binary_error_text(std::string_view payload);
+
+// ---- HTTP ----
+
+struct HttpResponse {
+  int status = 0;
+  std::string headers;  // raw header block, lower-cased names not guaranteed
+  std::string body;
+  std::string header(const std::string& name) const;  // case-insensitive lookup, "" if absent
+};
+
+// HTTP/1.0 GET on 127.0.0.1:port. False on connection failure, timeout or a malformed reply.
+bool http_get(uint16_t port, const std::string& path, HttpResponse* out, int timeout_ms = 3000,
+              const std::vector<std::string>& extra_headers = {});
+
+// ---- processes ----
+
+struct ProcInfo {
+  pid_t pid = 0;
+  pid_t ppid = 0;
+  pid_t pgrp = 0;
+  char state = '?';
+  std::string name;  // basename of /proc/<pid>/exe (or argv[0])
+};
+
+std::vector<ProcInfo> list_processes();
+std::vector<ProcInfo> children_of(pid_t parent);
+// Exists and is not a zombie.
+bool process_alive(pid_t pid);
+
+// ---- the server under test ----
+
+class Server {
+ public:
+  Server();
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  std::string dir, data_dir, run_dir, log_path;
+  uint16_t registry_port = 0, http_port = 0;
+  std::string admin_token = "test-admin-token";
+  std::vector<std::string> extra_args;
+  pid_t pid = -1;
+
+  // Picks new free ports (for a restart on the same data dir).
+  void new_ports();
+  // fork+exec of the supervisor; returns at once.
+  bool spawn(std::string* err);
+  // Polls until the registry answers a JSON request and /healthz answers 200.
+  bool wait_ready(int timeout_ms, std::string* err);
+  bool start(std::string* err, int timeout_ms = 10000) { return spawn(err) && wait_ready(timeout_ms, err); }
+  // SIGTERM and wait. Returns the raw wait status, or -1 if it did not exit in time (it is then
+  // killed with SIGKILL).
+  int stop(int timeout_ms = 10000);
+  // Waits for the supervisor to exit on its own. Raw wait status, or -1 on timeout.
+  int wait_exit(int timeout_ms);
+  bool running();
+  // Kills everything left in the server's process group (only processes this Server started).
+  void kill_all();
+
+  std::string log() const;
+  std::string log_tail(size_t max_bytes = 20000) const;
+
+  // pid of the worker whose executable is `name` (e.g. "rendezvous-registry"), or -1.
+  pid_t worker(const std::string& name);
+  // Polls until a worker `name` other than `not_pid` runs. -1 on timeout.
+  pid_t wait_worker(const std::string& name, pid_t not_pid, int timeout_ms);
+
+  Conn connect(int timeout_ms = 3000) { return Conn::open(registry_port, timeout_ms); }
+
+ private:
+  bool reaped_ = false;
+  int status_ = 0;
+};
+
+// Fixture: a fresh server per test; dumps the server log when the test failed.
+class ServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override;
+  void TearDown() override;
+  Server server;
+};
+
+// Dumps the tail of the log to stderr (used by fixtures on failure).
+void dump_log(const Server& s);
+
+// ---- protocol helpers ----
+
+inline const char* kPublicAddr = "203.0.113.7:4000";  // a public listen_addr claim (kept verbatim)
+
+// register signed over "register:<listen_addr>:<pub>"; `extra` fields (may be null) are merged.
+rdv::JsonPtr do_register(Conn& c, const Key& k, const std::string& listen_addr = kPublicAddr,
+                         const json_t* extra = nullptr, bool sign = true);
+rdv::JsonPtr do_lookup(Conn& c, uint32_t node_id);
+// Signed node operation: {"type":type,"node_id":id,"signature":sign("<verb>:<id>")} + extra.
+rdv::JsonPtr do_signed(Conn& c, const Key& k, const char* type, const char* verb, uint32_t id,
+                       const json_t* extra = nullptr);
+
+}  // namespace rt

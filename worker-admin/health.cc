@@ -1,0 +1,78 @@
+#include "worker-admin/health.h"
+
+#include <algorithm>
+#include <atomic>
+
+#include "shared/ipc.h"
+#include "shared/log.h"
+#include "shared/util.h"
+
+namespace rdv::admin {
+
+JsonPtr healthz_json(int64_t uptime_seconds, uint64_t nodes_online) {
+  return JsonPtr(json_pack("{s:s,s:s,s:I,s:I}", "status", "ok", "version", "1.0", "uptime_seconds",
+                           json_int_t(std::max<int64_t>(uptime_seconds, 0)), "nodes_online",
+                           json_int_t(nodes_online)));
+}
+
+Response handle_healthz(const AdminContext& ctx, const Request&) {
+  // The registry's page carries the service's uptime (it survives worker restarts); without
+  // it, the admin worker's own start is the best we know.
+  const metrics::RegistryPage* page = ctx.registry_metrics->page();
+  int64_t started = page ? page->started_unix.load(std::memory_order_relaxed) : 0;
+  if (started <= 0) started = ctx.started_unix;
+  uint64_t online = page ? page->nodes_online.load(std::memory_order_relaxed) : 0;
+  JsonPtr body = healthz_json(unix_now() - started, online);
+  return json_response(200, body.get());
+}
+
+Response readiness_response(const json_t* reply, std::string_view error) {
+  auto not_ready = [](std::string_view role, const std::string& reason) {
+    JsonPtr body(json_pack("{s:s,s:s#,s:s#}", "status", "not ready", "role", role.data(), int(role.size()),
+                           "reason", reason.data(), int(reason.size())));
+    return json_response(503, body.get());
+  };
+  if (!reply) return not_ready("unknown", "registry unreachable: " + std::string(error));
+  std::string_view type = json_str(reply, "type");
+  std::string_view role = json_str(reply, "role");
+  if (role.empty()) role = "unknown";
+  if (type != "status_ok") {
+    std::string why = "registry unreachable: unexpected reply";
+    if (std::string_view msg = json_str(reply, "error"); !msg.empty()) why += ": " + std::string(msg);
+    else if (!type.empty()) why += " type " + std::string(type);
+    return not_ready(role, why);
+  }
+  if (!json_bool(reply, "serving")) return not_ready(role, "registry not serving");
+  if (role != "leader") return not_ready(role, role == "standby" ? "standby" : "role is not leader");
+  JsonPtr body(json_pack("{s:s,s:s}", "status", "ready", "role", "leader"));
+  return json_response(200, body.get());
+}
+
+std::string public_registry_error(std::string_view error, std::string_view socket_path) {
+  if (socket_path.empty()) return std::string(error);
+  std::string_view name = socket_path.substr(socket_path.rfind('/') + 1);  // npos + 1 == 0
+  std::string out;
+  for (size_t pos = 0;;) {
+    size_t hit = error.find(socket_path, pos);
+    out.append(error.substr(pos, hit - pos));
+    if (hit == std::string_view::npos) break;
+    out.append(name);
+    pos = hit + socket_path.size();
+  }
+  return out;
+}
+
+Response handle_readyz(const AdminContext& ctx, const Request&) {
+  std::string error;
+  JsonPtr reply = ctx.registry_status(&error);
+  Response r = readiness_response(reply.get(), public_registry_error(error, ipc::registry_socket_path(ctx.config->get()->run_dir)));
+  // Probes poll this every few seconds: log transitions, not every answer.
+  static std::atomic<int> last_status{0};
+  if (last_status.exchange(r.status, std::memory_order_relaxed) != r.status) {
+    if (r.status == 200) log_info("readiness: ready");
+    else log_warn("readiness: not ready", {{"detail", reply ? json_dump_compact(reply.get()) : error}});
+  }
+  return r;
+}
+
+}  // namespace rdv::admin

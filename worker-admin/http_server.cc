@@ -1,0 +1,144 @@
+#include "worker-admin/http_server.h"
+
+#include <sys/socket.h>
+
+#include <exception>
+
+#include "shared/log.h"
+#include "worker-admin/listener_adoption.h"
+
+namespace rdv::admin {
+
+namespace {
+
+// CivetWeb binds this throwaway socket; on_init_context replaces it with our listener. Port 0
+// lets the kernel pick a free port, which CivetWeb 1.15 accepts.
+constexpr const char* kThrowawayListener = "127.0.0.1:0";
+
+constexpr unsigned kFeatureIpv6 = 8;  // mg_check_feature bit: built with USE_IPV6
+
+void send_response(mg_connection* conn, bool head, const Response& r) {
+  mg_response_header_start(conn, r.status);
+  if (!r.content_type.empty()) mg_response_header_add(conn, "Content-Type", r.content_type.c_str(), -1);
+  for (const auto& [name, value] : r.headers) mg_response_header_add(conn, name.c_str(), value.c_str(), -1);
+  // An explicit length keeps the connection reusable (keep-alive).
+  mg_response_header_add(conn, "Content-Length", std::to_string(r.body.size()).c_str(), -1);
+  mg_response_header_send(conn);
+  if (!head && !r.body.empty() && mg_write(conn, r.body.data(), r.body.size()) < 0)
+    log_debug("http: client went away before the response was written");
+}
+
+}  // namespace
+
+bool HttpServer::start(int listener_fd, const AdminContext* admin, std::string* error) {
+  int family = 0;
+  if (!check_inherited_listener(listener_fd, &family, error)) return false;
+  if (family == AF_INET6 && !(mg_check_feature(kFeatureIpv6) & kFeatureIpv6)) {
+    // This CivetWeb cannot format IPv6 peers: every peer would look like "" and fail the
+    // loopback check, so localhost-only routes refuse everyone (fail closed).
+    log_warn("http: CivetWeb is built without IPv6 but the listener is IPv6; /metrics and /api/nodes "
+             "will answer 403 to every peer. Bind -http to an IPv4 address to use them.");
+  }
+
+  state_ = std::make_unique<CallbackState>();
+  state_->admin = admin;
+  state_->listener_fd = listener_fd;
+  if (!list_open_fds(&state_->fds_before_start, error)) return false;
+
+  mg_init_library(0);
+  library_initialised_ = true;
+
+  mg_callbacks callbacks{};
+  callbacks.init_context = &HttpServer::on_init_context;
+  callbacks.begin_request = &HttpServer::on_begin_request;
+  callbacks.log_message = &HttpServer::on_log_message;
+  const char* options[] = {
+      "listening_ports", kThrowawayListener,
+      "num_threads", "8",
+      "request_timeout_ms", "10000",  // ops-spec §5.1 REC: bound slow clients
+      "enable_keep_alive", "yes",
+      "keep_alive_timeout_ms", "5000",
+      nullptr,
+  };
+  mg_init_data init{};
+  init.callbacks = &callbacks;
+  init.user_data = state_.get();
+  init.configuration_options = options;
+  char why[256] = "";
+  unsigned code = 0;
+  mg_error_data err{};
+  err.code = &code;
+  err.text = why;
+  err.text_buffer_size = sizeof why;
+  context_.reset(mg_start2(&init, &err));
+  if (!context_) {
+    *error = std::string("mg_start2 failed: ") + (why[0] ? why : "unknown error");
+    stop();
+    return false;
+  }
+  if (state_->adopted_fd < 0) {
+    *error = "listener fd " + std::to_string(listener_fd) + ": cannot hand it to CivetWeb: " +
+             state_->adopt_error;
+    stop();
+    return false;
+  }
+  log_debug("http: serving the inherited listener", {{"fd", std::to_string(listener_fd)},
+                                                     {"civetweb_fd", std::to_string(state_->adopted_fd)}});
+  return true;
+}
+
+void HttpServer::stop() {
+  context_.reset();  // mg_stop: joins every CivetWeb thread
+  if (library_initialised_) {
+    mg_exit_library();
+    library_initialised_ = false;
+  }
+  state_.reset();
+}
+
+// Called by CivetWeb 1.15 inside mg_start2, after its listening sockets are bound and before
+// its master and worker threads start; so nothing polls the throwaway socket yet and the
+// dup2 below cannot race with CivetWeb.
+void HttpServer::on_init_context(const mg_context* ctx) {
+  auto* state = static_cast<CallbackState*>(mg_get_user_data(ctx));
+  mg_server_port ports[2]{};
+  int n = mg_get_server_ports(ctx, 2, ports);
+  if (n != 1) {
+    state->adopt_error = "expected one CivetWeb listener, found " + std::to_string(n);
+    return;
+  }
+  state->adopted_fd = adopt_listener(state->fds_before_start, state->listener_fd, ports[0].port,
+                                     &state->adopt_error);
+}
+
+int HttpServer::on_begin_request(mg_connection* conn) {
+  const mg_request_info* info = mg_get_request_info(conn);
+  auto* state = static_cast<CallbackState*>(info->user_data);
+  Request req;
+  req.method = info->request_method ? info->request_method : "";
+  // local_uri is decoded and normalised; it is null for a request aimed at another host.
+  req.path = info->local_uri ? info->local_uri : "";
+  req.remote_addr = info->remote_addr;  // from accept(), i.e. the real TCP peer
+
+  Response response;
+  try {
+    response = dispatch(*state->admin, req);
+  } catch (const std::exception& e) {
+    log_error("http: handler failed", {{"path", req.path}, {"error", e.what()}});
+    response = text_error(500, "Internal Server Error");
+  }
+  send_response(conn, req.method == "HEAD", response);
+  if (log_enabled(LogLevel::Debug))
+    log_debug("http", {{"method", req.method}, {"path", req.path}, {"status", std::to_string(response.status)},
+                       {"remote", req.remote_addr}});
+  return response.status;  // non-zero: handled, CivetWeb sends nothing more
+}
+
+int HttpServer::on_log_message(const mg_connection*, const char* message) {
+  std::string_view text = message ? message : "";
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.remove_suffix(1);
+  log_warn("civetweb", {{"error", text}});
+  return 1;  // handled: CivetWeb writes nothing to stderr itself
+}
+
+}  // namespace rdv::admin

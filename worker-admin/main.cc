@@ -1,0 +1,132 @@
+// rendezvous-admin: the admin HTTP worker (ARCHITECTURE.md "Admin worker").
+//
+// Started by the supervisor with fd 3 = control socket (first message: the configuration) and
+// fd 4 = the already listening HTTP socket. Threads:
+//   main thread     libevent loop: control channel (ping, reload, peer_died), SIGTERM/SIGINT
+//   CivetWeb        one master thread accepting on fd 4, num_threads workers running routes
+// Requests read LMDB with their own read transactions (MDB_NOTLS) and the registry's metrics
+// page; nothing here writes the store.
+//
+// Exit codes (util.h): 0 on SIGTERM/SIGINT or when the supervisor is gone, 78 when the store or
+// the listener is unusable (restarting cannot help), 1 on a runtime failure.
+
+#include <event2/event.h>
+
+#include <csignal>
+#include <memory>
+#include <string>
+
+#include "shared/config.h"
+#include "shared/ipc.h"
+#include "shared/log.h"
+#include "shared/store.h"
+#include "shared/util.h"
+#include "worker-admin/http_server.h"
+#include "worker-admin/live_config.h"
+#include "worker-admin/registry_metrics_source.h"
+#include "worker-admin/routes.h"
+
+namespace {
+
+struct EventBaseFree {
+  void operator()(event_base* b) const { event_base_free(b); }
+};
+struct EventFree {
+  void operator()(event* e) const { event_free(e); }
+};
+using EventBasePtr = std::unique_ptr<event_base, EventBaseFree>;
+using EventPtr = std::unique_ptr<event, EventFree>;
+
+// How long /readyz waits for the registry's status answer.
+constexpr int kRegistryStatusTimeoutMs = 1000;
+
+void on_stop_signal(evutil_socket_t signo, short, void* arg) {
+  rdv::log_info("stopping", {{"signal", signo == SIGINT ? "SIGINT" : "SIGTERM"}});
+  event_base_loopbreak(static_cast<event_base*>(arg));
+}
+
+// Settings that only a restart applies: say so instead of silently ignoring them.
+void warn_about_restart_only_changes(const rdv::Config& before, const rdv::Config& after) {
+  auto check = [](const char* name, const std::string& a, const std::string& b) {
+    if (a != b) rdv::log_warn("reload: setting changes on the next restart of the admin worker", {{"setting", name}});
+  };
+  check("http", before.http, after.http);
+  check("data-dir", before.data_dir, after.data_dir);
+  check("run-dir", before.run_dir, after.run_dir);
+}
+
+}  // namespace
+
+int main() {
+  using namespace rdv;
+  Config cfg = ipc::WorkerControl::boot("admin");
+  const int64_t started_unix = unix_now();
+
+  // The store is created by the registry worker, which the supervisor starts first; a missing
+  // or damaged store is a configuration problem, not something a restart fixes.
+  Env env;
+  std::string error;
+  EnvOptions store_options;
+  store_options.dir = cfg.data_dir;
+  store_options.map_size = uint64_t(cfg.map_size_mb) << 20;
+  store_options.create = false;
+  if (!env.open(store_options, &error)) ipc::WorkerControl::fatal(error);
+
+  admin::RegistryMetricsSource registry_metrics(ipc::registry_metrics_path(cfg.run_dir));
+  registry_metrics.page();  // map it now if the registry already created it; else on demand
+
+  admin::LiveConfig live_config(cfg);
+  admin::AdminContext context;
+  context.env = &env;
+  context.registry_metrics = &registry_metrics;
+  context.config = &live_config;
+  context.started_unix = started_unix;
+  context.registry_status = [run_dir = cfg.run_dir](std::string* err) {
+    JsonPtr request(json_pack("{s:s}", "type", "status"));
+    return ipc::registry_call(run_dir, request.get(), kRegistryStatusTimeoutMs, err);
+  };
+
+  EventBasePtr base(event_base_new());
+  if (!base) {
+    log_error("event_base_new failed");
+    return kExitFailure;
+  }
+
+  ipc::WorkerControl::Handlers handlers;
+  handlers.on_reload = [&live_config](const Config& next) {
+    warn_about_restart_only_changes(*live_config.get(), next);
+    live_config.set(next);
+    log_info("configuration reloaded");
+  };
+  handlers.on_peer_died = [&env](std::string_view worker) {
+    // A dead process may have died inside a read transaction; free its reader slot so the
+    // writer can reuse the pages it pinned.
+    int cleared = env.reader_check();
+    log_info("peer worker died; reader slots checked",
+             {{"worker", worker}, {"cleared", std::to_string(cleared)}});
+  };
+  // Leave through the same orderly path as SIGTERM (stop CivetWeb, then close the store)
+  // rather than exit() under running CivetWeb threads.
+  handlers.on_supervisor_gone = [b = base.get()] { event_base_loopbreak(b); };
+  ipc::WorkerControl control(base.get(), std::move(handlers));
+
+  EventPtr sigterm(evsignal_new(base.get(), SIGTERM, on_stop_signal, base.get()));
+  EventPtr sigint(evsignal_new(base.get(), SIGINT, on_stop_signal, base.get()));
+  if (!sigterm || !sigint || event_add(sigterm.get(), nullptr) != 0 || event_add(sigint.get(), nullptr) != 0) {
+    log_error("evsignal_new/event_add failed for SIGTERM/SIGINT");
+    return kExitFailure;
+  }
+
+  admin::HttpServer http;
+  if (!http.start(kListenerFd, &context, &error)) ipc::WorkerControl::fatal(error);
+  control.ready();
+  log_info("admin worker ready", {{"http", cfg.http}, {"data_dir", cfg.data_dir}});
+
+  if (event_base_dispatch(base.get()) < 0) log_error("event_base_dispatch failed");
+
+  // Requests in flight hold read transactions and page pointers: stop CivetWeb before the
+  // store and the metrics page go away (their destructors run after this).
+  http.stop();
+  log_info("stopped");
+  return kExitOk;
+}
