@@ -146,7 +146,8 @@ bool load_file(Config& c, const std::set<std::string>& explicit_flags, std::stri
   json_error_t jerr;
   JsonPtr root(json_load_file(c.config_path.c_str(), 0, &jerr));
   if (!root) {
-    *error = "config " + c.config_path + ": line " + std::to_string(jerr.line) + ": " + jerr.text;
+    *error = "config " + c.config_path + ": " +
+             (jerr.line > 0 ? "line " + std::to_string(jerr.line) + ": " : std::string()) + jerr.text;
     return false;
   }
   if (!json_is_object(root.get())) {
@@ -237,9 +238,11 @@ bool Config::parse(const std::vector<std::string>& args, std::string* error) {
   return validate(error);
 }
 
-bool Config::reload(std::string* error) const {
+bool Config::reload(Config* out, std::string* error) const {
   Config fresh;
-  return fresh.parse(cli_args, error);
+  if (!fresh.parse(cli_args, error)) return false;
+  *out = std::move(fresh);
+  return true;
 }
 
 bool split_host_port(const std::string& addr, std::string* host, int* port) {

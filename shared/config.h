@@ -54,8 +54,9 @@ struct Config {
   // *error to a message that names the flag or key and says why.
   bool parse(const std::vector<std::string>& args, std::string* error);
 
-  // Re-reads the config file while keeping the command-line values (SIGHUP).
-  bool reload(std::string* error) const;
+  // Re-reads the config file while keeping the command-line values (SIGHUP): parses the same
+  // command line again into *out.
+  bool reload(Config* out, std::string* error) const;
 
   // Checks cross-field rules (addresses parse, durations positive, supported features).
   bool validate(std::string* error) const;

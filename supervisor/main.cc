@@ -90,7 +90,6 @@ int main(int argc, char** argv) {
   for (const std::string* dir : {&cfg.data_dir, &cfg.run_dir}) {
     if (!make_dirs(*dir, &error)) {
       rdv::log_error("cannot prepare directory", {{"error", error}});
-      std::fprintf(stderr, "rendezvous: %s\n", error.c_str());
       return rdv::kExitConfig;
     }
   }
@@ -102,7 +101,6 @@ int main(int argc, char** argv) {
     std::string path = rdv::supervisor::find_worker_binary(name, &error);
     if (path.empty()) {
       rdv::log_error("cannot start", {{"error", error}});
-      std::fprintf(stderr, "rendezvous: %s\n", error.c_str());
       return rdv::kExitConfig;
     }
     binaries.push_back(path);
@@ -114,11 +112,9 @@ int main(int argc, char** argv) {
       break;
     case rdv::supervisor::SetupStatus::ConfigError:
       rdv::log_error("cannot set up listeners", {{"error", error}});
-      std::fprintf(stderr, "rendezvous: %s\n", error.c_str());
       return rdv::kExitConfig;
     case rdv::supervisor::SetupStatus::SystemError:
       rdv::log_error("cannot set up listeners", {{"error", error}});
-      std::fprintf(stderr, "rendezvous: %s\n", error.c_str());
       return rdv::kExitFailure;
   }
 

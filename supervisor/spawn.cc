@@ -38,7 +38,6 @@ bool private_to_supervisor(const char* entry) {
 // Child side, between fork and exec: async-signal-safe calls only.
 [[noreturn]] void exec_child(int control_fd, int listener_fd, const char* binary, char* const argv[],
                              char* const envp[], const char* fail_prefix, size_t fail_prefix_len) {
-  ::setpgid(0, 0);
   struct sigaction dfl {};
   dfl.sa_handler = SIG_DFL;
   for (int s = 1; s < NSIG; s++) ::sigaction(s, &dfl, nullptr);  // EINVAL for KILL/STOP: fine
@@ -61,18 +60,13 @@ bool private_to_supervisor(const char* entry) {
     ::execve(binary, argv, envp);
     err = errno;
   }
-  // Report and let the supervisor see exit status 127.
-  char num[16];
-  int n = 0;
-  char digits[16];
-  do {
-    digits[n++] = char('0' + err % 10);
-    err /= 10;
-  } while (err > 0 && n < 15);
-  for (int i = 0; i < n; i++) num[i] = digits[n - 1 - i];
-  num[n] = '\n';
+  // Report and let the supervisor see exit status 127. strerrordesc_np is a table lookup
+  // (no locale, no allocation), unlike strerror.
+  const char* why = ::strerrordesc_np(err);
+  if (!why) why = "unknown error";
   ssize_t ignored = ::write(STDERR_FILENO, fail_prefix, fail_prefix_len);
-  ignored = ::write(STDERR_FILENO, num, size_t(n) + 1);
+  ignored = ::write(STDERR_FILENO, why, std::strlen(why));
+  ignored = ::write(STDERR_FILENO, "\n", 1);
   (void)ignored;
   ::_exit(127);
 }
@@ -131,7 +125,7 @@ SpawnedWorker spawn_worker(const std::string& name, const std::string& binary, i
   for (char** e = environ; e && *e; e++)
     if (!private_to_supervisor(*e)) envp.push_back(*e);
   envp.push_back(nullptr);
-  std::string fail_prefix = "rendezvous: execve(" + binary + ") failed while spawning " + name + ": errno ";
+  std::string fail_prefix = "rendezvous: execve(" + binary + ") failed while spawning " + name + ": ";
 
   // Block signals across fork so no handler of the supervisor's event loop can run in the
   // child (it would write into the loop's signal pipe, shared with the parent).

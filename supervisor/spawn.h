@@ -7,8 +7,9 @@
 // and nothing else: every other fd of the supervisor is O_CLOEXEC, and the child also closes
 // everything above its last fd before exec as a second line of defence. Signal mask and
 // dispositions are reset to the defaults; the environment loses NOTIFY_SOCKET, LISTEN_* and
-// WATCHDOG_* (only the supervisor talks to systemd). The child gets its own process group so a
-// terminal's Ctrl-C reaches only the supervisor, which then stops the workers in order.
+// WATCHDOG_* (only the supervisor talks to systemd). Workers stay in the supervisor's process
+// group, so `kill -- -<pgid>` (and a terminal's Ctrl-C) reaches all of them; SIGINT reaches the
+// supervisor before any worker can exit, so it never mistakes that for a crash.
 //
 // Process rules: supervisor only, from its loop thread.
 #pragma once

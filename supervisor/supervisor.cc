@@ -471,11 +471,9 @@ void Supervisor::on_stop_give_up(evutil_socket_t, short, void* arg) {
 
 void Supervisor::reload() {
   log_info("SIGHUP: reloading configuration", {{"config", cfg_.config_path.empty() ? "-" : cfg_.config_path}});
-  // Config::reload() validates but does not hand back the result, so parse the same command
-  // line again here (that is all it does).
   Config fresh;
   std::string error;
-  if (!fresh.parse(cfg_.cli_args, &error)) {
+  if (!cfg_.reload(&fresh, &error)) {
     log_error("configuration reload failed; keeping the running configuration", {{"error", error}});
     return;
   }

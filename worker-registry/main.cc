@@ -1,6 +1,8 @@
 // rendezvous-registry: the daemon-facing registry worker. Started by the supervisor with
 // fd 3 = control socket and fd 4 = the registry TCP listener.
+#include <arpa/inet.h>
 #include <event2/event.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -44,6 +46,24 @@ UniqueFd listen_unix(const std::string& path) {
   if (rc != 0) ipc::WorkerControl::fatal(path + ": " + sys_error("bind"));
   if (::listen(fd.get(), 128) != 0) ipc::WorkerControl::fatal(path + ": " + sys_error("listen"));
   return fd;
+}
+
+// The listener's real address (the configured one may say port 0).
+std::string bound_address(int fd) {
+  sockaddr_storage ss;
+  socklen_t len = sizeof ss;
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return "?";
+  char host[INET6_ADDRSTRLEN] = "?";
+  uint16_t port = 0;
+  if (ss.ss_family == AF_INET) {
+    auto* in = reinterpret_cast<sockaddr_in*>(&ss);
+    inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
+    port = ntohs(in->sin_port);
+    return std::string(host) + ":" + std::to_string(port);
+  }
+  auto* in6 = reinterpret_cast<sockaddr_in6*>(&ss);
+  inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
+  return "[" + std::string(host) + "]:" + std::to_string(ntohs(in6->sin6_port));
 }
 
 struct Worker {
@@ -125,7 +145,7 @@ int main() {
 
   if (page) page->serving.store(1);
   control.ready();
-  log_info("registry serving", {{"addr", cfg.registry_addr}, {"data_dir", cfg.data_dir},
+  log_info("registry serving", {{"addr", bound_address(kListenerFd)}, {"data_dir", cfg.data_dir},
                                  {"mode", reg.is_standby() ? "standby" : "leader"}});
 
   // The loop: one pass of ready events, then the group commit that releases their replies.

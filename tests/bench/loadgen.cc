@@ -232,6 +232,7 @@ struct Worker {
   std::vector<std::unique_ptr<Conn>> conns;
   RunResult res;
   int64_t t0 = 0;
+  int64_t window_start = 0;      // replies completing before this are warm-up, not counted
   int64_t deadline = INT64_MAX;  // timed mode: replies completing after this are not counted
   int64_t end_ns = 0;
   int active = 0;
@@ -351,7 +352,8 @@ void issue(Conn* c) {
 
 void conn_failed(Conn* c, const std::string& why) {
   Worker* w = c->w;
-  bool counted = c->in_flight && (!w->timed() || mono_now_ns() <= w->deadline);
+  int64_t now = mono_now_ns();
+  bool counted = c->in_flight && now >= w->window_start && now <= w->deadline;
   if (counted) {
     w->res.conn_failures++;
     w->res.err_by_kind[int(c->op.kind)]++;
@@ -380,7 +382,7 @@ void handle_frame(Conn* c, std::string_view body, int64_t now) {
     return;
   }
   c->in_flight = false;
-  bool counted = !w->timed() || now <= w->deadline;
+  bool counted = now >= w->window_start && now <= w->deadline;
   ReplyClass cls = w->spec->accept_any ? ReplyClass::Ok : classify_reply(body, c->op.expect_type);
   if (cls == ReplyClass::Ok) {
     w->src->on_success(c->op, body);
@@ -388,6 +390,7 @@ void handle_frame(Conn* c, std::string_view body, int64_t now) {
       r.ok++;
       r.ok_by_kind[int(c->op.kind)]++;
       r.latency.record(now - c->sent_ns);
+      r.latency_by_kind[int(c->op.kind)].record(now - c->sent_ns);
     }
     return;
   }
@@ -475,11 +478,14 @@ void run_worker(Worker* w, int nconns, std::barrier<>* ready) {
   if (ok && nconns > 0) {
     w->t0 = mono_now_ns();
     w->active = nconns;
+    w->window_start = w->t0;
     if (w->timed()) {
+      int64_t warm = int64_t(w->spec->warmup_s * 1e9);
       int64_t d = int64_t(w->spec->duration_s * 1e9);
-      w->deadline = w->t0 + d;
+      w->window_start = w->t0 + warm;
+      w->deadline = w->window_start + d;
       w->deadline_ev = evtimer_new(w->base, on_deadline, w);
-      timeval tv = to_timeval(d);
+      timeval tv = to_timeval(warm + d);
       evtimer_add(w->deadline_ev, &tv);
     }
     w->tick_ev = event_new(w->base, -1, EV_PERSIST, on_tick, w);
@@ -490,7 +496,7 @@ void run_worker(Worker* w, int nconns, std::barrier<>* ready) {
     if (w->end_ns == 0) w->end_ns = mono_now_ns();
     if (w->timed() && !w->res.exhausted && !w->res.interrupted)
       w->end_ns = std::min(w->end_ns, w->deadline);
-    w->res.elapsed_s = double(w->end_ns - w->t0) / 1e9;
+    w->res.elapsed_s = std::max(0.0, double(w->end_ns - w->window_start) / 1e9);
     w->res.rate = w->res.elapsed_s > 0 ? double(w->res.ok) / w->res.elapsed_s : 0;
   }
   for (auto& c : w->conns) close_conn(c.get());
@@ -533,6 +539,7 @@ RunResult run_closed_loop(const RunSpec& spec, const SourceFactory& factory) {
       total.err_by_kind[k] += r.err_by_kind[k];
     }
     total.latency.merge(r.latency);
+    for (int k = 0; k < kOpKinds; k++) total.latency_by_kind[k].merge(r.latency_by_kind[k]);
     total.rate += r.rate;
     elapsed_sum += r.elapsed_s;
     total.exhausted |= r.exhausted;

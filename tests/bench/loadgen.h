@@ -8,8 +8,8 @@
 // are counted separately and never enter the latency histogram.
 //
 // Two modes:
-//   timed  (duration_s > 0): start all connections at t0, count replies that complete before
-//          t0 + duration, then stop. Requests still in flight at the deadline are abandoned
+//   timed  (duration_s > 0): start all connections at t0, run warmup_s uncounted, then count
+//          replies that complete inside the next duration_s, then stop. Requests still in flight at the deadline are abandoned
 //          (not counted either way). If a source runs out first (finite key pools), that
 //          thread stops there and its rate is computed over the time it actually ran.
 //   drain  (duration_s == 0): run until every source is exhausted and every reply has arrived
@@ -82,6 +82,8 @@ struct RunSpec {
   int connections = 64;
   int threads = 1;
   double duration_s = 5;      // > 0 timed, 0 drain
+  double warmup_s = 0;        // timed: run this long first without counting (connections warm,
+                              // caches and page tables populated, CPU clocks up)
   double timeout_s = 300;     // drain mode: give up after this long
   bool accept_any = false;    // noop reference server: any well-formed reply frame is a success
   uint32_t max_frame = 1u << 20;
@@ -95,7 +97,8 @@ struct RunResult {
   uint64_t ok_by_kind[kOpKinds] = {};
   uint64_t err_by_kind[kOpKinds] = {};
   Histogram latency;           // successful requests only
-  double elapsed_s = 0;        // the measured window (per-thread windows averaged)
+  Histogram latency_by_kind[kOpKinds];
+  double elapsed_s = 0;        // the measured window, after warm-up (per-thread average)
   double rate = 0;             // successful requests per second (sum of per-thread rates)
   bool exhausted = false;      // a source ran out before the deadline (timed mode)
   bool timed_out = false;      // drain mode hit timeout_s

@@ -33,6 +33,7 @@
 #include "tests/bench/loadgen.h"
 #include "tests/bench/noop_server.h"
 #include "tests/bench/references.h"
+#include "tests/bench/self_test.h"
 #include "tests/bench/server_process.h"
 #include "tests/bench/workloads.h"
 
@@ -56,6 +57,7 @@ struct Options {
   size_t fresh_keys_cap = 200000;
   std::string tmp_root;           // empty = <bin-dir>/..
   bool against_noop = false;
+  bool self_test = false;
 };
 
 [[noreturn]] void usage(int code) {
@@ -73,7 +75,8 @@ struct Options {
       "  --tmp-dir DIR         where the temp dir (data dir + fdatasync probe) goes\n"
       "                        (default: <bin-dir>/.., i.e. the project's build dir)\n"
       "  --against-noop        run the workloads against the noop server (tests the client;\n"
-      "                        any reply counts as success)\n");
+      "                        any reply counts as success)\n"
+      "  --self-test           check the reply checker and the histogram, then exit\n");
   exit(code);
 }
 
@@ -165,6 +168,8 @@ Options parse_options(int argc, char** argv) {
       o.tmp_root = value();
     } else if (a == "--against-noop") {
       o.against_noop = true;
+    } else if (a == "--self-test") {
+      o.self_test = true;
     } else {
       fprintf(stderr, "rendezvous-bench: unknown option %s\n", a.c_str());
       usage(2);
@@ -223,11 +228,14 @@ void print_cell_line(const Cell& c) {
            static_cast<unsigned long long>(r.wrong_type),
            static_cast<unsigned long long>(r.conn_failures));
   if (c.workload == "mixed" && r.ok) {
-    printf("    mix of successes:");
-    for (OpKind k : {OpKind::Lookup, OpKind::Heartbeat, OpKind::Register})
-      printf(" %s %.1f%% (%s/s)", op_kind_name(k), 100.0 * double(r.ok_by_kind[int(k)]) / double(r.ok),
-             thousands(double(r.ok_by_kind[int(k)]) / std::max(r.elapsed_s, 1e-9)).c_str());
-    printf("\n");
+    for (OpKind k : {OpKind::Lookup, OpKind::Heartbeat, OpKind::Register}) {
+      const Histogram& h = r.latency_by_kind[int(k)];
+      printf("    %-9s %5.1f%% of successes, %7s/s, p50 %s ms, p99 %s ms, p999 %s ms\n",
+             op_kind_name(k), 100.0 * double(r.ok_by_kind[int(k)]) / double(r.ok),
+             thousands(double(r.ok_by_kind[int(k)]) / std::max(r.elapsed_s, 1e-9)).c_str(),
+             ms(h.quantile_ns(0.5)).c_str(), ms(h.quantile_ns(0.99)).c_str(),
+             ms(h.quantile_ns(0.999)).c_str());
+    }
   }
   if (!c.note.empty()) printf("    note: %s\n", c.note.c_str());
   for (auto& s : r.error_samples) printf("    error sample: %s\n", s.c_str());
@@ -244,6 +252,7 @@ bool is_loopback_v4(const std::string& host) {
 int run(int argc, char** argv) {
   setvbuf(stdout, nullptr, _IOLBF, 0);
   Options opt = parse_options(argc, argv);
+  if (opt.self_test) return run_self_test();
 
   // Fork the noop reference first: no thread exists yet.
   NoopServer noop;
@@ -313,9 +322,14 @@ int run(int argc, char** argv) {
   // ---- machine facts and temp dir ----
   std::string tmp_root = opt.tmp_root;
   if (tmp_root.empty()) {
+    // The project's build dir (bin-dir's parent): same filesystem as the project. Without a
+    // usable bin-dir (e.g. --target), the current directory.
     std::error_code ec;
-    auto p = std::filesystem::weakly_canonical(std::filesystem::path(opt.bin_dir) / "..", ec);
-    tmp_root = ec ? "." : p.string();
+    tmp_root = ".";
+    if (std::filesystem::is_directory(opt.bin_dir, ec)) {
+      auto p = std::filesystem::canonical(std::filesystem::path(opt.bin_dir) / "..", ec);
+      if (!ec) tmp_root = p.string();
+    }
   }
   std::string tmp = make_temp_dir(tmp_root, &err);
   if (tmp.empty()) {
@@ -323,17 +337,19 @@ int run(int argc, char** argv) {
     return 1;
   }
   printf("# rendezvous-bench\n%s", machine_facts().c_str());
-  printf("temp dir: %s (filesystem %s; the server's data dir is %s/data)\n", tmp.c_str(),
-         filesystem_type(tmp).c_str(), tmp.c_str());
+  bool own_server = !opt.against_noop && opt.target.empty() && need_base;
+  printf("temp dir: %s (filesystem %s; holds the fdatasync probe%s)\n", tmp.c_str(),
+         filesystem_type(tmp).c_str(), own_server ? " and the server's data dir" : "");
   printf("load generator: %d thread(s), closed loop (one request in flight per connection), "
-         "%.1f s per cell\n",
-         opt.threads, opt.duration_s);
+         "%.1f s per cell after %.1f s uncounted warm-up\n",
+         opt.threads, opt.duration_s, std::min(1.0, opt.duration_s / 10));
 
   int exit_code = 0;
   ServerProcess server;
   RunSpec base_spec;
   base_spec.threads = opt.threads;
   base_spec.duration_s = opt.duration_s;
+  base_spec.warmup_s = std::min(1.0, opt.duration_s / 10);
 
   // ---- references that need no server ----
   printf("\n## reference figures (same run)\n");
@@ -406,6 +422,8 @@ int run(int argc, char** argv) {
 
   // ---- cells ----
   std::map<int, double> noop_rate, lookup_rate;
+  const double cap = double(opt.fresh_keys_cap);
+  const double cell_s = opt.duration_s + base_spec.warmup_s;
   if (exit_code == 0) printf("\n## cells\n");
   for (auto& cell : plan) {
     if (exit_code != 0 || g_interrupted) break;
@@ -446,12 +464,18 @@ int run(int argc, char** argv) {
     } else if (w == "register") {
       // Each signed registration costs the server one Ed25519 verify, so the verify rate bounds
       // it; 20 % head-room.
-      double want = std::min(double(opt.fresh_keys_cap), verify_rate * opt.duration_s * 1.2);
-      fx.ensure_fresh(size_t(std::max(1000.0, want)));
+      fx.ensure_fresh(size_t(std::max(1000.0, std::min(cap, verify_rate * cell_s * 1.2))));
+      // A shared disk's sync rate drifts a lot: measure it again right before the cell.
+      SyncFigure again = measure_fdatasync(tmp, 1.0);
+      if (again.error.empty()) {
+        printf("  fdatasync re-measured before register: %s syncs/s (mean %.3f ms)\n",
+               thousands(again.syncs_per_s).c_str(), again.mean_ms);
+        sync = again;
+      }
       factory = fx.register_fresh();
     } else if (w == "heartbeat_first") {
-      double want = std::min(double(opt.fresh_keys_cap), verify_rate * opt.duration_s * 1.2);
-      if (!fx.ensure_first_heartbeat_nodes(setup_spec, size_t(std::max(1000.0, want)), &err)) {
+      size_t want = size_t(std::max(1000.0, std::min(cap, verify_rate * cell_s * 1.2)));
+      if (!fx.ensure_first_heartbeat_nodes(setup_spec, want, &err)) {
         fprintf(stderr, "rendezvous-bench: first-heartbeat nodes: %s\n", err.c_str());
         exit_code = 1;
         break;
@@ -464,8 +488,7 @@ int run(int argc, char** argv) {
         break;
       }
       double est = lookup_rate.count(cell.connections) ? lookup_rate[cell.connections] : 50000;
-      double want = std::min(double(opt.fresh_keys_cap), 0.1 * est * opt.duration_s * 1.3);
-      fx.ensure_fresh(size_t(std::max(1000.0, want)));
+      fx.ensure_fresh(size_t(std::max(1000.0, std::min(cap, 0.1 * est * cell_s * 1.3))));
       factory = fx.mixed();
     }
     cell.result = run_closed_loop(spec, factory);
@@ -488,11 +511,20 @@ int run(int argc, char** argv) {
     } else if (w == "register" && sync.syncs_per_s > 0) {
       cell.reference = "fdatasync " + thousands(sync.syncs_per_s) + "/s";
       cell.ratio = r.rate / sync.syncs_per_s;
+      if (verify_rate > 0)
+        cell.note = "= " + ratio_text(r.rate / verify_rate) + " the ed25519 verify rate (each " +
+                    "signed register costs the server one verify: its CPU bound)";
     }
-    if (r.exhausted)
-      cell.note = "precomputed pool ran out after " + std::to_string(r.elapsed_s).substr(0, 4) +
-                  " s; rate is over that time (raise --fresh-keys)";
-    if (r.interrupted) cell.note = "interrupted";
+    auto add_note = [&](const std::string& n) { cell.note += (cell.note.empty() ? "" : "; ") + n; };
+    if (r.exhausted) {
+      char buf[128];
+      snprintf(buf, sizeof buf,
+               "precomputed pool ran out after %.2f s; the rate is over that time "
+               "(raise --fresh-keys)",
+               r.elapsed_s);
+      add_note(buf);
+    }
+    if (r.interrupted) add_note("interrupted");
     print_cell_line(cell);
   }
   if (g_interrupted) exit_code = 130;
@@ -522,6 +554,7 @@ int run(int argc, char** argv) {
       if (c.workload == "heartbeat") name = "heartbeat (steady, cached)";
       if (c.workload == "heartbeat_first") name = "heartbeat (first, verified)";
       if (r.exhausted) name += " *";
+      if (r.interrupted) name += " (interrupted)";
       printf("| %s | %d | %s | %s | %s | %s | %llu | %s | %s |\n", name.c_str(), c.connections,
              thousands(r.rate).c_str(), ms(r.latency.quantile_ns(0.50)).c_str(),
              ms(r.latency.quantile_ns(0.99)).c_str(), ms(r.latency.quantile_ns(0.999)).c_str(),
@@ -548,7 +581,7 @@ int run(int argc, char** argv) {
   }
 
   // ---- tear down ----
-  if (!opt.against_noop && opt.target.empty() && need_base) {
+  if (own_server) {
     std::string how = server.stop();
     if (!how.empty()) printf("server under test stopped: %s\n", how.c_str());
     if (how != "exit 0" && !how.empty()) {
