@@ -276,6 +276,10 @@ bool Config::validate(std::string* error) const {
     *error = "http: \"" + http + "\" is not host:port";
     return false;
   }
+  if (!http.empty() && h.find(':') != std::string::npos) {
+    *error = "http: IPv6 listen addresses are not supported (the CivetWeb build has no IPv6); use an IPv4 address or \":port\"";
+    return false;
+  }
   if (!standby.empty() && !split_host_port(standby, &h, &p)) {
     *error = "standby: \"" + standby + "\" is not host:port";
     return false;

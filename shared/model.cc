@@ -148,10 +148,28 @@ bool decode_node(std::string_view bytes, Node* n) {
 }
 
 std::string format_address(uint16_t net, uint32_t node) {
-  char buf[32];
-  snprintf(buf, sizeof buf, "%u:%04X.%04X.%04X", unsigned(net), unsigned(net), unsigned(node >> 16),
-           unsigned(node & 0xFFFF));
-  return buf;
+  // printf("%d:%04X.%04X.%04X") by hand: this is on every lookup reply.
+  static const char hex[] = "0123456789ABCDEF";
+  char buf[24];
+  char* p = buf;
+  char dec[6];
+  int n = 0;
+  unsigned v = net;
+  do {
+    dec[n++] = char('0' + v % 10);
+    v /= 10;
+  } while (v);
+  while (n) *p++ = dec[--n];
+  *p++ = ':';
+  auto group = [&](unsigned g) {
+    for (int shift = 12; shift >= 0; shift -= 4) *p++ = hex[(g >> shift) & 15];
+  };
+  group(net);
+  *p++ = '.';
+  group(node >> 16);
+  *p++ = '.';
+  group(node & 0xFFFF);
+  return std::string(buf, size_t(p - buf));
 }
 
 bool parse_address(std::string_view s, uint16_t* network, uint32_t* node) {

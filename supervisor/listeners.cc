@@ -101,7 +101,7 @@ int socket_port(int fd) {
   return -1;
 }
 
-UniqueFd bind_listener(const std::string& addr, std::string* bound, std::string* error) {
+UniqueFd bind_listener(const std::string& addr, std::string* bound, std::string* error, bool ipv4_for_any) {
   std::string host;
   int port = 0;
   if (!split_host_port(addr, &host, &port)) {
@@ -110,7 +110,13 @@ UniqueFd bind_listener(const std::string& addr, std::string* bound, std::string*
   }
   int err_no = 0;
   UniqueFd fd;
-  if (host.empty() || host == "::") {
+  if (host.empty() && ipv4_for_any) {
+    sockaddr_in in{};
+    in.sin_family = AF_INET;
+    in.sin_addr.s_addr = htonl(INADDR_ANY);
+    in.sin_port = htons(uint16_t(port));
+    fd = bind_one(reinterpret_cast<sockaddr*>(&in), sizeof in, false, error, &err_no);
+  } else if (host.empty() || host == "::") {
     // Every interface: one dual-stack IPv6 socket, or IPv4 only when the host has no IPv6.
     sockaddr_in6 in6{};
     in6.sin6_family = AF_INET6;
@@ -221,7 +227,7 @@ SetupStatus setup_listeners(const Config& cfg, Listeners* out, std::string* erro
   }
   if (!cfg.http.empty() && !out->admin.valid()) {
     std::string err;
-    out->admin = bind_listener(cfg.http, &out->admin_addr, &err);
+    out->admin = bind_listener(cfg.http, &out->admin_addr, &err, /*ipv4_for_any=*/true);
     if (!out->admin) {
       *error = "admin listener: " + err;
       return SetupStatus::SystemError;

@@ -33,7 +33,11 @@ struct Listeners {
 // Binds one TCP listener on `addr` ("host:port", host may be empty or a bracketed IPv6
 // literal; port 0 picks a free port). Returns an invalid fd and sets *error (naming the failed
 // call) on failure; *bound gets the actual address.
-UniqueFd bind_listener(const std::string& addr, std::string* bound, std::string* error);
+// `ipv4_for_any`: a host-less address binds 0.0.0.0 instead of [::] (the admin listener:
+// Debian's CivetWeb is built without IPv6 and reports no peer address on IPv6 sockets, which
+// would make every localhost-only route refuse everyone).
+UniqueFd bind_listener(const std::string& addr, std::string* bound, std::string* error,
+                       bool ipv4_for_any = false);
 
 // The local address of a socket as "ip:port" / "[ipv6]:port", or "" when unknown.
 std::string socket_address(int fd);

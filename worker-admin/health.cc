@@ -37,9 +37,9 @@ Response readiness_response(const json_t* reply, std::string_view error) {
   std::string_view role = json_str(reply, "role");
   if (role.empty()) role = "unknown";
   if (type != "status_ok") {
-    std::string why = "registry unreachable: unexpected reply";
+    std::string why = "unexpected registry reply";
     if (std::string_view msg = json_str(reply, "error"); !msg.empty()) why += ": " + std::string(msg);
-    else if (!type.empty()) why += " type " + std::string(type);
+    else why += " type \"" + std::string(type) + "\"";
     return not_ready(role, why);
   }
   if (!json_bool(reply, "serving")) return not_ready(role, "registry not serving");

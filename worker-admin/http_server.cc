@@ -34,10 +34,13 @@ bool HttpServer::start(int listener_fd, const AdminContext* admin, std::string* 
   int family = 0;
   if (!check_inherited_listener(listener_fd, &family, error)) return false;
   if (family == AF_INET6 && !(mg_check_feature(kFeatureIpv6) & kFeatureIpv6)) {
-    // This CivetWeb cannot format IPv6 peers: every peer would look like "" and fail the
-    // loopback check, so localhost-only routes refuse everyone (fail closed).
-    log_warn("http: CivetWeb is built without IPv6 but the listener is IPv6; /metrics and /api/nodes "
-             "will answer 403 to every peer. Bind -http to an IPv4 address to use them.");
+    // Debian's CivetWeb 1.15 is built without USE_IPV6: accept() truncates the peer's
+    // sockaddr_in6 into an IPv4-sized buffer and remote_addr comes out "" — for IPv4 clients
+    // of a dual-stack socket (":3000") too. The loopback check then refuses every peer, so
+    // localhost-only routes fail closed; say so once instead of leaving operators puzzled.
+    log_warn("http: CivetWeb is built without IPv6 but the listener is IPv6 (or dual-stack); peers have "
+             "no address, so /metrics and /api/nodes answer 403 to everyone. Bind -http to an IPv4 "
+             "address (e.g. 0.0.0.0:3000) to use them.");
   }
 
   state_ = std::make_unique<CallbackState>();
@@ -58,6 +61,9 @@ bool HttpServer::start(int listener_fd, const AdminContext* admin, std::string* 
       "request_timeout_ms", "10000",  // ops-spec §5.1 REC: bound slow clients
       "enable_keep_alive", "yes",
       "keep_alive_timeout_ms", "5000",
+      // Headers and body leave in two writes; without TCP_NODELAY, Nagle holds the body back
+      // until the client's delayed ACK, adding ~40 ms to every keep-alive request.
+      "tcp_nodelay", "1",
       nullptr,
   };
   mg_init_data init{};
@@ -88,7 +94,10 @@ bool HttpServer::start(int listener_fd, const AdminContext* admin, std::string* 
 }
 
 void HttpServer::stop() {
-  context_.reset();  // mg_stop: joins every CivetWeb thread
+  // mg_stop joins every CivetWeb thread and closes CivetWeb's listener fd — our dup2 copy.
+  // The inherited fd and the supervisor's socket stay open, so connections keep queueing in
+  // the backlog for the next admin worker.
+  context_.reset();
   if (library_initialised_) {
     mg_exit_library();
     library_initialised_ = false;
@@ -129,8 +138,10 @@ int HttpServer::on_begin_request(mg_connection* conn) {
   }
   send_response(conn, req.method == "HEAD", response);
   if (log_enabled(LogLevel::Debug))
-    log_debug("http", {{"method", req.method}, {"path", req.path}, {"status", std::to_string(response.status)},
-                       {"remote", req.remote_addr}});
+    log_debug("http request", {{"method", req.method},
+                               {"path", req.path},
+                               {"status", std::to_string(response.status)},
+                               {"remote", req.remote_addr}});
   return response.status;  // non-zero: handled, CivetWeb sends nothing more
 }
 

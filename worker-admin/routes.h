@@ -31,10 +31,10 @@ namespace rdv::admin {
 
 // Everything a handler may use. Owned by main(); outlives the HTTP server.
 struct AdminContext {
-  Env* env = nullptr;                            // opened read-only-by-convention at start
+  Env* env = nullptr;  // the LMDB environment; handlers only begin read transactions
   RegistryMetricsSource* registry_metrics = nullptr;
-  LiveConfig* config = nullptr;                  // swapped on reload
-  int64_t started_unix = 0;                      // when this admin worker started
+  LiveConfig* config = nullptr;  // swapped on reload
+  int64_t started_unix = 0;      // when this admin worker started (uptime fallback)
   // Asks the registry worker for {"type":"status"}; null with *error when it cannot answer.
   // A function so tests can answer without a socket.
   std::function<JsonPtr(std::string* error)> registry_status;

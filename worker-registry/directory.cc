@@ -40,34 +40,44 @@ std::string load_and_authorise(Request& r, const char* verb, Node* node) {
 
 }  // namespace
 
+// The hottest read: written with JsonWriter rather than built as a jansson object.
 Outcome handle_lookup(Request& r) {
   Registry& reg = r.reg;
   uint32_t id = json_u32(r.msg, "node_id");
   Node n;
   if (!reg.get_node(id, &n)) return Outcome::fail(node_not_found(id));
-  json_t* out = json_object();
-  json_object_set_new(out, "type", json_string("lookup_ok"));
-  json_object_set_new(out, "node_id", json_integer(n.id));
-  json_object_set_new(out, "address", json_string(format_address(0, n.id).c_str()));
-  json_t* nets = json_array();
-  for (uint16_t net : n.networks) json_array_append_new(nets, json_integer(net));
-  json_object_set_new(out, "networks", nets);
-  json_object_set_new(out, "public_key", n.has_key ? json_string(base64_encode(n.public_key.data(), 32).c_str()) : json_string(""));
-  json_object_set_new(out, "public", json_boolean(n.is_public));
-  json_object_set_new(out, "last_seen_unix", json_integer(reg.last_seen_ns(n.id) / 1000000000));
-  json_object_set_new(out, "key_generation", json_integer(n.rotate_count));
-  if (!n.hostname.empty()) json_object_set_new(out, "hostname", jstr(n.hostname));
-  if (!n.tags.empty()) json_object_set_new(out, "tags", json_string_list(n.tags));
-  if (n.task_exec) json_object_set_new(out, "task_exec", json_true());
+  std::string body;
+  body.reserve(320);
+  JsonWriter w(body);
+  w.begin_object();
+  w.str("type", "lookup_ok").num("node_id", n.id).str("address", format_address(0, n.id));
+  w.begin_array("networks");
+  for (uint16_t net : n.networks) w.value_num(net);
+  w.end_array();
+  w.str("public_key", n.has_key ? base64_encode(n.public_key.data(), 32) : std::string());
+  w.boolean("public", n.is_public);
+  w.num("last_seen_unix", reg.last_seen_ns(n.id) / 1000000000);
+  w.num("key_generation", n.rotate_count);
+  if (!n.hostname.empty()) w.str("hostname", n.hostname);
+  if (!n.tags.empty()) {
+    w.begin_array("tags");
+    for (auto& t : n.tags) w.value_str(t);
+    w.end_array();
+  }
+  if (n.task_exec) w.boolean("task_exec", true);
   if (n.is_public) {
     const std::string& ep = published_endpoint(reg, n);
-    json_object_set_new(out, "real_addr", jstr(ep));
-    json_object_set_new(out, "endpoint", jstr(ep));
-    if (n.relay_only) json_object_set_new(out, "relay_only", json_true());
+    w.str("real_addr", ep).str("endpoint", ep);
+    if (n.relay_only) w.boolean("relay_only", true);
   }
-  add_badge(out, n);
-  if (!n.version.empty()) json_object_set_new(out, "version", jstr(n.version));
-  return Outcome::ok(out);
+  if (!n.badge.empty()) {
+    w.boolean("verified", true).str("badge", n.badge).str("badge_sig", n.badge_sig);
+    if (!n.verification_provider.empty()) w.str("verification_provider", n.verification_provider);
+    if (n.verified_at) w.str("verified_at", rfc3339_utc(n.verified_at));
+  }
+  if (!n.version.empty()) w.str("version", n.version);
+  w.end_object();
+  return Outcome::ok_raw(std::move(body));
 }
 
 Outcome handle_resolve(Request& r) {
@@ -146,14 +156,17 @@ Outcome handle_resolve_hostname(Request& r) {
       allowed = reg.trust_pair(requester, id) || Registry::share_network(req, n);
     if (!allowed) return Outcome::fail(not_found);
   }
-  json_t* out = json_object();
-  json_object_set_new(out, "type", json_string("resolve_hostname_ok"));
-  json_object_set_new(out, "node_id", json_integer(n.id));
-  json_object_set_new(out, "address", json_string(format_address(0, n.id).c_str()));
-  json_object_set_new(out, "public", json_boolean(n.is_public));
-  json_object_set_new(out, "hostname", jstr(n.hostname));
-  json_object_set_new(out, "last_seen_unix", json_integer(reg.last_seen_ns(n.id) / 1000000000));
-  return Outcome::ok(out);
+  std::string body;
+  JsonWriter w(body);
+  w.begin_object()
+      .str("type", "resolve_hostname_ok")
+      .num("node_id", n.id)
+      .str("address", format_address(0, n.id))
+      .boolean("public", n.is_public)
+      .str("hostname", n.hostname)
+      .num("last_seen_unix", reg.last_seen_ns(n.id) / 1000000000)
+      .end_object();
+  return Outcome::ok_raw(std::move(body));
 }
 
 Outcome handle_set_visibility(Request& r) {

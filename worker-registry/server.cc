@@ -204,14 +204,15 @@ void Server::on_readable(evutil_socket_t, short what, void* arg) {
 }
 
 void Server::read_input(Conn* c) {
+  // One scratch buffer for all connections: a connection's own buffer holds only the bytes of
+  // an incomplete frame, so idle connections cost almost nothing.
+  static char scratch[kReadChunk];
   size_t budget = kReadBudget;
   bool eof = false;
   while (budget > 0) {
-    size_t old = c->in.size();
-    c->in.resize(old + kReadChunk);
-    ssize_t n = ::read(c->fd, c->in.data() + old, kReadChunk);
-    c->in.resize(old + (n > 0 ? size_t(n) : 0));
+    ssize_t n = ::read(c->fd, scratch, kReadChunk);
     if (n > 0) {
+      c->in.append(scratch, size_t(n));
       budget -= std::min(budget, size_t(n));
       if (size_t(n) < kReadChunk) break;
       continue;
@@ -286,7 +287,8 @@ void Server::decode_frames(Conn* c) {
   }
   // Keep the unconsumed tail; compact once the consumed prefix is worth moving.
   if (c->in_off == c->in.size()) {
-    c->in.clear();
+    if (c->in.capacity() > 4096) std::string().swap(c->in);  // give back a large frame's buffer
+    else c->in.clear();
     c->in_off = 0;
   } else if (c->in_off > 65536) {
     c->in.erase(0, c->in_off);
@@ -396,7 +398,8 @@ void Server::end_pass() {
   for (Conn* c : touched_) {
     c->touched = false;
     if (c->closed) continue;
-    c->out.append(c->staged);
+    if (c->out.empty()) c->out.swap(c->staged);
+    else c->out.append(c->staged);
     c->staged.clear();
     flush(c);
   }
@@ -457,7 +460,8 @@ void Server::flush(Conn* c) {
     }
     return close_conn(c, "write error");
   }
-  c->out.clear();
+  if (c->out.capacity() > 4096) std::string().swap(c->out);
+  else c->out.clear();
   c->out_off = 0;
   event_del(c->wev);
   if (c->close_after_flush || shutting_down_) return close_conn(c, "done");

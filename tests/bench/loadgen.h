@@ -9,9 +9,10 @@
 //
 // Two modes:
 //   timed  (duration_s > 0): start all connections at t0, run warmup_s uncounted, then count
-//          replies that complete inside the next duration_s, then stop. Requests still in flight at the deadline are abandoned
-//          (not counted either way). If a source runs out first (finite key pools), that
-//          thread stops there and its rate is computed over the time it actually ran.
+//          replies that complete inside the next duration_s, then stop. Requests still in
+//          flight at the deadline are abandoned (not counted either way). If a source runs
+//          out first (finite key pools), that thread stops there and its rate is computed
+//          over the time it actually ran.
 //   drain  (duration_s == 0): run until every source is exhausted and every reply has arrived
 //          (setup phases: registering nodes), bounded by timeout_s.
 #pragma once

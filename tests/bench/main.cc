@@ -220,7 +220,8 @@ void print_cell_line(const Cell& c) {
          ms(r.latency.quantile_ns(0.50)).c_str(), ms(r.latency.quantile_ns(0.99)).c_str(),
          ms(r.latency.quantile_ns(0.999)).c_str(), static_cast<unsigned long long>(r.errors()),
          r.elapsed_s);
-  if (!c.reference.empty()) printf("  vs %s → %s", c.reference.c_str(), ratio_text(c.ratio).c_str());
+  if (!c.reference.empty())
+    printf("  vs %s → %s", c.reference.c_str(), ratio_text(c.ratio).c_str());
   printf("\n");
   if (r.errors())
     printf("    errors: %llu error replies, %llu wrong type, %llu lost with a connection\n",
@@ -307,7 +308,8 @@ int run(int argc, char** argv) {
     // noop cells run right before the first cell they are the reference of.
     std::stable_sort(plan.begin(), plan.end(), [](const Cell& a, const Cell& b) {
       auto rank = [](const Cell& c) {
-        return int(std::find(kWorkloads.begin(), kWorkloads.end(), c.workload) - kWorkloads.begin());
+        auto it = std::find(kWorkloads.begin(), kWorkloads.end(), c.workload);
+        return int(it - kWorkloads.begin());
       };
       if (rank(a) != rank(b)) return rank(a) < rank(b);
       return a.connections < b.connections;
@@ -439,7 +441,8 @@ int run(int argc, char** argv) {
       factory = [](int, int) {
         auto n = std::make_shared<uint32_t>(0);
         return std::make_unique<LambdaSource>([n](std::string* out, Op* op) {
-          std::string body = R"({"type":"lookup","node_id":)" + std::to_string(++*n % 20000 + 1) + "}";
+          std::string body =
+              R"({"type":"lookup","node_id":)" + std::to_string(++*n % 20000 + 1) + "}";
           rdv::wire::append_json_frame(*out, body);
           *op = Op{OpKind::Lookup, "lookup_ok", 0};
           return true;
@@ -492,9 +495,12 @@ int run(int argc, char** argv) {
       factory = fx.mixed();
     }
     cell.result = run_closed_loop(spec, factory);
-    cell.ran = cell.result.setup_error.empty();
+    cell.ran = cell.result.setup_error.empty() && cell.result.elapsed_s > 0;
     if (!cell.ran) {
-      cell.skipped = cell.result.setup_error;
+      cell.skipped = !cell.result.setup_error.empty() ? cell.result.setup_error
+                     : cell.result.interrupted       ? "interrupted during warm-up"
+                                                     : "the precomputed pool ran out during the "
+                                                       "warm-up (raise --fresh-keys)";
       printf("[%-16s c=%-4d] not run: %s\n", w.c_str(), cell.connections, cell.skipped.c_str());
       continue;
     }
@@ -533,10 +539,12 @@ int run(int argc, char** argv) {
   if (!probe_fresh.empty() || !probe_warm.empty()) {
     printf("\nverify-cache probe (heartbeat with a wrong signature, §4.5):\n");
     if (!probe_fresh.empty())
-      printf("  node never heartbeated:          %s  (expected: rejected → first heartbeats are verified)\n",
+      printf("  node never heartbeated:      %s\n"
+             "      (expected: rejected → first heartbeats are verified)\n",
              probe_fresh.c_str());
     if (!probe_warm.empty())
-      printf("  node verified < 60 s before:     %s  (expected: accepted → steady state skips verify)\n",
+      printf("  node verified < 60 s before: %s\n"
+             "      (expected: accepted → steady-state heartbeats skip the verify)\n",
              probe_warm.c_str());
   }
 
@@ -545,7 +553,8 @@ int run(int argc, char** argv) {
   for (auto& c : plan) any |= c.ran;
   if (any) {
     printf("\n## summary\n\n");
-    printf("| workload | connections | req/s | p50 ms | p99 ms | p999 ms | errors | reference | ratio |\n");
+    printf("| workload | connections | req/s | p50 ms | p99 ms | p999 ms | errors | reference "
+           "| ratio |\n");
     printf("|---|---:|---:|---:|---:|---:|---:|---|---:|\n");
     for (auto& c : plan) {
       if (!c.ran) continue;

@@ -224,7 +224,9 @@ bool Fixture::warm_heartbeats(const RunSpec& spec_in, std::string* error) {
   RunResult r = run_closed_loop(
       spec, list_source(
                 all,
-                [this](uint32_t i) -> const std::string& { return registered_[i]->heartbeat_frame; },
+                [this](uint32_t i) -> const std::string& {
+                  return registered_[i]->heartbeat_frame;
+                },
                 OpKind::Heartbeat, "heartbeat_ok", nullptr));
   double s = double(mono_now_ns() - t0) / 1e9;
   printf("  heartbeat warm-up: %llu/%zu base nodes in %.2f s (%s)%s\n",
@@ -372,7 +374,8 @@ SourceFactory Fixture::heartbeat_steady() const {
   auto nodes = std::make_shared<std::vector<const BaseNode*>>(registered_);
   return [nodes](int t, int count) {
     // Each thread walks the whole set from its own offset.
-    auto pos = std::make_shared<size_t>(nodes->empty() ? 0 : nodes->size() * size_t(t) / size_t(count));
+    size_t start = nodes->empty() ? 0 : nodes->size() * size_t(t) / size_t(count);
+    auto pos = std::make_shared<size_t>(start);
     return std::make_unique<LambdaSource>([nodes, pos](std::string* out, Op* op) {
       if (nodes->empty()) return false;
       out->append((*nodes)[*pos]->heartbeat_frame);
