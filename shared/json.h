@@ -46,10 +46,12 @@ class JsonWriter {
   JsonWriter& end_object() { out_ += '}'; first_ = false; return *this; }
   JsonWriter& begin_array(std::string_view k) { key(k); out_ += '['; first_ = true; return *this; }
   JsonWriter& end_array() { out_ += ']'; first_ = false; return *this; }
+  // Keys are our own identifiers (letters, digits, '_'), so they are written without escaping.
   JsonWriter& key(std::string_view k) {
     sep();
-    json_append_string(out_, k);
-    out_ += ':';
+    out_ += '"';
+    out_.append(k);
+    out_.append("\":", 2);
     first_ = true;  // the value follows without a comma
     return *this;
   }

@@ -1,6 +1,13 @@
 #include "worker-admin/http_server.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <thread>
 
 #include <exception>
 
@@ -93,10 +100,40 @@ bool HttpServer::start(int listener_fd, const AdminContext* admin, std::string* 
   return true;
 }
 
+namespace {
+// CivetWeb's master thread notices mg_stop only when its poll() on the listener returns, which
+// otherwise takes up to its 2 s poll quantum. A connection to our own listener wakes it at
+// once; the connection is closed straight away, so whoever accepts it next reads EOF.
+void wake_listener(int listener_fd) {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  if (getsockname(listener_fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0 || ss.ss_family != AF_INET) return;
+  auto* in = reinterpret_cast<sockaddr_in*>(&ss);
+  if (in->sin_addr.s_addr == htonl(INADDR_ANY)) in->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) return;
+  (void)::connect(fd, reinterpret_cast<sockaddr*>(in), sizeof *in);
+  ::close(fd);
+}
+}  // namespace
+
 void HttpServer::stop() {
   // mg_stop joins every CivetWeb thread and closes CivetWeb's listener fd — our dup2 copy.
   // The inherited fd and the supervisor's socket stay open, so connections keep queueing in
   // the backlog for the next admin worker.
+  if (context_ && state_) {
+    std::atomic<bool> stopped{false};
+    int fd = state_->listener_fd;
+    std::thread waker([&] {
+      while (!stopped.load()) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        if (!stopped.load()) wake_listener(fd);
+      }
+    });
+    context_.reset();
+    stopped.store(true);
+    waker.join();
+  }
   context_.reset();
   if (library_initialised_) {
     mg_exit_library();

@@ -55,7 +55,11 @@ size_t native_type_index(uint8_t type) {
 // not a JSON object, with the reason in *why.
 JsonPtr decode_request(std::string_view body, std::string* why) {
   json_error_t err;
-  JsonPtr j(json_loadb(body.data(), body.size(), JSON_DECODE_ANY | JSON_DECODE_INT_AS_REAL | JSON_ALLOW_NUL, &err));
+  // Integers are parsed as integers (cheaper than strtod); only a number too large for int64
+  // makes us parse again with every number as a double, as Go would read it.
+  JsonPtr j(json_loadb(body.data(), body.size(), JSON_DECODE_ANY | JSON_ALLOW_NUL, &err));
+  if (!j && json_error_code(&err) == json_error_numeric_overflow)
+    j.reset(json_loadb(body.data(), body.size(), JSON_DECODE_ANY | JSON_DECODE_INT_AS_REAL | JSON_ALLOW_NUL, &err));
   if (!j) {
     *why = err.text;
     return nullptr;

@@ -326,5 +326,23 @@ TEST_F(Binary, PreambleAndFramesInOneWrite) {
   EXPECT_EQ(binary_error_text(p), "node 2: not found");
 }
 
+
+// §4.5: the 120 s verification cache applies to binary heartbeats too.
+TEST_F(Binary, HeartbeatWithinCacheWindowNotReverified) {
+  Key k = Key::generate(), other = Key::generate();
+  ASSERT_EQ(reg(k), 1u);
+  {
+    Conn j = server.connect();
+    rdv::JsonPtr req(json_pack("{s:s, s:i, s:s}", "type", "heartbeat", "node_id", 1, "signature",
+                               k.sign_b64("heartbeat:1").c_str()));
+    ASSERT_EQ(str(j.request(req.get()).get(), "type"), "heartbeat_ok");
+  }
+  Conn c = binary();
+  uint8_t t;
+  std::string p;
+  roundtrip(c, 0x01, be32(1) + other.sign_raw("heartbeat:1"), &t, &p);
+  EXPECT_EQ(t, 0x81) << binary_error_text(p);
+}
+
 }  // namespace
 }  // namespace rt

@@ -178,5 +178,48 @@ TEST_F(Persistence, CorruptStoreRefusedWithConfigExitCode) {
   EXPECT_EQ(st.st_size, 64 * 1024);
 }
 
+// A data.mdb cut short (disk full, bad copy): LMDB's meta pages are intact but point past the
+// end of the file. The store must be refused like any corrupt store (exit 78, data.mdb named),
+// not crash the registry with SIGBUS in a restart loop.
+TEST_F(Persistence, TruncatedStoreRefusedWithConfigExitCode) {
+  std::string err;
+  ASSERT_TRUE(server.start(&err)) << err;
+  {
+    Conn c = server.connect();
+    // Pipeline 300 registrations so the store grows well beyond a few pages.
+    std::string batch;
+    for (int i = 0; i < 300; i++) {
+      Key k = Key::generate();
+      std::string listen = "198.51.100.1:" + std::to_string(2000 + i);
+      std::string body = std::string(R"({"type":"register","public_key":")") + k.pub_b64() +
+                         R"(","listen_addr":")" + listen + R"(","hostname":"host-)" + std::to_string(i) +
+                         R"(","signature":")" + k.sign_b64("register:" + listen + ":" + k.pub_b64()) + "\"}";
+      batch += be32(uint32_t(body.size())) + body;
+    }
+    ASSERT_TRUE(c.send_all(batch));
+    for (int i = 0; i < 300; i++) {
+      std::string reply;
+      ASSERT_EQ(c.recv_json(&reply, 20000), Io::Ok) << i;
+      ASSERT_EQ(str(parse_json(reply).get(), "type"), "register_ok") << reply;
+    }
+  }
+  ASSERT_NE(server.stop(), -1);
+  std::string data = server.data_dir + "/data.mdb";
+  struct stat st0;
+  ASSERT_EQ(stat(data.c_str(), &st0), 0);
+  ASSERT_GT(st0.st_size, 16 * 4096) << "store too small to truncate meaningfully";
+  ASSERT_EQ(truncate(data.c_str(), 3 * 4096), 0);
+
+  size_t log_before = server.log().size();
+  server.new_ports();
+  ASSERT_TRUE(server.spawn(&err)) << err;
+  int status = server.wait_exit(15000);
+  std::string log = server.log().substr(log_before);
+  ASSERT_NE(status, -1) << "supervisor kept running on a truncated store:\n" << log;
+  ASSERT_TRUE(WIFEXITED(status)) << "wait status " << status;
+  EXPECT_EQ(WEXITSTATUS(status), 78) << log;
+  EXPECT_NE(log.find("data.mdb"), std::string::npos) << "stderr does not name data.mdb:\n" << log;
+}
+
 }  // namespace
 }  // namespace rt

@@ -677,5 +677,170 @@ TEST_F(Registry, SplitWritesAreReassembled) {
   EXPECT_EQ(str(parse_json(reply).get(), "error"), "node 3: node not found") << reply;
 }
 
+
+// client-expectations D9: tags null (or missing) means "clear", not an error.
+TEST_F(Registry, SetTagsNullOrMissingClears) {
+  Conn c = server.connect();
+  Key k = Key::generate();
+  ASSERT_EQ(must_register(c, k), 1u);
+  rdv::JsonPtr extra(json_pack("{s:[s]}", "tags", "web"));
+  ASSERT_EQ(str(do_signed(c, k, "set_tags", "set_tags", 1, extra.get()).get(), "type"), "set_tags_ok");
+  extra.reset(json_pack("{s:n}", "tags"));
+  rdv::JsonPtr r = do_signed(c, k, "set_tags", "set_tags", 1, extra.get());
+  ASSERT_NE(r, nullptr);
+  EXPECT_EQ(str(r.get(), "type"), "set_tags_ok") << dump(r.get());
+  EXPECT_TRUE(json_is_null(json_object_get(r.get(), "tags"))) << "§6.3.7: null when empty: " << dump(r.get());
+  EXPECT_FALSE(has(do_lookup(c, 1).get(), "tags"));
+  extra.reset(json_pack("{s:[s]}", "tags", "api"));
+  ASSERT_EQ(str(do_signed(c, k, "set_tags", "set_tags", 1, extra.get()).get(), "type"), "set_tags_ok");
+  r = do_signed(c, k, "set_tags", "set_tags", 1);  // no tags key at all
+  EXPECT_EQ(str(r.get(), "type"), "set_tags_ok") << dump(r.get());
+  EXPECT_FALSE(has(do_lookup(c, 1).get(), "tags"));
+}
+
+TEST_F(Registry, ListNodesUnknownNetwork) {
+  Conn c = server.connect();
+  ASSERT_EQ(must_register(c, Key::generate()), 1u);
+  rdv::JsonPtr req(json_pack("{s:s, s:i}", "type", "list_nodes", "network_id", 7));
+  expect_error(c.request(req.get()), "network 7: network not found");
+}
+
+// §10.4 item 69: re-register updates the endpoint and the version; an owner can be added to a
+// node that had none, and then binds (§10.2 item 38).
+TEST_F(Registry, ReRegisterUpdatesVersionAndOwner) {
+  Conn c = server.connect();
+  Key k = Key::generate();
+  rdv::JsonPtr extra(json_pack("{s:s}", "version", "v1.0.0"));
+  ASSERT_EQ(must_register(c, k, kPublicAddr, extra.get()), 1u);
+  EXPECT_EQ(str(do_lookup(c, 1).get(), "version"), "v1.0.0");
+  extra.reset(json_pack("{s:s, s:s}", "version", "v2.0.0", "owner", "bob"));
+  ASSERT_EQ(must_register(c, k, "198.51.100.77:4000", extra.get()), 1u);
+  rdv::JsonPtr r = do_lookup(c, 1);
+  EXPECT_EQ(str(r.get(), "version"), "v2.0.0") << dump(r.get());
+  extra.reset(json_pack("{s:b}", "public", 1));
+  ASSERT_NE(do_signed(c, k, "set_visibility", "set_visibility", 1, extra.get()), nullptr);
+  EXPECT_EQ(str(do_lookup(c, 1).get(), "real_addr"), "198.51.100.77:4000");
+  // An empty version does not erase the stored one.
+  ASSERT_EQ(must_register(c, k, "198.51.100.77:4000"), 1u);
+  EXPECT_EQ(str(do_lookup(c, 1).get(), "version"), "v2.0.0");
+  extra.reset(json_pack("{s:s}", "owner", "bob"));
+  r = do_register(c, Key::generate(), kPublicAddr, extra.get());
+  ASSERT_NE(r, nullptr);
+  EXPECT_EQ(str(r.get(), "type"), "error") << dump(r.get());
+  EXPECT_NE(str(r.get(), "error").find("recover_identity"), std::string::npos) << dump(r.get());
+}
+
+// §6.1.1 step 8 "key known, node gone": same id, fresh private record without tags or
+// hostname; the freed hostname can be taken by another node (§6.1.2).
+TEST_F(Registry, DeregisteredKeyComesBackAsFreshRecord) {
+  Conn c = server.connect();
+  Key k = Key::generate(), other = Key::generate();
+  ASSERT_EQ(must_register(c, k), 1u);
+  ASSERT_EQ(must_register(c, other), 2u);
+  rdv::JsonPtr extra(json_pack("{s:b}", "public", 1));
+  ASSERT_NE(do_signed(c, k, "set_visibility", "set_visibility", 1, extra.get()), nullptr);
+  extra.reset(json_pack("{s:[s]}", "tags", "web"));
+  ASSERT_NE(do_signed(c, k, "set_tags", "set_tags", 1, extra.get()), nullptr);
+  extra.reset(json_pack("{s:s}", "hostname", "old-name"));
+  ASSERT_EQ(str(do_signed(c, k, "set_hostname", "set_hostname", 1, extra.get()).get(), "type"), "set_hostname_ok");
+  ASSERT_EQ(str(do_signed(c, k, "deregister", "deregister", 1).get(), "type"), "deregister_ok");
+
+  rdv::JsonPtr r = do_signed(c, other, "set_hostname", "set_hostname", 2, extra.get());
+  EXPECT_EQ(str(r.get(), "type"), "set_hostname_ok") << "hostname not freed by deregister: " << dump(r.get());
+
+  ASSERT_EQ(must_register(c, k), 1u);
+  r = do_lookup(c, 1);
+  ASSERT_EQ(str(r.get(), "type"), "lookup_ok") << dump(r.get());
+  EXPECT_TRUE(json_is_false(json_object_get(r.get(), "public"))) << dump(r.get());
+  EXPECT_FALSE(has(r.get(), "tags")) << dump(r.get());
+  EXPECT_FALSE(has(r.get(), "hostname")) << dump(r.get());
+  EXPECT_EQ(dump(json_object_get(r.get(), "networks")), "[0]") << dump(r.get());
+}
+
+TEST_F(Registry, DeregisterWithAdminToken) {
+  Conn c = server.connect();
+  ASSERT_EQ(must_register(c, Key::generate()), 1u);
+  rdv::JsonPtr req(json_pack("{s:s, s:i, s:s}", "type", "deregister", "node_id", 1, "admin_token",
+                             server.admin_token.c_str()));
+  EXPECT_EQ(str(c.request(req.get()).get(), "type"), "deregister_ok");
+  expect_error(do_lookup(c, 1), "node 1: node not found");
+}
+
+TEST_F(Registry, RegisterWithReservedHostname) {
+  Conn c = server.connect();
+  rdv::JsonPtr extra(json_pack("{s:s}", "hostname", "localhost"));
+  rdv::JsonPtr r = do_register(c, Key::generate(), kPublicAddr, extra.get());
+  ASSERT_NE(r, nullptr);
+  EXPECT_EQ(str(r.get(), "type"), "register_ok") << dump(r.get());
+  EXPECT_EQ(str(r.get(), "hostname_error"), "hostname \"localhost\" is reserved") << dump(r.get());
+  extra.reset(json_pack("{s:s}", "hostname", std::string(64, 'h').c_str()));
+  r = do_register(c, Key::generate(), kPublicAddr, extra.get());
+  EXPECT_EQ(str(r.get(), "hostname_error"), "hostname too long (max 63 chars)") << dump(r.get());
+}
+
+// Relay-only nodes publish the configured beacon address instead of their endpoint
+// (§6.3.1, §6.3.3, §7.4).
+class RelayOnly : public ServerTest {
+ protected:
+  void SetUp() override {
+    server.extra_args = {"-beacon-addr", "198.51.100.200:9001"};
+    ServerTest::SetUp();
+  }
+};
+
+TEST_F(RelayOnly, LookupAndResolveShowBeaconAddress) {
+  Conn c = server.connect();
+  Key relay = Key::generate(), requester = Key::generate();
+  rdv::JsonPtr extra(json_pack("{s:b, s:[s]}", "relay_only", 1, "lan_addrs", "192.168.9.9:4000"));
+  ASSERT_EQ(must_register(c, relay, kPublicAddr, extra.get()), 1u);
+  ASSERT_EQ(must_register(c, requester), 2u);
+  extra.reset(json_pack("{s:b}", "public", 1));
+  ASSERT_EQ(str(do_signed(c, relay, "set_visibility", "set_visibility", 1, extra.get()).get(), "type"),
+            "set_visibility_ok");
+  rdv::JsonPtr r = do_lookup(c, 1);
+  EXPECT_EQ(str(r.get(), "real_addr"), "198.51.100.200:9001") << dump(r.get());
+  EXPECT_EQ(str(r.get(), "endpoint"), "198.51.100.200:9001") << dump(r.get());
+  EXPECT_TRUE(json_is_true(json_object_get(r.get(), "relay_only"))) << dump(r.get());
+
+  rdv::JsonPtr req(json_pack("{s:s, s:i, s:i, s:s}", "type", "resolve", "node_id", 1, "requester_id", 2,
+                             "signature", requester.sign_b64("resolve:2:1").c_str()));
+  r = c.request(req.get());
+  ASSERT_EQ(str(r.get(), "type"), "resolve_ok") << dump(r.get());
+  EXPECT_EQ(str(r.get(), "real_addr"), "198.51.100.200:9001") << dump(r.get());
+  EXPECT_TRUE(json_is_true(json_object_get(r.get(), "relay_only"))) << dump(r.get());
+  EXPECT_FALSE(has(r.get(), "lan_addrs")) << dump(r.get());
+
+  // §6.3.8: the admin listing shows the raw endpoint even for relay-only nodes.
+  req.reset(json_pack("{s:s, s:i, s:s}", "type", "list_nodes", "network_id", 0, "admin_token",
+                      server.admin_token.c_str()));
+  r = c.request(req.get());
+  const json_t* nodes = json_object_get(r.get(), "nodes");
+  bool seen = false;
+  for (size_t i = 0; i < json_array_size(nodes); i++) {
+    const json_t* n = json_array_get(nodes, i);
+    if (num(n, "node_id") == 1) {
+      seen = true;
+      EXPECT_EQ(str(n, "real_addr"), kPublicAddr) << dump(n);
+    }
+  }
+  EXPECT_TRUE(seen) << dump(r.get());
+
+  // Binary lookup and resolve: the same substitution.
+  Conn b = server.connect();
+  ASSERT_TRUE(b.send_preamble());
+  ASSERT_TRUE(b.send_frame(0x02, be32(1)));
+  uint8_t t;
+  std::string p;
+  ASSERT_EQ(b.recv_frame(&t, &p), Io::Ok);
+  ASSERT_EQ(t, 0x82) << binary_error_text(p);
+  std::string beacon = "198.51.100.200:9001";
+  std::string want = be16(uint16_t(beacon.size())) + beacon + std::string(1, '\0');
+  EXPECT_EQ(p.substr(p.size() - want.size()), want) << "0x82 real_addr is not the beacon address";
+  ASSERT_TRUE(b.send_frame(0x03, be32(1) + be32(2) + requester.sign_raw("resolve:2:1")));
+  ASSERT_EQ(b.recv_frame(&t, &p), Io::Ok);
+  ASSERT_EQ(t, 0x83) << binary_error_text(p);
+  EXPECT_EQ(p, be32(1) + be16(uint16_t(beacon.size())) + beacon + be16(0) + be32(0));
+}
+
 }  // namespace
 }  // namespace rt

@@ -386,3 +386,44 @@ TEST_F(StoreTest, EmptyDatabaseCursor) {
 }
 
 }  // namespace
+
+namespace {
+
+// A store whose data.mdb was cut short (disk full, bad copy): the meta pages are intact but
+// the pages they point to are beyond the end of the file. Open must refuse it with a message
+// naming data.mdb, not crash (touching a mapped page past EOF raises SIGBUS), so the worker
+// can exit with the configuration code. Runs in a death-test child so a crash is reported
+// as a failure instead of ending the test binary.
+TEST_F(StoreTest, TruncatedDataFileRefusedWithoutCrashing) {
+  {
+    auto env = open_ok(true);
+    ASSERT_NE(env, nullptr);
+    rdv::Txn txn;
+    ASSERT_EQ(env->begin_write(&txn), 0);
+    rdv::Mutation m(txn, rdv::ChangeType::Register);
+    for (uint32_t id = 1; id <= 2000; id++)
+      ASSERT_EQ(m.put(rdv::Db::Nodes, rdv::key_u32(id), rdv::encode_node(make_node(id))), 0);
+    ASSERT_EQ(m.finish(1), 0);
+    ASSERT_EQ(txn.commit(), 0);
+  }
+  std::string path = dir_.path() + "/data.mdb";
+  struct stat st;
+  ASSERT_EQ(stat(path.c_str(), &st), 0);
+  ASSERT_GT(st.st_size, 64 * 1024);
+  ASSERT_EQ(truncate(path.c_str(), 3 * 4096), 0);
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(
+      {
+        std::string err;
+        auto env = open(false, &err);
+        if (env) {
+          fprintf(stderr, "opened a truncated store\n");
+          _exit(1);
+        }
+        fprintf(stderr, "refused: %s\n", err.c_str());
+        _exit(err.find("data.mdb") != std::string::npos ? 0 : 2);
+      },
+      ::testing::ExitedWithCode(0), "refused: .*data.mdb");
+}
+
+}  // namespace
