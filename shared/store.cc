@@ -246,6 +246,20 @@ bool Env::open(const EnvOptions& o, std::string* error) {
   map_size_ = info.me_mapsize;
   reader_check();
 
+  // A file shorter than the pages its meta page says are in use would fault (SIGBUS) on the
+  // first read of a missing page: refuse it here, with the sizes.
+  MDB_stat est;
+  if (mdb_env_stat(env_, &est) == 0 && stat(data_file_.c_str(), &st) == 0) {
+    uint64_t needed = (uint64_t(info.me_last_pgno) + 1) * est.ms_psize;
+    if (uint64_t(st.st_size) < needed) {
+      *error = "store " + data_file_ + ": file is truncated (" + std::to_string(st.st_size) + " bytes, the store needs " +
+               std::to_string(needed) + "); refusing to start (restore a backup or move the file aside)";
+      mdb_env_close(env_);
+      env_ = nullptr;
+      return false;
+    }
+  }
+
   auto fail = [&](const std::string& what) {
     *error = "store " + data_file_ + ": " + what + "; refusing to start";
     return false;

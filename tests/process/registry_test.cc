@@ -842,5 +842,53 @@ TEST_F(RelayOnly, LookupAndResolveShowBeaconAddress) {
   EXPECT_EQ(p, be32(1) + be16(uint16_t(beacon.size())) + beacon + be16(0) + be32(0));
 }
 
+
+// §6.2.3: nodes silent past the stale threshold are reaped (hostname freed, key index kept);
+// heartbeating nodes stay. Uses a 3 s threshold; polls with a deadline.
+class Reaper : public ServerTest {
+ protected:
+  void SetUp() override {
+    server.extra_args = {"-stale-threshold", "3s"};
+    ServerTest::SetUp();
+  }
+};
+
+TEST_F(Reaper, SilentNodeReapedHeartbeatingNodeKept) {
+  Conn c = server.connect();
+  Key alive = Key::generate(), silent = Key::generate(), other = Key::generate();
+  ASSERT_EQ(must_register(c, alive), 1u);
+  rdv::JsonPtr extra(json_pack("{s:s}", "hostname", "silent-host"));
+  ASSERT_EQ(must_register(c, silent, kPublicAddr, extra.get()), 2u);
+  ASSERT_EQ(must_register(c, other), 3u);
+  rdv::JsonPtr hb(json_pack("{s:s, s:i, s:s}", "type", "heartbeat", "node_id", 1, "signature",
+                            alive.sign_b64("heartbeat:1").c_str()));
+  rdv::JsonPtr hb3(json_pack("{s:s, s:i, s:s}", "type", "heartbeat", "node_id", 3, "signature",
+                             other.sign_b64("heartbeat:3").c_str()));
+  int64_t start = mono_ms();
+  bool reaped = false;
+  while (mono_ms() < start + 30000) {
+    ASSERT_EQ(str(c.request(hb.get()).get(), "type"), "heartbeat_ok");
+    ASSERT_EQ(str(c.request(hb3.get()).get(), "type"), "heartbeat_ok");
+    rdv::JsonPtr r = do_lookup(c, 2);
+    if (str(r.get(), "error") == "node 2: node not found") {
+      reaped = true;
+      break;
+    }
+    sleep_ms(250);
+  }
+  ASSERT_TRUE(reaped) << "silent node not reaped within 30 s with a 3 s threshold";
+  EXPECT_GE(mono_ms() - start, 2500) << "reaped before the stale threshold";
+  EXPECT_EQ(str(do_lookup(c, 1).get(), "type"), "lookup_ok") << "heartbeating node was reaped";
+  // Hostname freed: another node may take it.
+  rdv::JsonPtr r = do_signed(c, other, "set_hostname", "set_hostname", 3, extra.get());
+  EXPECT_EQ(str(r.get(), "type"), "set_hostname_ok") << dump(r.get());
+  // "not found" on heartbeat tells the daemon to re-register (§6.2.3).
+  rdv::JsonPtr hb2(json_pack("{s:s, s:i, s:s}", "type", "heartbeat", "node_id", 2, "signature",
+                             silent.sign_b64("heartbeat:2").c_str()));
+  expect_error(c.request(hb2.get()), "node 2: node not found");
+  // Key index kept: the same key gets its id back.
+  EXPECT_EQ(must_register(c, silent), 2u);
+}
+
 }  // namespace
 }  // namespace rt
