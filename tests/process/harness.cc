@@ -547,8 +547,11 @@ bool Server::spawn(std::string* err) {
                                    "-http", "127.0.0.1:" + std::to_string(http_port),
                                    "-data-dir", data_dir,
                                    "-run-dir", run_dir,
-                                   "-admin-token", admin_token,
                                    "-log-level", "debug"};
+  if (pass_admin_token) {
+    args.push_back("-admin-token");
+    args.push_back(admin_token);
+  }
   args.insert(args.end(), extra_args.begin(), extra_args.end());
   {
     std::ofstream log(log_path, std::ios::app);
@@ -564,6 +567,19 @@ bool Server::spawn(std::string* err) {
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
+  std::vector<std::string> env_strings;
+  for (char** e = environ; *e; e++) {
+    std::string kv = *e;
+    std::string name = kv.substr(0, kv.find('='));
+    bool overridden = false;
+    for (auto& x : extra_env)
+      if (x.substr(0, x.find('=')) == name) overridden = true;
+    if (!overridden) env_strings.push_back(kv);
+  }
+  env_strings.insert(env_strings.end(), extra_env.begin(), extra_env.end());
+  std::vector<char*> envp;
+  for (auto& e : env_strings) envp.push_back(const_cast<char*>(e.c_str()));
+  envp.push_back(nullptr);
   pid_t parent = getpid();
   pid_t child = fork();
   if (child < 0) {
@@ -582,7 +598,7 @@ bool Server::spawn(std::string* err) {
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, nullptr);
-    execv(exe.c_str(), argv.data());
+    execve(exe.c_str(), argv.data(), envp.data());
     _exit(127);
   }
   setpgid(child, child);

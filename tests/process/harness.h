@@ -153,6 +153,8 @@ class Server {
   uint16_t registry_port = 0, http_port = 0;
   std::string admin_token = "test-admin-token";
   std::vector<std::string> extra_args;
+  std::vector<std::string> extra_env;  // "NAME=value", added to this process's environment
+  bool pass_admin_token = true;        // false: no -admin-token flag (e.g. it comes from -config)
   pid_t pid = -1;
 
   // Picks new free ports (for a restart on the same data dir).

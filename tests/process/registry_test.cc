@@ -890,5 +890,82 @@ TEST_F(Reaper, SilentNodeReapedHeartbeatingNodeKept) {
   EXPECT_EQ(must_register(c, silent), 2u);
 }
 
+
+// Client-chosen strings come back as valid JSON whatever they contain.
+TEST_F(Registry, StringsAreEscapedInReplies) {
+  Conn c = server.connect();
+  const std::string version = std::string("v\"1\\2\n3\t4\x01") + "5\xC3\xA9 \xF0\x9F\x9A\x80";
+  rdv::JsonPtr extra(json_object());
+  json_object_set_new(extra.get(), "version", json_stringn(version.data(), version.size()));
+  ASSERT_EQ(must_register(c, Key::generate(), kPublicAddr, extra.get()), 1u);
+  std::string raw;
+  rdv::JsonPtr r = c.request(R"({"type":"lookup","node_id":1})", &raw);
+  ASSERT_NE(r, nullptr) << "lookup reply is not valid JSON: " << raw;
+  EXPECT_EQ(str(r.get(), "version"), version) << raw;
+}
+
+// The 120 s verification cache belongs to the node record: a node that was deregistered and
+// came back must verify its next heartbeat again.
+TEST_F(Registry, HeartbeatCacheDoesNotSurviveDeregister) {
+  Conn c = server.connect();
+  Key k = Key::generate(), other = Key::generate();
+  ASSERT_EQ(must_register(c, k), 1u);
+  rdv::JsonPtr good(json_pack("{s:s, s:i, s:s}", "type", "heartbeat", "node_id", 1, "signature",
+                              k.sign_b64("heartbeat:1").c_str()));
+  ASSERT_EQ(str(c.request(good.get()).get(), "type"), "heartbeat_ok");
+  ASSERT_EQ(str(do_signed(c, k, "deregister", "deregister", 1).get(), "type"), "deregister_ok");
+  ASSERT_EQ(must_register(c, k), 1u);
+  rdv::JsonPtr bad(json_pack("{s:s, s:i, s:s}", "type", "heartbeat", "node_id", 1, "signature",
+                             other.sign_b64("heartbeat:1").c_str()));
+  expect_error(c.request(bad.get()), "signature verification failed");
+}
+
+// §5.1 max_nodes: new nodes beyond it fail with "registry full" [RF]; known keys still
+// re-register.
+class MaxNodes : public ServerTest {
+ protected:
+  void SetUp() override {
+    server.extra_args = {"-max-nodes", "2"};
+    ServerTest::SetUp();
+  }
+};
+
+TEST_F(MaxNodes, ThirdNodeRefused) {
+  Conn c = server.connect();
+  Key a = Key::generate();
+  ASSERT_EQ(must_register(c, a), 1u);
+  ASSERT_EQ(must_register(c, Key::generate()), 2u);
+  expect_error(do_register(c, Key::generate()), "request failed");
+  EXPECT_EQ(must_register(c, a), 1u);
+  // Space freed by a deregister can be used again.
+  ASSERT_EQ(str(do_signed(c, a, "deregister", "deregister", 1).get(), "type"), "deregister_ok");
+  EXPECT_EQ(must_register(c, Key::generate()), 3u);
+}
+
+
+// §4.6 / §10.2 items 26–28 with StrictRegistrationAuth on (flag, or environment variable).
+class StrictRegistration : public ServerTest, public ::testing::WithParamInterface<bool> {
+ protected:
+  void SetUp() override {
+    if (GetParam()) server.extra_args = {"-strict-registration-auth"};
+    else server.extra_env = {"RENDEZVOUS_STRICT_REGISTRATION_AUTH=1"};
+    ServerTest::SetUp();
+  }
+};
+
+TEST_P(StrictRegistration, UnsignedRefusedSignedAccepted) {
+  Conn c = server.connect();
+  Key k = Key::generate(), other = Key::generate();
+  expect_error(do_register(c, k, kPublicAddr, nullptr, /*sign=*/false), "registration: signature required");
+  rdv::JsonPtr req(json_pack("{s:s, s:s, s:s, s:s}", "type", "register", "public_key", k.pub_b64().c_str(),
+                             "listen_addr", kPublicAddr, "signature",
+                             other.sign_b64(std::string("register:") + kPublicAddr + ":" + k.pub_b64()).c_str()));
+  expect_error(c.request(req.get()), "registration: signature verification failed");
+  EXPECT_EQ(must_register(c, k), 1u);
+}
+
+INSTANTIATE_TEST_SUITE_P(FlagOrEnv, StrictRegistration, ::testing::Bool(),
+                         [](const ::testing::TestParamInfo<bool>& i) { return i.param ? "Flag" : "Env"; });
+
 }  // namespace
 }  // namespace rt

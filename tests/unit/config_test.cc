@@ -282,6 +282,33 @@ TEST(Config, FromJsonBadDurationNamesKey) {
   EXPECT_NE(err.find("stale-threshold"), std::string::npos) << err;
 }
 
+
+TEST(Config, ReloadRereadsFileButKeepsFlags) {
+  TempFile f(R"({"admin-token":"one","log-level":"warn","stale-threshold":"10m"})");
+  rdv::Config c;
+  std::string err;
+  ASSERT_TRUE(parse(c, {"-config", f.path(), "-log-level", "debug"}, &err)) << err;
+  EXPECT_EQ(c.admin_token, "one");
+  EXPECT_EQ(c.log_level, "debug");
+  {
+    std::ofstream out(f.path(), std::ios::trunc);
+    out << R"({"admin-token":"two","log-level":"error","stale-threshold":"20m"})";
+  }
+  rdv::Config fresh;
+  ASSERT_TRUE(c.reload(&fresh, &err)) << err;
+  EXPECT_EQ(fresh.admin_token, "two");
+  EXPECT_EQ(fresh.log_level, "debug");  // the flag still wins
+  EXPECT_EQ(fresh.stale_threshold_ns, 20 * 60 * kSec);
+  EXPECT_EQ(c.admin_token, "one");  // the running config is untouched
+  {
+    std::ofstream out(f.path(), std::ios::trunc);
+    out << "{broken";
+  }
+  rdv::Config bad;
+  EXPECT_FALSE(c.reload(&bad, &err));
+  EXPECT_NE(err.find(f.path()), std::string::npos) << err;
+}
+
 TEST(Duration, Parse) {
   int64_t ns = -1;
   ASSERT_TRUE(rdv::parse_duration("30m", &ns));

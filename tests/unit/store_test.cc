@@ -411,7 +411,6 @@ TEST_F(StoreTest, TruncatedDataFileRefusedWithoutCrashing) {
   ASSERT_EQ(stat(path.c_str(), &st), 0);
   ASSERT_GT(st.st_size, 64 * 1024);
   ASSERT_EQ(truncate(path.c_str(), 3 * 4096), 0);
-  GTEST_FLAG_SET(death_test_style, "threadsafe");
   EXPECT_EXIT(
       {
         std::string err;

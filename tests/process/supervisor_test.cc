@@ -1,0 +1,224 @@
+// The supervisor as systemd and an operator see it (ARCHITECTURE.md "Supervisor"): sd_notify
+// READY=1 / STATUS= / STOPPING=1, WATCHDOG=1 only while workers answer pings, a hung worker
+// is killed and restarted, SIGTERM stops everything with exit 0, SIGHUP reloads live settings,
+// and start-up errors exit non-zero with a message.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fstream>
+
+#include "harness.h"
+
+namespace rt {
+namespace {
+
+// The receiving end of $NOTIFY_SOCKET.
+class NotifySocket {
+ public:
+  explicit NotifySocket(const std::string& path) : path_(path) {
+    fd_ = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    sockaddr_un sa{};
+    sa.sun_family = AF_UNIX;
+    std::snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path.c_str());
+    ok_ = fd_ >= 0 && bind(fd_, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0;
+  }
+  ~NotifySocket() {
+    if (fd_ >= 0) close(fd_);
+    unlink(path_.c_str());
+  }
+  bool ok() const { return ok_; }
+  const std::string& path() const { return path_; }
+
+  // Receives datagrams for up to timeout_ms, stopping early once one contains `needle`
+  // (when needle is non-empty). Every datagram seen is appended to *seen.
+  bool wait_for(const std::string& needle, int timeout_ms, std::vector<std::string>* seen) {
+    int64_t deadline = mono_ms() + timeout_ms;
+    for (;;) {
+      int64_t left = deadline - mono_ms();
+      if (left <= 0) return false;
+      pollfd p{fd_, POLLIN, 0};
+      if (poll(&p, 1, int(left)) <= 0) continue;
+      char buf[4096];
+      ssize_t n = recv(fd_, buf, sizeof buf, 0);
+      if (n <= 0) continue;
+      std::string msg(buf, size_t(n));
+      seen->push_back(msg);
+      if (!needle.empty() && msg.find(needle) != std::string::npos) return true;
+    }
+  }
+  // Collects for exactly `ms` and counts datagrams containing `needle`.
+  int count_for(const std::string& needle, int ms) {
+    std::vector<std::string> seen;
+    wait_for("", ms, &seen);
+    int n = 0;
+    for (auto& m : seen)
+      if (m.find(needle) != std::string::npos) n++;
+    return n;
+  }
+
+ private:
+  std::string path_;
+  int fd_ = -1;
+  bool ok_ = false;
+};
+
+std::string joined(const std::vector<std::string>& v) {
+  std::string s;
+  for (auto& m : v) s += "[" + m + "] ";
+  return s;
+}
+
+class Supervisor : public ::testing::Test {
+ protected:
+  void TearDown() override {
+    if (HasFailure()) dump_log(server);
+  }
+  Server server;
+};
+
+TEST_F(Supervisor, NotifiesReadyStatusAndStopping) {
+  NotifySocket ns(server.dir + "/notify.sock");
+  ASSERT_TRUE(ns.ok());
+  server.extra_env = {"NOTIFY_SOCKET=" + ns.path()};
+  std::string err;
+  ASSERT_TRUE(server.start(&err)) << err;
+  std::vector<std::string> seen;
+  EXPECT_TRUE(ns.wait_for("READY=1", 5000, &seen)) << "no READY=1; got " << joined(seen);
+  bool status = false;
+  for (auto& m : seen)
+    if (m.find("STATUS=") != std::string::npos && m.find("registry") != std::string::npos) status = true;
+  EXPECT_TRUE(status) << "no STATUS= naming the registry; got " << joined(seen);
+
+  // Workers must not inherit $NOTIFY_SOCKET (they could announce readiness themselves).
+  for (auto& w : children_of(server.pid)) {
+    std::ifstream f("/proc/" + std::to_string(w.pid) + "/environ", std::ios::binary);
+    std::string env((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    EXPECT_EQ(env.find("NOTIFY_SOCKET="), std::string::npos) << w.name << " inherited NOTIFY_SOCKET";
+  }
+
+  pid_t sup = server.pid;
+  kill(sup, SIGTERM);
+  seen.clear();
+  EXPECT_TRUE(ns.wait_for("STOPPING=1", 5000, &seen)) << "no STOPPING=1; got " << joined(seen);
+  int st = server.wait_exit(15000);
+  ASSERT_NE(st, -1);
+  EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << "wait status " << st;
+}
+
+TEST_F(Supervisor, SigtermStopsEveryWorkerAndClosesPorts) {
+  std::string err;
+  ASSERT_TRUE(server.start(&err)) << err;
+  std::vector<ProcInfo> workers = children_of(server.pid);
+  ASSERT_GE(workers.size(), 2u);
+  // An idle client connection must not hold the shutdown up.
+  Conn idle = server.connect();
+  ASSERT_TRUE(idle.ok());
+  int st = server.stop(15000);
+  ASSERT_NE(st, -1) << "supervisor did not exit after SIGTERM";
+  EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << "wait status " << st;
+  for (auto& w : workers) EXPECT_FALSE(process_alive(w.pid)) << w.name << " still running";
+  int e = 0;
+  Conn c = Conn::open(server.registry_port, 1000, &e);
+  EXPECT_FALSE(c.ok()) << "registry port still accepting after exit";
+  EXPECT_EQ(e, ECONNREFUSED);
+}
+
+TEST_F(Supervisor, WatchdogOnlyWhileWorkersAnswerAndHungWorkerIsReplaced) {
+  NotifySocket ns(server.dir + "/notify.sock");
+  ASSERT_TRUE(ns.ok());
+  server.extra_env = {"NOTIFY_SOCKET=" + ns.path(), "WATCHDOG_USEC=2000000"};
+  std::string err;
+  ASSERT_TRUE(server.start(&err)) << err;
+  EXPECT_GE(ns.count_for("WATCHDOG=1", 3000), 2) << "no regular WATCHDOG=1 while healthy";
+
+  pid_t registry = server.worker("rendezvous-registry");
+  ASSERT_GT(registry, 0);
+  ASSERT_EQ(kill(registry, SIGSTOP), 0);  // hung: alive but silent
+  std::vector<std::string> drained;
+  ns.wait_for("", 2500, &drained);  // let the outstanding ping go unanswered
+  EXPECT_EQ(ns.count_for("WATCHDOG=1", 3000), 0) << "WATCHDOG=1 sent while the registry was hung";
+
+  // The supervisor kills the hung worker (10 s of silence) and starts a new one.
+  pid_t replaced = server.wait_worker("rendezvous-registry", registry, 20000);
+  kill(registry, SIGCONT);  // harmless if already dead
+  ASSERT_GT(replaced, 0) << "hung registry worker was not replaced";
+  Conn c = server.connect();
+  rdv::JsonPtr r = c.request(R"({"type":"lookup","node_id":1})", nullptr, 10000);
+  EXPECT_NE(r, nullptr) << "registry does not answer after the replacement";
+  std::vector<std::string> seen;
+  EXPECT_TRUE(ns.wait_for("WATCHDOG=1", 5000, &seen)) << "WATCHDOG=1 did not resume";
+}
+
+TEST_F(Supervisor, SighupReloadsAdminToken) {
+  std::string cfg = server.dir + "/config.json";
+  std::ofstream(cfg) << R"({"admin-token":"token-one"})";
+  server.pass_admin_token = false;
+  server.extra_args = {"-config", cfg};
+  std::string err;
+  ASSERT_TRUE(server.start(&err)) << err;
+  Conn c = server.connect();
+  auto list_with = [&](const char* token) {
+    rdv::JsonPtr req(json_pack("{s:s, s:i, s:s}", "type", "list_nodes", "network_id", 0, "admin_token", token));
+    return str(c.request(req.get()).get(), "type");
+  };
+  EXPECT_EQ(list_with("token-one"), "list_nodes_ok");
+  EXPECT_EQ(list_with("token-two"), "error");
+
+  std::ofstream(cfg, std::ios::trunc) << R"({"admin-token":"token-two"})";
+  ASSERT_EQ(kill(server.pid, SIGHUP), 0);
+  int64_t deadline = mono_ms() + 5000;
+  while (list_with("token-two") != "list_nodes_ok" && mono_ms() < deadline) sleep_ms(20);
+  EXPECT_EQ(list_with("token-two"), "list_nodes_ok") << "new token not live after SIGHUP";
+  EXPECT_EQ(list_with("token-one"), "error") << "old token still accepted after SIGHUP";
+
+  // A broken file on SIGHUP keeps the running configuration and the server.
+  std::ofstream(cfg, std::ios::trunc) << "{not json";
+  ASSERT_EQ(kill(server.pid, SIGHUP), 0);
+  sleep_ms(300);
+  EXPECT_TRUE(server.running());
+  EXPECT_EQ(list_with("token-two"), "list_nodes_ok");
+  int st = server.stop();
+  EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << "wait status " << st;
+}
+
+TEST_F(Supervisor, BadFlagExitsNonZeroNamingIt) {
+  server.extra_args = {"-stale-threshold", "soon"};
+  std::string err;
+  ASSERT_TRUE(server.spawn(&err)) << err;
+  int st = server.wait_exit(10000);
+  ASSERT_NE(st, -1) << "supervisor kept running with a bad flag";
+  ASSERT_TRUE(WIFEXITED(st));
+  EXPECT_NE(WEXITSTATUS(st), 0);
+  EXPECT_NE(server.log().find("stale-threshold"), std::string::npos) << server.log();
+  RecordProperty("exit_code", WEXITSTATUS(st));
+}
+
+TEST_F(Supervisor, RegistryPortInUseExitsNonZero) {
+  // Occupy the registry port first.
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(server.registry_port);
+  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ASSERT_EQ(listen(fd, 1), 0);
+  std::string err;
+  ASSERT_TRUE(server.spawn(&err)) << err;
+  int st = server.wait_exit(10000);
+  close(fd);
+  ASSERT_NE(st, -1) << "supervisor kept running without its registry port";
+  ASSERT_TRUE(WIFEXITED(st));
+  EXPECT_NE(WEXITSTATUS(st), 0);
+  EXPECT_NE(server.log().find(std::to_string(server.registry_port)), std::string::npos)
+      << "the error does not name the address:\n" << server.log();
+}
+
+}  // namespace
+}  // namespace rt
