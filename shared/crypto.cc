@@ -2,6 +2,7 @@
 
 #include <sodium.h>
 
+#include <array>
 #include <string>
 
 namespace rdv {
@@ -47,8 +48,52 @@ bool decode_variant(std::string_view text, std::string* out, int variant) {
 }
 }  // namespace
 
+// Go's base64.StdEncoding.DecodeString: padding required, '\r' and '\n' skipped, anything
+// else outside the alphabet rejected. Table-driven (keys and signatures are public data).
 bool base64_decode(std::string_view text, std::string* out) {
-  return decode_variant(text, out, sodium_base64_VARIANT_ORIGINAL);
+  static const auto table = [] {
+    std::array<int8_t, 256> t{};
+    t.fill(-1);
+    const char* alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    for (int i = 0; i < 64; i++) t[uint8_t(alphabet[i])] = int8_t(i);
+    return t;
+  }();
+  out->clear();
+  out->reserve(text.size() / 4 * 3);
+  uint32_t quad[4];
+  int n = 0, pad = 0;
+  size_t i = 0;
+  for (; i < text.size(); i++) {
+    char ch = text[i];
+    if (ch == '\r' || ch == '\n') continue;
+    if (pad) {
+      // Only more '=' may follow the first '='.
+      if (ch != '=') return false;
+      quad[n++] = 0;
+      pad++;
+    } else if (ch == '=') {
+      if (n < 2) return false;
+      quad[n++] = 0;
+      pad = 1;
+    } else {
+      int8_t v = table[uint8_t(ch)];
+      if (v < 0) return false;
+      quad[n++] = uint32_t(v);
+    }
+    if (n == 4) {
+      uint32_t v = quad[0] << 18 | quad[1] << 12 | quad[2] << 6 | quad[3];
+      out->push_back(char(v >> 16));
+      if (pad < 2) out->push_back(char(v >> 8));
+      if (pad < 1) out->push_back(char(v));
+      n = 0;
+      if (pad) break;
+    }
+  }
+  if (n != 0) return false;  // a partial group: Go reports illegal data at the end
+  // Nothing but line breaks may follow the padding.
+  for (i = i + 1; i < text.size(); i++)
+    if (text[i] != '\r' && text[i] != '\n') return false;
+  return true;
 }
 
 bool base64_decode_any(std::string_view text, std::string* out) {

@@ -121,5 +121,45 @@ TEST_F(Admin, UnknownPath404) {
   EXPECT_EQ(h.status, 404);
 }
 
+
+// ops-spec §5.2: localhost-only endpoints judge the real TCP peer. The server listens on all
+// interfaces and is reached through this host's non-loopback address.
+class RemotePeer : public ServerTest {
+ protected:
+  void SetUp() override {
+    ip_ = non_loopback_ipv4();
+    if (ip_.empty()) GTEST_SKIP() << "this host has no non-loopback IPv4 address";
+    server.bind_host = "0.0.0.0";
+    ServerTest::SetUp();
+  }
+  std::string ip_;
+};
+
+TEST_F(RemotePeer, LocalhostOnlyEndpointsRefused) {
+  HttpResponse h;
+  ASSERT_TRUE(http_get_ip(ip_, server.http_port, "/healthz", &h));
+  EXPECT_EQ(h.status, 200) << "public endpoint";
+  ASSERT_TRUE(http_get_ip(ip_, server.http_port, "/metrics", &h));
+  EXPECT_EQ(h.status, 403) << h.body;
+  ASSERT_TRUE(http_get_ip(ip_, server.http_port, "/api/nodes", &h));
+  EXPECT_EQ(h.status, 403) << h.body;
+  // X-Real-IP from a remote peer does not make it local (newest contract).
+  ASSERT_TRUE(http_get(server.http_port, "/metrics", &h));
+  EXPECT_EQ(h.status, 200);
+}
+
+// §6.1.1 step 1 over the wire with a non-loopback source address.
+TEST_F(RemotePeer, ObservedAddrUsesTcpSource) {
+  int e = 0;
+  Conn c = Conn::open_ip(ip_, server.registry_port, 3000, &e);
+  ASSERT_TRUE(c.ok()) << strerror(e);
+  rdv::JsonPtr r = do_register(c, Key::generate(), "10.0.0.1:4000");
+  EXPECT_EQ(str(r.get(), "observed_addr"), ip_ + ":4000") << dump(r.get());
+  r = do_register(c, Key::generate(), "");
+  EXPECT_EQ(str(r.get(), "observed_addr").rfind(ip_ + ":", 0), 0u) << dump(r.get());
+  r = do_register(c, Key::generate(), "8.8.8.8:9000");
+  EXPECT_EQ(str(r.get(), "observed_addr"), "8.8.8.8:9000") << dump(r.get());
+}
+
 }  // namespace
 }  // namespace rt

@@ -160,5 +160,41 @@ TEST_F(Concurrency, RegisterWithContestedHostname) {
   EXPECT_EQ(with_name, 1);
 }
 
+
+// §2.5: above the connection limit new sockets are closed at once; a freed slot is reusable.
+class MaxConnections : public ServerTest {
+ protected:
+  void SetUp() override {
+    server.extra_args = {"-max-connections", "3"};
+    ServerTest::SetUp();
+  }
+};
+
+TEST_F(MaxConnections, ExtraConnectionClosedAndSlotReused) {
+  std::vector<Conn> conns;
+  for (int i = 0; i < 3; i++) {
+    conns.push_back(server.connect());
+    ASSERT_NE(do_lookup(conns.back(), 1), nullptr) << "connection " << i << " not served";
+  }
+  Conn extra = server.connect();
+  ASSERT_TRUE(extra.ok());  // the kernel accepts; the registry closes it
+  std::string body = R"({"type":"lookup","node_id":1})";
+  extra.send_all(be32(uint32_t(body.size())) + body);
+  std::string got;
+  EXPECT_TRUE(extra.expect_closed(5000, &got)) << "connection above the limit was served";
+  // The first three still work.
+  for (auto& c : conns) EXPECT_NE(do_lookup(c, 1), nullptr);
+  // Free a slot; a new connection is served (poll: the close reaches the server asynchronously).
+  conns[0].close();
+  bool served = false;
+  int64_t deadline = mono_ms() + 5000;
+  while (!served && mono_ms() < deadline) {
+    Conn again = server.connect();
+    served = do_lookup(again, 1) != nullptr;
+    if (!served) sleep_ms(20);
+  }
+  EXPECT_TRUE(served) << "a freed connection slot was not reusable";
+}
+
 }  // namespace
 }  // namespace rt

@@ -3,6 +3,8 @@
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <fcntl.h>
+#include <ifaddrs.h>
+#include <net/if.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -159,7 +161,9 @@ void Conn::shutdown_write() {
   if (fd_ >= 0) ::shutdown(fd_, SHUT_WR);
 }
 
-Conn Conn::open(uint16_t port, int timeout_ms, int* err) {
+Conn Conn::open(uint16_t port, int timeout_ms, int* err) { return open_ip("127.0.0.1", port, timeout_ms, err); }
+
+Conn Conn::open_ip(const std::string& ip, uint16_t port, int timeout_ms, int* err) {
   Conn c;
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd < 0) {
@@ -168,7 +172,7 @@ Conn Conn::open(uint16_t port, int timeout_ms, int* err) {
   }
   sockaddr_in a{};
   a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  inet_pton(AF_INET, ip.c_str(), &a.sin_addr);
   a.sin_port = htons(port);
   int rc = connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
   if (rc != 0 && errno != EINPROGRESS) {
@@ -366,11 +370,42 @@ std::string HttpResponse::header(const std::string& name) const {
   return "";
 }
 
+namespace {
+bool http_get_impl(const std::string& ip, uint16_t port, const std::string& path, HttpResponse* out,
+                   int timeout_ms, const std::vector<std::string>& extra_headers);
+}
+
 bool http_get(uint16_t port, const std::string& path, HttpResponse* out, int timeout_ms,
               const std::vector<std::string>& extra_headers) {
+  return http_get_impl("127.0.0.1", port, path, out, timeout_ms, extra_headers);
+}
+
+bool http_get_ip(const std::string& ip, uint16_t port, const std::string& path, HttpResponse* out,
+                 int timeout_ms) {
+  return http_get_impl(ip, port, path, out, timeout_ms, {});
+}
+
+std::string non_loopback_ipv4() {
+  ifaddrs* list = nullptr;
+  if (getifaddrs(&list) != 0) return "";
+  std::string found;
+  for (ifaddrs* i = list; i && found.empty(); i = i->ifa_next) {
+    if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET || (i->ifa_flags & IFF_LOOPBACK)) continue;
+    if (!(i->ifa_flags & IFF_UP)) continue;
+    char buf[INET_ADDRSTRLEN];
+    inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(i->ifa_addr)->sin_addr, buf, sizeof buf);
+    found = buf;
+  }
+  freeifaddrs(list);
+  return found;
+}
+
+namespace {
+bool http_get_impl(const std::string& ip, uint16_t port, const std::string& path, HttpResponse* out,
+                   int timeout_ms, const std::vector<std::string>& extra_headers) {
   *out = HttpResponse{};
   int64_t deadline = mono_ms() + timeout_ms;
-  Conn c = Conn::open(port, timeout_ms);
+  Conn c = Conn::open_ip(ip, port, timeout_ms);
   if (!c.ok()) return false;
   std::string req = "GET " + path + " HTTP/1.0\r\nHost: 127.0.0.1:" + std::to_string(port) +
                     "\r\nConnection: close\r\n";
@@ -426,6 +461,7 @@ bool http_get(uint16_t port, const std::string& path, HttpResponse* out, int tim
   }
   return true;
 }
+}  // namespace
 
 // ---------------------------------------------------------------------------------------------
 // processes
@@ -543,8 +579,8 @@ bool Server::spawn(std::string* err) {
     return false;
   }
   std::vector<std::string> args = {exe,
-                                   "-registry-addr", "127.0.0.1:" + std::to_string(registry_port),
-                                   "-http", "127.0.0.1:" + std::to_string(http_port),
+                                   "-registry-addr", bind_host + ":" + std::to_string(registry_port),
+                                   "-http", bind_host + ":" + std::to_string(http_port),
                                    "-data-dir", data_dir,
                                    "-run-dir", run_dir,
                                    "-log-level", "debug"};

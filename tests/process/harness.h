@@ -76,8 +76,10 @@ class Conn {
   Conn& operator=(const Conn&) = delete;
   ~Conn();
 
-  // Connects to 127.0.0.1:port. On failure returns an invalid Conn and stores errno in *err.
+  // Connects to 127.0.0.1:port (or `ip`:port). On failure returns an invalid Conn and stores
+  // errno in *err.
   static Conn open(uint16_t port, int timeout_ms = 3000, int* err = nullptr);
+  static Conn open_ip(const std::string& ip, uint16_t port, int timeout_ms = 3000, int* err = nullptr);
 
   bool ok() const { return fd_ >= 0; }
   int fd() const { return fd_; }
@@ -124,6 +126,11 @@ struct HttpResponse {
 // HTTP/1.0 GET on 127.0.0.1:port. False on connection failure, timeout or a malformed reply.
 bool http_get(uint16_t port, const std::string& path, HttpResponse* out, int timeout_ms = 3000,
               const std::vector<std::string>& extra_headers = {});
+bool http_get_ip(const std::string& ip, uint16_t port, const std::string& path, HttpResponse* out,
+                 int timeout_ms = 3000);
+
+// A non-loopback IPv4 address of this host, or "" when there is none.
+std::string non_loopback_ipv4();
 
 // ---- processes ----
 
@@ -152,6 +159,7 @@ class Server {
   std::string dir, data_dir, run_dir, log_path;
   uint16_t registry_port = 0, http_port = 0;
   std::string admin_token = "test-admin-token";
+  std::string bind_host = "127.0.0.1";  // host part of -registry-addr and -http
   std::vector<std::string> extra_args;
   std::vector<std::string> extra_env;  // "NAME=value", added to this process's environment
   bool pass_admin_token = true;        // false: no -admin-token flag (e.g. it comes from -config)
