@@ -494,7 +494,12 @@ int run(int argc, char** argv) {
       fx.ensure_fresh(size_t(std::max(1000.0, std::min(cap, 0.1 * est * cell_s * 1.3))));
       factory = fx.mixed();
     }
+    // Group commit shows in the server's own counters: registrations per LMDB commit.
+    double commits0 = server.metric("pilot_store_commits_total");
+    double regs0 = server.metric("pilot_registrations_total");
     cell.result = run_closed_loop(spec, factory);
+    double commits = server.metric("pilot_store_commits_total") - commits0;
+    double regs = server.metric("pilot_registrations_total") - regs0;
     cell.ran = cell.result.setup_error.empty() && cell.result.elapsed_s > 0;
     if (!cell.ran) {
       cell.skipped = !cell.result.setup_error.empty() ? cell.result.setup_error
@@ -531,6 +536,12 @@ int run(int argc, char** argv) {
       add_note(buf);
     }
     if (r.interrupted) add_note("interrupted");
+    if (w == "register" && commits > 0 && regs > 0) {
+      char buf[160];
+      snprintf(buf, sizeof buf, "%.0f registrations in %.0f durable commits: %.1f per commit (group commit)", regs,
+               commits, regs / commits);
+      add_note(buf);
+    }
     print_cell_line(cell);
   }
   if (g_interrupted) exit_code = 130;

@@ -1,6 +1,8 @@
 #include "tests/bench/server_process.h"
 
 #include <arpa/inet.h>
+#include <cmath>
+#include <cstdlib>
 #include <fcntl.h>
 #include <ftw.h>
 #include <netinet/in.h>
@@ -198,6 +200,32 @@ std::string ServerProcess::stop() {
   }
   pid_ = -1;
   return stopped_;
+}
+
+double ServerProcess::metric(const std::string& name) const {
+  if (pid_ <= 0 || http_port_ == 0) return NAN;
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return NAN;
+  timeval tv{2, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons(http_port_);
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  std::string body;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0) {
+    const char req[] = "GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n";
+    if (::send(fd, req, sizeof req - 1, MSG_NOSIGNAL) == ssize_t(sizeof req - 1)) {
+      char buf[65536];
+      ssize_t n;
+      while ((n = ::recv(fd, buf, sizeof buf, 0)) > 0) body.append(buf, size_t(n));
+    }
+  }
+  ::close(fd);
+  std::string needle = "\n" + name + " ";
+  size_t at = body.find(needle);
+  if (at == std::string::npos) return NAN;
+  return std::strtod(body.c_str() + at + needle.size(), nullptr);
 }
 
 }  // namespace rdv::bench

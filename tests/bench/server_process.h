@@ -43,6 +43,9 @@ class ServerProcess {
   std::string stop();
 
   uint16_t registry_port() const { return registry_port_; }
+  // The value of an unlabelled sample from GET /metrics (e.g. "pilot_store_commits_total"),
+  // or NaN when the server is not ours or the metric is missing.
+  double metric(const std::string& name) const;
   const std::string& data_dir() const { return data_dir_; }
   std::string log_tail(size_t max_bytes) const;
 

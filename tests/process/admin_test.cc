@@ -143,7 +143,11 @@ TEST_F(RemotePeer, LocalhostOnlyEndpointsRefused) {
   EXPECT_EQ(h.status, 403) << h.body;
   ASSERT_TRUE(http_get_ip(ip_, server.http_port, "/api/nodes", &h));
   EXPECT_EQ(h.status, 403) << h.body;
-  // X-Real-IP from a remote peer does not make it local (newest contract).
+  // X-Real-IP / X-Forwarded-For from a remote peer do not make it local (newest contract).
+  ASSERT_TRUE(http_get_ip(ip_, server.http_port, "/metrics", &h, 3000,
+                          {"X-Real-IP: 127.0.0.1", "X-Forwarded-For: 127.0.0.1"}));
+  EXPECT_EQ(h.status, 403) << h.body;
+  // The same path from loopback is allowed.
   ASSERT_TRUE(http_get(server.http_port, "/metrics", &h));
   EXPECT_EQ(h.status, 200);
 }

@@ -381,8 +381,8 @@ bool http_get(uint16_t port, const std::string& path, HttpResponse* out, int tim
 }
 
 bool http_get_ip(const std::string& ip, uint16_t port, const std::string& path, HttpResponse* out,
-                 int timeout_ms) {
-  return http_get_impl(ip, port, path, out, timeout_ms, {});
+                 int timeout_ms, const std::vector<std::string>& extra_headers) {
+  return http_get_impl(ip, port, path, out, timeout_ms, extra_headers);
 }
 
 std::string non_loopback_ipv4() {

@@ -127,7 +127,7 @@ struct HttpResponse {
 bool http_get(uint16_t port, const std::string& path, HttpResponse* out, int timeout_ms = 3000,
               const std::vector<std::string>& extra_headers = {});
 bool http_get_ip(const std::string& ip, uint16_t port, const std::string& path, HttpResponse* out,
-                 int timeout_ms = 3000);
+                 int timeout_ms = 3000, const std::vector<std::string>& extra_headers = {});
 
 // A non-loopback IPv4 address of this host, or "" when there is none.
 std::string non_loopback_ipv4();
