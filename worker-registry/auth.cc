@@ -42,7 +42,7 @@ std::string verify_signature(Registry& reg, const PublicKey& key, std::string_vi
 std::string check_admin(Request& r) {
   const std::string& configured = r.reg.config().admin_token;
   if (configured.empty()) return "network creation is disabled";
-  if (!token_equal(json_str(r.msg, "admin_token"), configured)) return "invalid admin token";
+  if (!token_equal(r.msg.str("admin_token"), configured)) return "invalid admin token";
   return "";
 }
 
@@ -52,13 +52,13 @@ std::string check_signature(Request& r, const Node& node, std::string_view chall
     if (check_admin(r).empty()) return "";
     return "node has no public key: signature or admin token required";
   }
-  return verify_signature(r.reg, node.public_key, json_str(r.msg, "signature"), challenge);
+  return verify_signature(r.reg, node.public_key, r.msg.str("signature"), challenge);
 }
 
 std::string check_signature_or_admin(Request& r, const Node& node, std::string_view challenge) {
   std::string err = check_signature(r, node, challenge);
   if (err.empty()) return "";
-  if (json_has(r.msg, "admin_token") && check_admin(r).empty()) return "";
+  if (r.msg.has("admin_token") && check_admin(r).empty()) return "";
   return err;
 }
 

@@ -2,12 +2,13 @@
 // worker and rendezvousctl use it; being a Unix socket in the run dir (mode 0600), it is
 // reachable only by the service's own user.
 #include "json.h"
+#include "message.h"
 #include "registry.h"
 
 namespace rdv::registry {
 
-std::string dispatch_control(Registry& reg, const json_t* msg, size_t tcp_connections, bool serving) {
-  std::string_view type = json_str(msg, "type");
+std::string dispatch_control(Registry& reg, const Message& msg, size_t tcp_connections, bool serving) {
+  std::string_view type = msg.str("type");
   JsonPtr out;
   if (type == "status") {
     out.reset(json_object());

@@ -33,7 +33,7 @@ int64_t key_age_days(const Node& n, int64_t now) {
 // A node message's common start: parse node_id, load the node, authorise SIG|ADMIN over
 // "<verb>:<id>". Returns "" with *node filled, or the error.
 std::string load_and_authorise(Request& r, const char* verb, Node* node) {
-  uint32_t id = json_u32(r.msg, "node_id");
+  uint32_t id = r.msg.u32("node_id");
   if (!r.reg.get_node(id, node)) return node_not_found(id);
   return check_signature_or_admin(r, *node, challenge_node(verb, id));
 }
@@ -43,7 +43,7 @@ std::string load_and_authorise(Request& r, const char* verb, Node* node) {
 // The hottest read: written with JsonWriter rather than built as a jansson object.
 Outcome handle_lookup(Request& r) {
   Registry& reg = r.reg;
-  uint32_t id = json_u32(r.msg, "node_id");
+  uint32_t id = r.msg.u32("node_id");
   Node n;
   if (!reg.get_node(id, &n)) return Outcome::fail(node_not_found(id));
   std::string body;
@@ -82,8 +82,8 @@ Outcome handle_lookup(Request& r) {
 
 Outcome handle_resolve(Request& r) {
   Registry& reg = r.reg;
-  uint32_t target = json_u32(r.msg, "node_id");
-  uint32_t requester = json_u32(r.msg, "requester_id");
+  uint32_t target = r.msg.u32("node_id");
+  uint32_t requester = r.msg.u32("requester_id");
   Node req;
   if (!reg.get_node(requester, &req))
     return Outcome::fail("resolve denied: requester node " + std::to_string(requester) + " is not registered");
@@ -109,7 +109,7 @@ Outcome handle_resolve(Request& r) {
 
 Outcome handle_set_hostname(Request& r) {
   Registry& reg = r.reg;
-  std::string hostname(json_str(r.msg, "hostname"));
+  std::string hostname(r.msg.str("hostname"));
   if (!hostname.empty()) {
     std::string rule = hostname_error(hostname);
     if (!rule.empty()) return Outcome::fail("invalid hostname: " + rule);
@@ -138,7 +138,7 @@ Outcome handle_set_hostname(Request& r) {
 
 Outcome handle_resolve_hostname(Request& r) {
   Registry& reg = r.reg;
-  std::string hostname(json_str(r.msg, "hostname"));
+  std::string hostname(r.msg.str("hostname"));
   if (hostname.empty()) return Outcome::fail("hostname required");
   std::string not_found = "hostname \"" + hostname + "\" not found";
   uint32_t id = reg.node_for_hostname(hostname);
@@ -149,7 +149,7 @@ Outcome handle_resolve_hostname(Request& r) {
   if (!n.is_public) {
     // Private: the node itself, a trusted peer or a network neighbour (requester_id is taken
     // on faith outside strict mode, as in the Go server).
-    uint32_t requester = json_u32(r.msg, "requester_id");
+    uint32_t requester = r.msg.u32("requester_id");
     bool allowed = requester == id;
     Node req;
     if (!allowed && requester && reg.get_node(requester, &req))
@@ -174,7 +174,7 @@ Outcome handle_set_visibility(Request& r) {
   Node n;
   std::string err = load_and_authorise(r, "set_visibility", &n);
   if (!err.empty()) return Outcome::fail(err);
-  bool pub = json_bool(r.msg, "public");
+  bool pub = r.msg.boolean("public");
   if (pub != n.is_public) {
     Mutation m(reg.txn(), ChangeType::SetVisibility);
     n.is_public = pub;
@@ -188,13 +188,7 @@ Outcome handle_set_visibility(Request& r) {
 Outcome handle_set_tags(Request& r) {
   Registry& reg = r.reg;
   // null or missing clears (client-expectations D9); non-strings are ignored.
-  std::vector<std::string> given, tags;
-  const json_t* arr = json_object_get(r.msg, "tags");
-  size_t i;
-  const json_t* v;
-  json_array_foreach(arr, i, v) {
-    if (json_is_string(v)) given.emplace_back(json_string_value(v), json_string_length(v));
-  }
+  std::vector<std::string> given = r.msg.string_list("tags"), tags;
   std::string rule = normalize_tags(given, &tags);
   if (!rule.empty()) return Outcome::fail(rule);
   Node n;
@@ -213,7 +207,7 @@ Outcome handle_set_tags(Request& r) {
 
 Outcome handle_list_nodes(Request& r) {
   Registry& reg = r.reg;
-  uint16_t net = json_u16(r.msg, "network_id");
+  uint16_t net = r.msg.u16("network_id");
   json_t* nodes = json_array();
   JsonPtr guard(nodes);
   if (net == 0) {

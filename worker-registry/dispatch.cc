@@ -64,16 +64,16 @@ std::string error_body(std::string_view text) {
 
 }  // namespace
 
-std::string dispatch_json(Registry& reg, const json_t* msg, const Peer& peer, int64_t now_ns, bool* is_error,
+std::string dispatch_json(Registry& reg, const Message& msg, const Peer& peer, int64_t now_ns, bool* is_error,
                           size_t* type_index) {
-  std::string_view type = json_str(msg, "type");
+  std::string_view type = msg.str("type");
   *type_index = metrics::type_index(type);
   *is_error = true;
   if (type == "subscribe_replication") {
     // Intercepted before dispatch in the Go accept layer, so its texts are not sanitised.
     const std::string& token = reg.config().repl_token;
     std::string text = token.empty() ? "replication not configured"
-                       : !token_equal(json_str(msg, "token"), token) ? "invalid replication token"
+                       : !token_equal(msg.str("token"), token) ? "invalid replication token"
                        : "replication streaming is not available on this server yet";
     JsonPtr j(json_pack("{s:s,s:s%}", "type", "error", "error", text.data(), text.size()));
     return json_dump_compact(j.get());

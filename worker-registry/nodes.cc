@@ -47,15 +47,10 @@ std::string claim_hostname(Registry& reg, Mutation& m, Node& n, const std::strin
   return "";
 }
 
-std::vector<std::string> lan_addrs_of(const json_t* msg) {
-  std::vector<std::string> out;
-  const json_t* arr = json_object_get(msg, "lan_addrs");
-  size_t i;
-  const json_t* v;
-  json_array_foreach(arr, i, v) {
-    if (json_is_string(v) && json_string_length(v) > 0)
-      out.emplace_back(json_string_value(v), json_string_length(v));
-  }
+// lan_addrs with empty strings dropped (§6.1.1).
+std::vector<std::string> lan_addrs_of(const Message& msg) {
+  std::vector<std::string> out = msg.string_list("lan_addrs");
+  std::erase(out, std::string());
   return out;
 }
 
@@ -63,13 +58,13 @@ std::vector<std::string> lan_addrs_of(const json_t* msg) {
 
 Outcome handle_register(Request& r) {
   Registry& reg = r.reg;
-  const json_t* msg = r.msg;
-  std::string listen_addr(json_str(msg, "listen_addr"));
-  std::string pub_b64(json_str(msg, "public_key"));
-  std::string sig_b64(json_str(msg, "signature"));
-  std::string owner(json_str(msg, "owner"));
-  std::string hostname(json_str(msg, "hostname"));
-  std::string version(json_str(msg, "version"));
+  const Message& msg = r.msg;
+  std::string listen_addr(msg.str("listen_addr"));
+  std::string pub_b64(msg.str("public_key"));
+  std::string sig_b64(msg.str("signature"));
+  std::string owner(msg.str("owner"));
+  std::string hostname(msg.str("hostname"));
+  std::string version(msg.str("version"));
 
   std::string observed = sanitize_listen_addr(r.peer.ip, r.peer.port, listen_addr);
 
@@ -119,7 +114,7 @@ Outcome handle_register(Request& r) {
     node.real_addr = observed;
     node.lan_addrs = lan_addrs_of(msg);
     if (!version.empty()) node.version = version;
-    node.relay_only = json_bool(msg, "relay_only");
+    node.relay_only = msg.boolean("relay_only");
     if (is_signed) node.sig_verified = true;
     if (node.owner.empty() && !owner.empty()) {
       node.owner = owner;
@@ -162,7 +157,7 @@ Outcome handle_register(Request& r) {
     node.real_addr = observed;
     node.lan_addrs = lan_addrs_of(msg);
     node.version = version;
-    node.relay_only = json_bool(msg, "relay_only");
+    node.relay_only = msg.boolean("relay_only");
     node.sig_verified = is_signed;
     node.created_at = now;
     if (!hostname.empty()) hostname_err = claim_hostname(reg, m, node, hostname);
@@ -192,7 +187,7 @@ Outcome handle_register(Request& r) {
 
 Outcome handle_deregister(Request& r) {
   Registry& reg = r.reg;
-  uint32_t id = json_u32(r.msg, "node_id");
+  uint32_t id = r.msg.u32("node_id");
   Node node;
   if (!reg.get_node(id, &node)) return Outcome::ok(json_pack("{s:s}", "type", "deregister_ok"));
   std::string err = check_signature_or_admin(r, node, challenge_node("deregister", id));
@@ -232,7 +227,7 @@ bool heartbeat_recently_verified(Registry& reg, uint32_t id, int64_t now_ns) {
 
 Outcome handle_heartbeat(Request& r) {
   Registry& reg = r.reg;
-  uint32_t id = json_u32(r.msg, "node_id");
+  uint32_t id = r.msg.u32("node_id");
   Node node;
   if (!reg.get_node(id, &node)) return Outcome::fail(node_not_found(id));
   if (!heartbeat_recently_verified(reg, id, r.now_ns)) {

@@ -27,21 +27,21 @@ void add_raw_job(std::vector<VerifyJob>& jobs, const PublicKey& key, std::string
 
 }  // namespace
 
-void collect_json_checks(Registry& reg, const json_t* msg, int64_t now_ns, std::vector<VerifyJob>& jobs) {
-  std::string_view type = json_str(msg, "type");
-  std::string_view sig = json_str(msg, "signature");
+void collect_json_checks(Registry& reg, const Message& msg, int64_t now_ns, std::vector<VerifyJob>& jobs) {
+  std::string_view type = msg.str("type");
+  std::string_view sig = msg.str("signature");
   if (sig.empty()) return;
   if (type == "register") {
-    std::string_view pub = json_str(msg, "public_key");
+    std::string_view pub = msg.str("public_key");
     PublicKey key;
-    if (decode_public_key(pub, &key)) add_job(jobs, key, challenge_register(json_str(msg, "listen_addr"), pub), sig);
+    if (decode_public_key(pub, &key)) add_job(jobs, key, challenge_register(msg.str("listen_addr"), pub), sig);
   } else if (type == "heartbeat") {
-    uint32_t id = json_u32(msg, "node_id");
+    uint32_t id = msg.u32("node_id");
     Node n;
     if (!heartbeat_recently_verified(reg, id, now_ns) && reg.get_node(id, &n) && n.has_key)
       add_job(jobs, n.public_key, challenge_node("heartbeat", id), sig);
   } else if (type == "resolve") {
-    uint32_t target = json_u32(msg, "node_id"), requester = json_u32(msg, "requester_id");
+    uint32_t target = msg.u32("node_id"), requester = msg.u32("requester_id");
     Node n;
     if (reg.get_node(requester, &n) && n.has_key)
       add_job(jobs, n.public_key, challenge_pair("resolve", requester, target), sig);

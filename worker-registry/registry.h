@@ -19,6 +19,7 @@
 
 #include "config.h"
 #include "json.h"
+#include "message.h"
 #include "metrics.h"
 #include "model.h"
 #include "store.h"
@@ -154,7 +155,7 @@ class Registry {
 // A request as the dispatcher hands it to a handler.
 struct Request {
   Registry& reg;
-  const json_t* msg;  // the decoded JSON object
+  const Message& msg;  // the decoded request
   const Peer& peer;
   int64_t now_ns;
 };
@@ -192,13 +193,13 @@ bool heartbeat_recently_verified(Registry& reg, uint32_t id, int64_t now_ns);
 std::string heartbeat_accept(Registry& reg, const Node& node, int64_t now_ns, bool* warning);
 
 // precheck.cc — the signature checks a request will need, for VerifyPool.
-void collect_json_checks(Registry& reg, const json_t* msg, int64_t now_ns, std::vector<VerifyJob>& jobs);
+void collect_json_checks(Registry& reg, const Message& msg, int64_t now_ns, std::vector<VerifyJob>& jobs);
 void collect_native_checks(Registry& reg, uint8_t type, const uint8_t* payload, size_t len, int64_t now_ns,
                            std::vector<VerifyJob>& jobs);
 
 // dispatch.cc — the JSON pipeline (§2.9): standby gate, type lookup, handler, envelope.
 // Returns the reply body (success or {"type":"error",…}) and sets *is_error and *type_index.
-std::string dispatch_json(Registry& reg, const json_t* msg, const Peer& peer, int64_t now_ns,
+std::string dispatch_json(Registry& reg, const Message& msg, const Peer& peer, int64_t now_ns,
                           bool* is_error, size_t* type_index);
 
 // binary.cc — native binary opcodes (§7.3–7.5). Appends one reply frame to `out`.

@@ -50,31 +50,9 @@ size_t native_type_index(uint8_t type) {
   return metrics::kUnknownType;
 }
 
-// Decodes a request body the way Go's json.Unmarshal into a map does: numbers as doubles,
-// NUL allowed in strings, `null` meaning an empty request. Returns null on anything that is
-// not a JSON object, with the reason in *why.
-JsonPtr decode_request(std::string_view body, std::string* why) {
-  json_error_t err;
-  // Integers are parsed as integers (cheaper than strtod); only a number too large for int64
-  // makes us parse again with every number as a double, as Go would read it.
-  JsonPtr j(json_loadb(body.data(), body.size(), JSON_DECODE_ANY | JSON_ALLOW_NUL, &err));
-  if (!j && json_error_code(&err) == json_error_numeric_overflow)
-    j.reset(json_loadb(body.data(), body.size(), JSON_DECODE_ANY | JSON_DECODE_INT_AS_REAL | JSON_ALLOW_NUL, &err));
-  if (!j) {
-    *why = err.text;
-    return nullptr;
-  }
-  if (json_is_null(j.get())) return JsonPtr(json_object());
-  if (!json_is_object(j.get())) {
-    *why = "body is not a JSON object";
-    return nullptr;
-  }
-  return j;
-}
-
 }  // namespace
 
-std::string dispatch_control(Registry& reg, const json_t* msg, size_t tcp_connections, bool serving);
+std::string dispatch_control(Registry& reg, const Message& msg, size_t tcp_connections, bool serving);
 
 struct Server::Conn {
   Server* srv = nullptr;
@@ -268,11 +246,12 @@ void Server::decode_frames(Conn* c) {
                          : c->mode == wire::Mode::Json ? EntryKind::Json
                          : d.type == wire::kPassthrough ? EntryKind::Passthrough
                                                         : EntryKind::Native;
-        Entry e{c, kind, d.type, std::string(reinterpret_cast<const char*>(d.payload), d.payload_len),
-                unix_now_ns(), nullptr, {}};
-        if (kind != EntryKind::Native) e.msg = decode_request(e.payload, &e.decode_error);
+        Entry e{c, kind, d.type, {}, unix_now_ns(), {}, true, {}};
+        std::string_view body(reinterpret_cast<const char*>(d.payload), d.payload_len);
+        if (kind == EntryKind::Native) e.payload.assign(body);
+        else e.msg_ok = e.msg.parse(body, &e.decode_error);
         c->last_frame_ns = mono_now_ns();
-        if (!e.msg && (kind == EntryKind::Json || kind == EntryKind::Control)) {
+        if (!e.msg_ok && (kind == EntryKind::Json || kind == EntryKind::Control)) {
           // JSON mode: a body that is not a JSON object is a fatal framing error (§2.6);
           // replies to earlier requests are still delivered.
           if (auto* p = reg_.page()) p->frames_rejected_total.fetch_add(1, std::memory_order_relaxed);
@@ -310,7 +289,7 @@ void Server::run_entry(const Entry& e) {
   switch (e.kind) {
     case EntryKind::Json:
     case EntryKind::Control: {
-      const json_t* msg = e.msg.get();
+      const Message& msg = e.msg;
       std::string body = e.kind == EntryKind::Control
                              ? dispatch_control(reg_, msg, tcp_connections_, !shutting_down_)
                              : dispatch_json(reg_, msg, c->peer, e.now_ns, &is_error, &type_index);
@@ -318,11 +297,11 @@ void Server::run_entry(const Entry& e) {
       break;
     }
     case EntryKind::Passthrough: {
-      const json_t* msg = e.msg.get();
-      if (!msg) {
+      const Message& msg = e.msg;
+      if (!e.msg_ok) {
         wire::append_binary_error(frame, "json decode: " + e.decode_error);
         is_error = true;
-      } else if (json_str(msg, "type") == "subscribe_replication") {
+      } else if (msg.str("type") == "subscribe_replication") {
         wire::append_binary_error(frame, "replication not supported over binary protocol");
         is_error = true;
         type_index = metrics::type_index("subscribe_replication");
@@ -360,8 +339,8 @@ void Server::execute_batch() {
     if (e.kind == EntryKind::Native)
       collect_native_checks(reg_, e.type, reinterpret_cast<const uint8_t*>(e.payload.data()), e.payload.size(),
                             e.now_ns, verify_jobs_);
-    else if (e.msg && e.kind != EntryKind::Control)
-      collect_json_checks(reg_, e.msg.get(), e.now_ns, verify_jobs_);
+    else if (e.msg_ok && e.kind != EntryKind::Control)
+      collect_json_checks(reg_, e.msg, e.now_ns, verify_jobs_);
   }
   verify_pool_.run(verify_jobs_);
   reg_.remember_verified(verify_jobs_);

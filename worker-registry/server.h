@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "message.h"
 #include "registry.h"
 #include "wire.h"
 
@@ -50,9 +51,10 @@ class Server {
     Conn* conn;
     EntryKind kind;
     uint8_t type;
-    std::string payload;  // kept so a pass can be replayed
+    std::string payload;  // native binary payload (JSON entries keep theirs in msg)
     int64_t now_ns;
-    JsonPtr msg;          // decoded JSON (JSON, control and passthrough entries)
+    Message msg;          // the decoded request (JSON, control and passthrough entries)
+    bool msg_ok;
     std::string decode_error;
   };
 

@@ -760,7 +760,7 @@ void dump_log(const Server& s) {
 
 void ServerTest::SetUp() {
   std::string err;
-  ASSERT_TRUE(server.start(&err)) << err << "\n" << server.log_tail();
+  ASSERT_TRUE(server.start(&err)) << err;  // TearDown dumps the log
 }
 
 void ServerTest::TearDown() {
