@@ -1,5 +1,6 @@
 #include "store.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -141,6 +142,28 @@ bool Cursor::last() { return load(MDB_LAST); }
 
 // ---- Env ----
 
+namespace {
+// Creates the store marker durably (file and directory entry fsynced).
+bool write_marker(const std::string& path, std::string* error) {
+  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640));
+  if (!fd) {
+    *error = path + ": " + sys_error("open");
+    return false;
+  }
+  std::string text = "rendezvous store format " + std::to_string(kStoreFormat) + ", created " +
+                     rfc3339_utc(unix_now()) + "\nThis file marks that data.mdb here holds a store; " +
+                     "do not delete it unless you mean to start a new, empty store.\n";
+  if (::write(fd.get(), text.data(), text.size()) != ssize_t(text.size()) || ::fsync(fd.get()) != 0) {
+    *error = path + ": " + sys_error("write");
+    return false;
+  }
+  std::string dir = path.substr(0, path.rfind('/'));
+  UniqueFd dfd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (dfd) ::fsync(dfd.get());
+  return true;
+}
+}  // namespace
+
 Env::~Env() {
   if (env_) mdb_env_close(env_);
 }
@@ -221,6 +244,16 @@ bool Env::open(const EnvOptions& o, std::string* error) {
     *error = "store " + data_file_ + ": " + sys_error("access");
     return false;
   }
+  // LMDB happily starts a new, empty store when data.mdb is missing or empty. The marker
+  // file, written once a store exists here, tells that apart from a first start.
+  const std::string marker = o.dir + "/" + kStoreMarker;
+  bool data_exists = stat(data_file_.c_str(), &st) == 0;
+  if (!(data_exists && st.st_size > 0) && access(marker.c_str(), F_OK) == 0) {
+    *error = "store " + data_file_ + ": " + (data_exists ? "is empty" : "is missing") +
+             " but " + marker + " shows a store was created here; refusing to start empty (restore data.mdb " +
+             "from a backup, or remove the marker to start a new store deliberately)";
+    return false;
+  }
   int rc = mdb_env_create(&env_);
   if (rc) {
     *error = "store: mdb_env_create: " + lmdb_error(rc);
@@ -298,6 +331,11 @@ bool Env::open(const EnvOptions& o, std::string* error) {
     // Committing (also a read-only transaction) keeps the dbi handles for the environment.
     if (!rc) rc = txn.commit();
     if (rc) return fail("cannot initialise: " + lmdb_error(rc));
+  }
+
+  if (o.create && access(marker.c_str(), F_OK) != 0) {
+    std::string err;
+    if (!write_marker(marker, &err)) return fail(err);
   }
 
   // Light integrity pass: stat every database and read its first and last record, so a

@@ -38,6 +38,9 @@ enum class Db : uint8_t {
 const char* db_name(Db db);
 
 inline constexpr uint32_t kStoreFormat = 1;
+// Written next to data.mdb once a store exists, so a later missing or empty data.mdb is an
+// error instead of a silent fresh start.
+inline constexpr const char* kStoreMarker = "rendezvous.store";
 
 // Big-endian keys.
 std::string key_u16(uint16_t v);

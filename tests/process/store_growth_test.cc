@@ -1,6 +1,8 @@
 // The LMDB map filling up mid-pass: the registry grows the map, replays the pass, and every
 // acknowledged registration is on disk (ARCHITECTURE.md: "a write is never dropped").
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "harness.h"
 
@@ -63,6 +65,47 @@ TEST_F(StoreGrowth, MapFullGrowsAndKeepsEveryAcknowledgedWrite) {
     EXPECT_EQ(str(j.get(), "public_key"), keys[i].pub_b64()) << dump(j.get());
     EXPECT_EQ(str(j.get(), "hostname"), "grow-" + std::to_string(i));
   }
+}
+
+}  // namespace
+}  // namespace rt
+
+namespace rt {
+namespace {
+
+// A data dir that held a store never silently starts empty: an emptied or deleted data.mdb is
+// refused (exit 78) with a message naming the file.
+class LostStore : public ServerTest {};
+
+void expect_refused(Server& server, const char* why) {
+  server.new_ports();
+  size_t before = server.log().size();
+  std::string err;
+  ASSERT_TRUE(server.spawn(&err)) << err;
+  int status = server.wait_exit(10000);
+  ASSERT_NE(status, -1) << why << ": the supervisor kept running";
+  ASSERT_TRUE(WIFEXITED(status)) << why;
+  EXPECT_EQ(WEXITSTATUS(status), 78) << why;
+  std::string log = server.log().substr(before);
+  EXPECT_NE(log.find("data.mdb"), std::string::npos) << log;
+  EXPECT_NE(log.find(why), std::string::npos) << log;
+}
+
+TEST_F(LostStore, EmptiedDataFileIsRefused) {
+  Conn c = server.connect();
+  Key k = Key::generate();
+  rdv::JsonPtr j = c.request(std::string(R"({"type":"register","public_key":")") + k.pub_b64() + "\"}");
+  ASSERT_EQ(str(j.get(), "type"), "register_ok");
+  c.close();
+  ASSERT_NE(server.stop(), -1);
+  ASSERT_EQ(truncate((server.data_dir + "/data.mdb").c_str(), 0), 0);
+  expect_refused(server, "is empty");
+}
+
+TEST_F(LostStore, DeletedDataFileIsRefused) {
+  ASSERT_NE(server.stop(), -1);
+  ASSERT_EQ(unlink((server.data_dir + "/data.mdb").c_str()), 0);
+  expect_refused(server, "is missing");
 }
 
 }  // namespace
