@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <string>
 
+#include "json.h"
 #include "util.h"
 
 namespace rdv {
@@ -29,35 +30,13 @@ bool stderr_is_journal() {
   return st.st_dev == dev && st.st_ino == ino;
 }
 
-void append_json_string(std::string& out, std::string_view s) {
-  out += '"';
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (c < 0x20) {
-          char buf[8];
-          snprintf(buf, sizeof buf, "\\u%04x", c);
-          out += buf;
-        } else {
-          out += char(c);
-        }
-    }
-  }
-  out += '"';
-}
-
 // Text values are quoted when they contain spaces, quotes, '=' or control characters.
 void append_text_value(std::string& out, std::string_view s) {
   bool plain = !s.empty();
   for (unsigned char c : s)
     if (c <= ' ' || c == '"' || c == '=' || c == '\\' || c >= 0x7f) plain = false;
   if (plain) out += s;
-  else append_json_string(out, s);
+  else json_append_string(out, s);
 }
 
 int syslog_priority(LogLevel l) {
@@ -116,14 +95,14 @@ void log_write(LogLevel level, std::string_view msg, std::initializer_list<LogFi
   }
   if (LogFormat(g_format.load(std::memory_order_relaxed)) == LogFormat::Json) {
     line += "{\"time\":\"" + ts + "\",\"level\":\"" + log_level_name(level) + "\",\"proc\":";
-    append_json_string(line, g_proc);
+    json_append_string(line, g_proc);
     line += ",\"msg\":";
-    append_json_string(line, msg);
+    json_append_string(line, msg);
     for (auto& [k, v] : fields) {
       line += ',';
-      append_json_string(line, k);
+      json_append_string(line, k);
       line += ':';
-      append_json_string(line, v);
+      json_append_string(line, v);
     }
     line += '}';
   } else {

@@ -92,10 +92,10 @@ class MessageParser {
         return string(depth <= 1 ? decoded : nullptr);
       case '{':
         *kind = Message::Kind::Object;
-        return nested_object(depth);
+        return container(depth, true);
       case '[':
         *kind = Message::Kind::Array;
-        return array(depth);
+        return container(depth, false);
       case 't':
         *kind = Message::Kind::True;
         return literal("true");
@@ -288,15 +288,26 @@ class MessageParser {
     return true;
   }
 
-  bool array(int depth) {
+  // A nested array ('[' … ']') or object ('{' … '}'), validated and skipped: handlers read
+  // nested values through Message::json() when they need them.
+  bool container(int depth, bool keyed) {
+    const char close = keyed ? '}' : ']';
     pos_++;
     skip_ws();
-    if (peek() == ']') {
+    if (peek() == close) {
       pos_++;
       return true;
     }
     for (;;) {
       skip_ws();
+      if (keyed) {
+        if (peek() != '"') return fail("string or '}' expected");
+        if (!string(nullptr)) return false;
+        skip_ws();
+        if (peek() != ':') return fail("':' expected");
+        pos_++;
+        skip_ws();
+      }
       Message::Kind k;
       double n;
       int32_t d;
@@ -306,43 +317,11 @@ class MessageParser {
         pos_++;
         continue;
       }
-      if (peek() == ']') {
+      if (peek() == close) {
         pos_++;
         return true;
       }
-      return fail("',' or ']' expected");
-    }
-  }
-
-  bool nested_object(int depth) {
-    pos_++;
-    skip_ws();
-    if (peek() == '}') {
-      pos_++;
-      return true;
-    }
-    for (;;) {
-      skip_ws();
-      if (peek() != '"') return fail("string or '}' expected");
-      if (!string(nullptr)) return false;
-      skip_ws();
-      if (peek() != ':') return fail("':' expected");
-      pos_++;
-      skip_ws();
-      Message::Kind k;
-      double n;
-      int32_t d;
-      if (!value(depth + 1, &k, &n, &d)) return false;
-      skip_ws();
-      if (peek() == ',') {
-        pos_++;
-        continue;
-      }
-      if (peek() == '}') {
-        pos_++;
-        return true;
-      }
-      return fail("',' or '}' expected");
+      return fail(keyed ? "',' or '}' expected" : "',' or ']' expected");
     }
   }
 

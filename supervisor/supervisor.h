@@ -27,19 +27,10 @@
 #include "listeners.h"
 #include "restart_policy.h"
 #include "util.h"
+#include "event.h"
 #include "worker_lifecycle.h"
 
 namespace rdv::supervisor {
-
-// RAII for libevent handles.
-struct EventFree {
-  void operator()(event* e) const { event_free(e); }
-};
-using EventPtr = std::unique_ptr<event, EventFree>;
-struct EventBaseFree {
-  void operator()(event_base* b) const { event_base_free(b); }
-};
-using EventBasePtr = std::unique_ptr<event_base, EventBaseFree>;
 
 // The workers this configuration runs, in start order: registry, admin (only with -http),
 // replicator.

@@ -22,20 +22,15 @@
 #include "shared/store.h"
 #include "shared/util.h"
 #include "worker-admin/http_server.h"
+#include "shared/event.h"
 #include "worker-admin/live_config.h"
 #include "worker-admin/registry_metrics_source.h"
 #include "worker-admin/routes.h"
 
 namespace {
 
-struct EventBaseFree {
-  void operator()(event_base* b) const { event_base_free(b); }
-};
-struct EventFree {
-  void operator()(event* e) const { event_free(e); }
-};
-using EventBasePtr = std::unique_ptr<event_base, EventBaseFree>;
-using EventPtr = std::unique_ptr<event, EventFree>;
+using rdv::EventBasePtr;
+using rdv::EventPtr;
 
 // How long /readyz waits for the registry's status answer.
 constexpr int kRegistryStatusTimeoutMs = 1000;

@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "event.h"
 #include "ipc.h"
 #include "log.h"
 #include "metrics.h"
@@ -23,14 +24,6 @@
 using namespace rdv;
 
 namespace {
-
-struct EventBaseDeleter {
-  void operator()(event_base* b) const { event_base_free(b); }
-};
-struct EventDeleter {
-  void operator()(event* e) const { event_free(e); }
-};
-using EventPtr = std::unique_ptr<event, EventDeleter>;
 
 UniqueFd listen_unix(const std::string& path) {
   UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
@@ -110,7 +103,7 @@ int main() {
   registry::Registry reg(cfg, env, page);
   if (!reg.load(&err)) ipc::WorkerControl::fatal(err);
 
-  std::unique_ptr<event_base, EventBaseDeleter> base(event_base_new());
+  EventBasePtr base(event_base_new());
   if (!base) ipc::WorkerControl::fatal("event_base_new() failed");
   UniqueFd control_listener = listen_unix(ipc::registry_socket_path(cfg.run_dir));
   registry::Server server(base.get(), reg, kListenerFd, control_listener.get());
