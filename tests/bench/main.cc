@@ -33,6 +33,7 @@
 #include "tests/bench/loadgen.h"
 #include "tests/bench/noop_server.h"
 #include "tests/bench/references.h"
+#include "tests/bench/memory.h"
 #include "tests/bench/self_test.h"
 #include "tests/bench/server_process.h"
 #include "tests/bench/workloads.h"
@@ -58,6 +59,7 @@ struct Options {
   std::string tmp_root;           // empty = <bin-dir>/..
   bool against_noop = false;
   bool self_test = false;
+  size_t memory_nodes = 0;        // --memory N: the scale run instead of the table
 };
 
 [[noreturn]] void usage(int code) {
@@ -70,6 +72,7 @@ struct Options {
       "                        mixed, or all (default: the standard table)\n"
       "  --target HOST:PORT    bench an already running registry (loopback only)\n"
       "  --threads T           load-generator threads (default 1)\n"
+      "  --memory N            scale run: register N nodes, report RSS per node and restart time\n"
       "  --nodes K             base nodes registered for lookup/heartbeat (default 20000)\n"
       "  --fresh-keys N        cap on precomputed fresh key pairs (default 200000)\n"
       "  --tmp-dir DIR         where the temp dir (data dir + fdatasync probe) goes\n"
@@ -152,6 +155,12 @@ Options parse_options(int argc, char** argv) {
       long t = strtol(s.c_str(), &end, 10);
       if (*end || t < 1 || t > 64) bad("--threads (1..64)");
       o.threads = int(t);
+    } else if (a == "--memory") {
+      std::string s = value();
+      char* end = nullptr;
+      long k = strtol(s.c_str(), &end, 10);
+      if (*end || k < 1000 || k > 5000000) bad("--memory (1000..5000000)");
+      o.memory_nodes = size_t(k);
     } else if (a == "--nodes") {
       std::string s = value();
       char* end = nullptr;
@@ -254,6 +263,10 @@ int run(int argc, char** argv) {
   setvbuf(stdout, nullptr, _IOLBF, 0);
   Options opt = parse_options(argc, argv);
   if (opt.self_test) return run_self_test();
+  if (opt.memory_nodes) {
+    std::string root = opt.tmp_root.empty() ? opt.bin_dir + "/.." : opt.tmp_root;
+    return run_memory(opt.bin_dir, root, opt.memory_nodes);
+  }
 
   // Fork the noop reference first: no thread exists yet.
   NoopServer noop;

@@ -43,6 +43,7 @@ class ServerProcess {
   std::string stop();
 
   uint16_t registry_port() const { return registry_port_; }
+  pid_t pid() const { return pid_; }
   // The value of an unlabelled sample from GET /metrics (e.g. "pilot_store_commits_total"),
   // or NaN when the server is not ours or the metric is missing.
   double metric(const std::string& name) const;
