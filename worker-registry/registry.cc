@@ -64,6 +64,13 @@ bool Registry::load(std::string* error) {
 }
 
 Txn& Registry::txn() {
+  if (snapshot_) {
+    if (!read_txn_.active()) {
+      int rc = env_.begin_read(&read_txn_);
+      if (rc) log_error("mdb_txn_begin(read) failed", {{"error", lmdb_error(rc)}});
+    }
+    return read_txn_;
+  }
   if (!txn_.active()) {
     pass_error_ = 0;
     int rc = env_.begin_write(&txn_);

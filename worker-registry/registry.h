@@ -93,7 +93,15 @@ class Registry {
   // Records that the current pass wrote something (a store error inside a handler is fatal to
   // the pass: the registry aborts and replays it).
   void note_store_error(int rc) {
-    if (rc && !pass_error_) pass_error_ = rc;
+    if (rc && !pass_error_ && !snapshot_) pass_error_ = rc;
+  }
+  // Snapshot mode: txn() is a read transaction on the last committed state. Reads from
+  // connections that wrote nothing in the pass run there first, so their replies leave before
+  // the pass's writes are verified and committed (they are ordered before those writes).
+  void begin_snapshot() { snapshot_ = true; }
+  void end_snapshot() {
+    snapshot_ = false;
+    read_txn_.abort();
   }
   int pass_error() const { return pass_error_; }
 
@@ -143,6 +151,8 @@ class Registry {
   Env& env_;
   metrics::RegistryPage* page_;
   Txn txn_;
+  Txn read_txn_;  // snapshot mode only
+  bool snapshot_ = false;
   int pass_error_ = 0;
   uint64_t epoch_ = 1;
   std::vector<Liveness> live_;

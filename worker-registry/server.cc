@@ -70,6 +70,7 @@ struct Server::Conn {
   event* rev = nullptr;
   event* wev = nullptr;
   bool touched = false, closed = false, close_after_flush = false, reading = false;
+  bool pass_writes = false;  // sent a request this pass that is not a snapshot read
   int64_t last_frame_ns = 0;
 
   ~Conn() {
@@ -261,6 +262,8 @@ void Server::decode_frames(Conn* c) {
         }
         // Reserve the connection's place in the pass now so end_pass releases its replies.
         stage(c, {});
+        e.snapshot_read = is_snapshot_read(e);
+        if (!e.snapshot_read) c->pass_writes = true;
         batch_.push_back(std::move(e));
         break;
       }
@@ -332,10 +335,58 @@ void Server::stage(Conn* c, std::string_view bytes) {
 
 // ---- end of pass: group commit ----
 
+// Reads that need neither a signature check nor a write, and so may be answered from the
+// committed snapshot ahead of the pass's writes.
+bool Server::is_snapshot_read(const Entry& e) const {
+  switch (e.kind) {
+    case EntryKind::Control:
+      return false;
+    case EntryKind::Native:
+      if (e.type == wire::kLookup) return true;
+      if (e.type == wire::kHeartbeat)
+        return e.payload.size() >= 68 &&
+               heartbeat_recently_verified(reg_, wire::load_be32(reinterpret_cast<const uint8_t*>(e.payload.data())),
+                                           e.now_ns);
+      return false;
+    case EntryKind::Json:
+    case EntryKind::Passthrough: {
+      if (!e.msg_ok) return true;  // only an error frame to write
+      std::string_view type = e.msg.type();
+      if (type == "lookup" || type == "resolve_hostname" || type == "list_nodes") return true;
+      if (type == "heartbeat") return heartbeat_recently_verified(reg_, e.msg.u32("node_id"), e.now_ns);
+      return false;
+    }
+  }
+  return false;
+}
+
+void Server::run_snapshot_reads() {
+  bool any = false;
+  for (Entry& e : batch_) {
+    if (!e.snapshot_read || e.conn->pass_writes) continue;
+    if (!any) reg_.begin_snapshot();
+    any = true;
+    run_entry(e);
+    e.done = true;
+  }
+  if (!any) return;
+  reg_.end_snapshot();
+  for (Conn* c : touched_) {
+    if (c->pass_writes || c->closed) continue;
+    c->touched = false;
+    if (c->out.empty()) c->out.swap(c->staged);
+    else c->out.append(c->staged);
+    c->staged.clear();
+    flush(c);
+  }
+  std::erase_if(touched_, [](Conn* c) { return !c->touched; });
+}
+
 // Verifies the pass's signatures on all cores, then runs its requests in arrival order.
 void Server::execute_batch() {
   verify_jobs_.clear();
   for (const Entry& e : batch_) {
+    if (e.done) continue;
     if (e.kind == EntryKind::Native)
       collect_native_checks(reg_, e.type, reinterpret_cast<const uint8_t*>(e.payload.data()), e.payload.size(),
                             e.now_ns, verify_jobs_);
@@ -344,10 +395,12 @@ void Server::execute_batch() {
   }
   verify_pool_.run(verify_jobs_);
   reg_.remember_verified(verify_jobs_);
-  for (const Entry& e : batch_) run_entry(e);
+  for (const Entry& e : batch_)
+    if (!e.done) run_entry(e);
 }
 
 void Server::end_pass() {
+  run_snapshot_reads();
   int64_t now = unix_now_ns();
   execute_batch();
   auto timer_work = [&] {
@@ -368,7 +421,8 @@ void Server::end_pass() {
     log_info("LMDB map full; grown", {{"map_size", std::to_string(reg_.env().map_size())}, {"error", grc ? lmdb_error(grc) : ""}});
     if (grc) break;
     for (Conn* c : touched_) c->staged.clear();
-    for (const Entry& e : batch_) run_entry(e);  // signatures are still in the pass cache
+    for (const Entry& e : batch_)
+      if (!e.done) run_entry(e);  // signatures are still in the pass cache
     timer_work();
     rc = reg_.commit_pass();
   }
@@ -380,6 +434,7 @@ void Server::end_pass() {
   }
   for (Conn* c : touched_) {
     c->touched = false;
+    c->pass_writes = false;
     if (c->closed) continue;
     if (c->out.empty()) c->out.swap(c->staged);
     else c->out.append(c->staged);
@@ -411,6 +466,7 @@ void Server::fail_pass(int rc) {
   JsonPtr err(json_pack("{s:s,s:s%}", "type", "error", "error", text.data(), text.size()));
   std::string body = json_dump_compact(err.get());
   for (const Entry& e : batch_) {
+    if (e.done) continue;  // answered from the snapshot, already sent
     std::string frame;
     if (e.kind == EntryKind::Native) wire::append_binary_error(frame, text);
     else if (e.kind == EntryKind::Passthrough) wire::append_binary_frame(frame, wire::kPassthrough, body);

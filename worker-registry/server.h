@@ -2,9 +2,14 @@
 // per-connection ordered replies, and the group commit that ends every loop pass.
 //
 // A loop pass = one event_base_loop(EVLOOP_ONCE). Requests decoded during the pass are
-// recorded; end_pass() verifies their signatures on all cores (verify.h), runs them in arrival
-// order against the pass transaction (so later requests see earlier writes), stages each reply
-// on its connection, commits, and only then releases the staged replies. If LMDB reports MDB_MAP_FULL the map is grown and the whole pass is
+// recorded; end_pass() then
+//  1. runs the plain reads (lookup, resolve_hostname, list_nodes, an already-verified
+//     heartbeat) of connections that sent no write in this pass on a read snapshot of the last
+//     commit, and releases those connections' replies at once: they saw only committed data,
+//     so they are ordered before the pass's writes and need not wait for its fsync;
+//  2. verifies the remaining requests' signatures on all cores (verify.h), runs them in arrival
+//     order against the pass's write transaction (later requests see earlier writes), stages
+//     each reply on its connection, commits, and only then releases the staged replies. If LMDB reports MDB_MAP_FULL the map is grown and the whole pass is
 // replayed from the recorded requests; any other commit failure answers every request of the
 // pass with an error, so nothing unwritten is ever acknowledged.
 //
@@ -56,6 +61,8 @@ class Server {
     Message msg;          // the decoded request (JSON, control and passthrough entries)
     bool msg_ok;
     std::string decode_error;
+    bool snapshot_read = false;  // may run on the committed snapshot (see is_snapshot_read)
+    bool done = false;           // already ran in this pass's snapshot phase
   };
 
   static void on_accept(evutil_socket_t fd, short what, void* arg);
@@ -68,6 +75,8 @@ class Server {
   Conn* add_conn(int fd, bool control, const sockaddr* peer);
   void read_input(Conn* c);
   void decode_frames(Conn* c);
+  bool is_snapshot_read(const Entry& e) const;
+  void run_snapshot_reads();
   void execute_batch();
   void run_entry(const Entry& e);
   void stage(Conn* c, std::string_view bytes);
