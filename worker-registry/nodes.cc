@@ -172,17 +172,19 @@ Outcome handle_register(Request& r) {
   reg.finish(m);
   if (auto* p = reg.page()) p->registrations_total.fetch_add(1, std::memory_order_relaxed);
 
-  json_t* out = json_object();
-  json_object_set_new(out, "type", json_string("register_ok"));
-  json_object_set_new(out, "node_id", json_integer(node.id));
-  json_object_set_new(out, "network_id", json_integer(0));
-  json_object_set_new(out, "address", json_string(format_address(0, node.id).c_str()));
-  json_object_set_new(out, "public_key", json_stringn(pub_b64.data(), pub_b64.size()));
-  if (!node.hostname.empty()) json_object_set_new(out, "hostname", json_stringn(node.hostname.data(), node.hostname.size()));
-  if (!hostname_err.empty()) json_object_set_new(out, "hostname_error", json_stringn(hostname_err.data(), hostname_err.size()));
-  json_object_set_new(out, "observed_addr", json_stringn(node.real_addr.data(), node.real_addr.size()));
-  json_object_set_new(out, "protocol_version", json_integer(1));
-  return Outcome::ok(out);
+  std::string body;
+  body.reserve(256);
+  JsonWriter w(body);
+  w.begin_object()
+      .str("type", "register_ok")
+      .num("node_id", node.id)
+      .num("network_id", 0)
+      .str("address", format_address(0, node.id))
+      .str("public_key", pub_b64);
+  if (!node.hostname.empty()) w.str("hostname", node.hostname);
+  if (!hostname_err.empty()) w.str("hostname_error", hostname_err);
+  w.str("observed_addr", node.real_addr).num("protocol_version", 1).end_object();
+  return Outcome::ok_raw(std::move(body));
 }
 
 Outcome handle_deregister(Request& r) {
