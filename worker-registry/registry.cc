@@ -1,5 +1,7 @@
 #include "registry.h"
 
+#include <cstdlib>
+
 #include "log.h"
 #include "util.h"
 
@@ -74,6 +76,13 @@ Txn& Registry::txn() {
   if (!txn_.active()) {
     pass_error_ = 0;
     int rc = env_.begin_write(&txn_);
+    if (rc == MDB_PANIC) {
+      // LMDB marks the environment unusable after a failed meta-page write; only reopening it
+      // recovers. Exit so the supervisor restarts us (nothing unacknowledged is lost: the
+      // failed pass was answered with errors).
+      log_error("LMDB environment in a fatal state; exiting for a restart", {{"error", lmdb_error(rc)}});
+      std::exit(kExitFailure);
+    }
     if (rc) {
       // Nothing can be served without a transaction; handlers see an inactive txn and the
       // pass is reported as failed.
