@@ -15,6 +15,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "store.h"
 #include "listeners.h"
 #include "spawn.h"
 #include "supervisor.h"
@@ -92,6 +93,21 @@ int main(int argc, char** argv) {
       rdv::log_error("cannot prepare directory", {{"error", error}});
       return rdv::kExitConfig;
     }
+  }
+
+  // -store names a Go server snapshot. Importing it is a later capability; until then an
+  // operator who swaps binaries must not get an empty registry without noticing.
+  if (!cfg.store.empty()) {
+    bool have_store = ::access((cfg.data_dir + "/" + rdv::kStoreMarker).c_str(), F_OK) == 0;
+    if (!have_store && ::access(cfg.store.c_str(), F_OK) == 0) {
+      rdv::log_error("cannot start", {{"error", "store: importing the Go snapshot " + cfg.store +
+                                                    " is not available in this build; refusing to start with an "
+                                                    "empty registry (drop -store to start empty deliberately)"}});
+      std::fprintf(stderr, "rendezvous: store: importing %s is not available in this build; refusing to start empty\n",
+                   cfg.store.c_str());
+      return rdv::kExitConfig;
+    }
+    rdv::log_warn("-store is ignored: the LMDB store in -data-dir is the source of truth", {{"store", cfg.store}});
   }
 
   // Every worker binary must be there before anything is bound or started: a missing one is

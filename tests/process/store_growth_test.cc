@@ -110,3 +110,28 @@ TEST_F(LostStore, DeletedDataFileIsRefused) {
 
 }  // namespace
 }  // namespace rt
+
+namespace rt {
+namespace {
+
+// -store names a Go snapshot to import; this build cannot import yet, so an empty data dir
+// with an existing snapshot is refused rather than started empty.
+TEST(GoSnapshot, UnimportedSnapshotIsRefusedNotSilentlyDropped) {
+  Server server;
+  std::string snapshot = server.dir + "/registry.json";
+  FILE* f = fopen(snapshot.c_str(), "w");
+  ASSERT_TRUE(f);
+  fputs("{\"version\":1,\"nodes\":{}}\n", f);
+  fclose(f);
+  server.extra_args = {"-store", snapshot};
+  std::string err;
+  ASSERT_TRUE(server.spawn(&err)) << err;
+  int status = server.wait_exit(10000);
+  ASSERT_NE(status, -1) << "the supervisor kept running";
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 78);
+  EXPECT_NE(server.log().find("refusing to start"), std::string::npos) << server.log_tail();
+}
+
+}  // namespace
+}  // namespace rt
