@@ -59,6 +59,7 @@ const std::vector<FlagDef>& flags() {
       I("max-message-bytes", &Config::max_message_bytes, "largest accepted frame (protocol max 64 MiB)"),
       I("map-size-mb", &Config::map_size_mb, "initial LMDB map size in MiB (grows on demand)"),
       I("changelog-keep", &Config::changelog_keep, "change-log records kept for standbys"),
+      I("changelog-max-mb", &Config::changelog_max_mb, "disk the change log may use, in MiB"),
       I("heartbeat-flush-ms", &Config::heartbeat_flush_ms, "interval for writing liveness times"),
   };
   return defs;
@@ -321,6 +322,7 @@ bool Config::validate(std::string* error) const {
   }
   if (map_size_mb < 1 || map_size_mb > (1LL << 24)) { *error = "map-size-mb: must be between 1 and 16777216"; return false; }
   if (changelog_keep < 1000) { *error = "changelog-keep: must be >= 1000"; return false; }
+  if (changelog_max_mb < 1) { *error = "changelog-max-mb: must be >= 1"; return false; }
   if (heartbeat_flush_ms < 10 || heartbeat_flush_ms > 60000) {
     *error = "heartbeat-flush-ms: must be between 10 and 60000";
     return false;

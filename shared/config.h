@@ -44,6 +44,7 @@ struct Config {
   int64_t max_message_bytes = 64LL << 20;        // protocol maximum (wire §2.3)
   int64_t map_size_mb = 1024;                    // initial LMDB map; grows on demand
   int64_t changelog_keep = 1000000;              // change-log records kept beyond what standbys need
+  int64_t changelog_max_mb = 512;                // …and at most this much disk for them
   int64_t heartbeat_flush_ms = 1000;             // how often liveness times are written to LMDB
 
   bool check_config = false;

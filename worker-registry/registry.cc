@@ -261,14 +261,24 @@ size_t Registry::reap_stale(int64_t now_ns) {
 void Registry::trim_changelog() {
   Txn& t = txn();
   if (!t.active()) return;
+  // Two bounds: a record count (what a lagging standby can catch up from) and disk space
+  // (liveness records of a large fleet are big).
   uint64_t last = meta_u64(t, "last_seq");
   uint64_t keep = uint64_t(cfg_.changelog_keep);
-  if (last <= keep) return;
-  uint64_t below = last - keep + 1;  // records with seq < below may go
+  uint64_t below = last > keep ? last - keep + 1 : 0;  // records with seq < below may go
+  MDB_stat st;
+  uint64_t bytes = 0, limit = uint64_t(cfg_.changelog_max_mb) << 20;
+  if (mdb_stat(t.get(), env_.dbi(Db::ChangeLog), &st) == 0)
+    bytes = uint64_t(st.ms_branch_pages + st.ms_leaf_pages + st.ms_overflow_pages) * st.ms_psize;
+  if (below == 0 && bytes <= limit) return;
+  uint64_t excess = bytes > limit ? bytes - limit : 0;
   Cursor c(t, Db::ChangeLog);
   std::vector<std::string> doomed;
   for (bool ok = c.seek(); ok && doomed.size() < 50000; ok = c.next()) {
-    if (read_u64(c.key()) >= below) break;
+    uint64_t seq = read_u64(c.key());
+    if (seq >= below && excess == 0) break;
+    if (seq == last) break;  // never the newest: it carries the sequence forward
+    excess -= std::min<uint64_t>(excess, c.value().size() + c.key().size());
     doomed.emplace_back(c.key());
   }
   for (auto& k : doomed) note_store_error(t.del(Db::ChangeLog, k));
