@@ -4,6 +4,8 @@
 #include <event2/event.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -59,6 +61,24 @@ std::string bound_address(int fd) {
   return "[" + std::string(host) + "]:" + std::to_string(ntohs(in6->sin6_port));
 }
 
+UniqueFd lock_data_dir(const std::string& dir) {
+  ::mkdir(dir.c_str(), 0750);
+  std::string path = dir + "/registry.lock";
+  UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0640));
+  if (!fd) ipc::WorkerControl::fatal(path + ": " + sys_error("open"));
+  if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
+    char holder[32] = {};
+    ssize_t n = ::pread(fd.get(), holder, sizeof holder - 1, 0);
+    std::string who = n > 0 ? std::string(holder, size_t(n)) : "unknown";
+    while (!who.empty() && (who.back() == '\n' || who.back() == ' ')) who.pop_back();
+    ipc::WorkerControl::fatal("data dir " + dir + " is in use by another registry (pid " + who + ", " + path + ")");
+  }
+  std::string pid = std::to_string(::getpid()) + "\n";
+  if (::ftruncate(fd.get(), 0) != 0 || ::pwrite(fd.get(), pid.data(), pid.size(), 0) < 0)
+    log_warn("cannot record our pid in the lock file", {{"file", path}, {"error", sys_error("pwrite")}});
+  return fd;
+}
+
 struct Worker {
   event_base* base;
   registry::Server* server = nullptr;
@@ -96,6 +116,10 @@ int main() {
   auto* page = metrics::map_registry_page(ipc::registry_metrics_path(cfg.run_dir), true, &err);
   if (!page) log_warn("metrics page unavailable; metrics will not be exported", {{"error", err}});
   else page->worker_starts_total.fetch_add(1, std::memory_order_relaxed);
+
+  // One writer per store: a second registry on the same data dir (another supervisor started
+  // by mistake) would allocate the same node ids. The kernel drops the lock when we die.
+  UniqueFd lock = lock_data_dir(cfg.data_dir);
 
   Env env;
   if (!env.open(EnvOptions{cfg.data_dir, uint64_t(cfg.map_size_mb) << 20, 1024, true}, &err))

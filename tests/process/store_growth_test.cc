@@ -135,3 +135,29 @@ TEST(GoSnapshot, UnimportedSnapshotIsRefusedNotSilentlyDropped) {
 
 }  // namespace
 }  // namespace rt
+
+namespace rt {
+namespace {
+
+// Two servers on one data dir: the second refuses (exit 78) instead of allocating the same
+// node ids, and the first keeps serving.
+TEST(DataDirLock, SecondServerOnTheSameStoreIsRefused) {
+  Server first;
+  std::string err;
+  ASSERT_TRUE(first.start(&err)) << err;
+  Server second;
+  second.data_dir = first.data_dir;
+  ASSERT_TRUE(second.spawn(&err)) << err;
+  int status = second.wait_exit(10000);
+  ASSERT_NE(status, -1) << "the second supervisor kept running";
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 78);
+  EXPECT_NE(second.log().find("in use by another registry"), std::string::npos) << second.log_tail();
+  Conn c = first.connect();
+  rdv::JsonPtr j = c.request(R"({"type":"lookup","node_id":1})");
+  ASSERT_TRUE(j);
+  EXPECT_EQ(str(j.get(), "error"), "node 1: node not found");
+}
+
+}  // namespace
+}  // namespace rt
