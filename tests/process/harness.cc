@@ -615,6 +615,12 @@ bool Server::spawn(std::string* err) {
   env_strings.insert(env_strings.end(), extra_env.begin(), extra_env.end());
   std::vector<char*> envp;
   for (auto& e : env_strings) envp.push_back(const_cast<char*>(e.c_str()));
+  // Room for LISTEN_PID / LISTEN_FDS, filled in by the child (its pid is known only there).
+  static char listen_pid[32], listen_fds[32];
+  if (!activation_fds.empty()) {
+    envp.push_back(listen_pid);
+    envp.push_back(listen_fds);
+  }
   envp.push_back(nullptr);
   pid_t parent = getpid();
   pid_t child = fork();
@@ -634,6 +640,14 @@ bool Server::spawn(std::string* err) {
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, nullptr);
+    if (!activation_fds.empty()) {
+      // Move the sockets out of the way first, then into 3, 4, … (dup2 clears CLOEXEC).
+      std::vector<int> high;
+      for (int fd : activation_fds) high.push_back(fcntl(fd, F_DUPFD_CLOEXEC, 100));
+      for (size_t i = 0; i < high.size(); i++) dup2(high[i], int(3 + i));
+      snprintf(listen_pid, sizeof listen_pid, "LISTEN_PID=%d", int(getpid()));
+      snprintf(listen_fds, sizeof listen_fds, "LISTEN_FDS=%zu", activation_fds.size());
+    }
     execve(exe.c_str(), argv.data(), envp.data());
     _exit(127);
   }

@@ -160,6 +160,9 @@ class Server {
   uint16_t registry_port = 0, http_port = 0;
   std::string admin_token = "test-admin-token";
   std::string bind_host = "127.0.0.1";  // host part of -registry-addr and -http
+  // Listening sockets handed over as systemd socket activation does: fds 3.. in the child,
+  // with LISTEN_FDS and LISTEN_PID set.
+  std::vector<int> activation_fds;
   std::vector<std::string> extra_args;
   std::vector<std::string> extra_env;  // "NAME=value", added to this process's environment
   bool pass_admin_token = true;        // false: no -admin-token flag (e.g. it comes from -config)

@@ -222,3 +222,47 @@ TEST_F(Supervisor, RegistryPortInUseExitsNonZero) {
 
 }  // namespace
 }  // namespace rt
+
+namespace rt {
+namespace {
+
+// systemd socket activation: the supervisor takes the two listeners it is handed (matched by
+// port) instead of binding, and serves on them.
+int listening_socket(uint16_t port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons(port);
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0 || listen(fd, 128) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+TEST(SocketActivation, ServesOnTheListenersItIsHanded) {
+  Server server;
+  int reg = listening_socket(server.registry_port), http = listening_socket(server.http_port);
+  ASSERT_GE(reg, 0);
+  ASSERT_GE(http, 0);
+  server.activation_fds = {reg, http};
+  std::string err;
+  bool started = server.start(&err);
+  ::close(reg);  // the supervisor has its own copies now
+  ::close(http);
+  ASSERT_TRUE(started) << err << "\n" << server.log_tail();
+  EXPECT_NE(server.log().find("socket activation"), std::string::npos) << server.log_tail();
+  Conn c = server.connect();
+  rdv::JsonPtr j = c.request(R"({"type":"lookup","node_id":1})");
+  ASSERT_TRUE(j);
+  EXPECT_EQ(str(j.get(), "error"), "node 1: node not found");
+  HttpResponse r;
+  ASSERT_TRUE(http_get(server.http_port, "/healthz", &r));
+  EXPECT_EQ(r.status, 200);
+}
+
+}  // namespace
+}  // namespace rt
