@@ -216,6 +216,9 @@ std::string dispatch_json(Registry& reg, const Message& msg, const Peer& peer, i
 void handle_binary(Registry& reg, uint8_t type, const uint8_t* payload, size_t len,
                    const Peer& peer, int64_t now_ns, std::string& out);
 
+// control.cc — commands on the local registry.sock (status for the admin and rendezvousctl).
+std::string dispatch_control(Registry& reg, const Message& msg, size_t tcp_connections, bool serving);
+
 // Helpers shared by handlers.
 std::string node_not_found(uint32_t id);  // "node <id>: node not found"
 json_t* json_string_list(const std::vector<std::string>& v);

@@ -52,8 +52,6 @@ size_t native_type_index(uint8_t type) {
 
 }  // namespace
 
-std::string dispatch_control(Registry& reg, const Message& msg, size_t tcp_connections, bool serving);
-
 struct Server::Conn {
   Server* srv = nullptr;
   int fd = -1;
@@ -67,15 +65,14 @@ struct Server::Conn {
   std::string staged;  // replies of the current pass, released after commit
   std::string out;     // committed replies not yet written
   size_t out_off = 0;
-  event* rev = nullptr;
-  event* wev = nullptr;
+  EventPtr rev, wev;
   bool touched = false, closed = false, close_after_flush = false, reading = false;
   bool pass_writes = false;  // sent a request this pass that is not a snapshot read
   int64_t last_frame_ns = 0;
 
   ~Conn() {
-    if (rev) event_free(rev);
-    if (wev) event_free(wev);
+    rev.reset();  // events before their fd
+    wev.reset();
     if (fd >= 0) ::close(fd);
   }
   size_t pending_out() const { return out.size() - out_off; }
@@ -88,21 +85,17 @@ Server::Server(event_base* base, Registry& reg, int tcp_fd, int control_fd)
   idle_timeout_ = event_base_init_common_timeout(base_, &idle);
   write_timeout_ = event_base_init_common_timeout(base_, &wr);
   set_nonblocking(tcp_fd_);
-  accept_ev_ = event_new(base_, tcp_fd_, EV_READ | EV_PERSIST, &Server::on_accept, this);
-  event_add(accept_ev_, nullptr);
-  accept_resume_ev_ = evtimer_new(base_, &Server::on_accept_resume, this);
+  accept_ev_.reset(event_new(base_, tcp_fd_, EV_READ | EV_PERSIST, &Server::on_accept, this));
+  event_add(accept_ev_.get(), nullptr);
+  accept_resume_ev_.reset(evtimer_new(base_, &Server::on_accept_resume, this));
   if (control_fd_ >= 0) {
     set_nonblocking(control_fd_);
-    control_accept_ev_ = event_new(base_, control_fd_, EV_READ | EV_PERSIST, &Server::on_control_accept, this);
-    event_add(control_accept_ev_, nullptr);
+    control_accept_ev_.reset(event_new(base_, control_fd_, EV_READ | EV_PERSIST, &Server::on_control_accept, this));
+    event_add(control_accept_ev_.get(), nullptr);
   }
 }
 
-Server::~Server() {
-  conns_.clear();
-  for (event* e : {accept_ev_, control_accept_ev_, accept_resume_ev_})
-    if (e) event_free(e);
-}
+Server::~Server() { conns_.clear(); }
 
 // ---- accept ----
 
@@ -111,7 +104,7 @@ void Server::on_control_accept(evutil_socket_t fd, short, void* arg) { static_ca
 
 void Server::on_accept_resume(evutil_socket_t, short, void* arg) {
   auto* s = static_cast<Server*>(arg);
-  if (!s->shutting_down_) event_add(s->accept_ev_, nullptr);
+  if (!s->shutting_down_) event_add(s->accept_ev_.get(), nullptr);
 }
 
 void Server::accept_from(int listen_fd, bool control) {
@@ -125,9 +118,9 @@ void Server::accept_from(int listen_fd, bool control) {
         // Out of descriptors: leave new connections in the kernel backlog for a moment
         // instead of spinning on accept.
         log_warn("accept4() failed; pausing accepts for 100 ms", {{"error", sys_error("accept4")}});
-        event_del(accept_ev_);
+        event_del(accept_ev_.get());
         timeval tv{0, 100000};
-        evtimer_add(accept_resume_ev_, &tv);
+        evtimer_add(accept_resume_ev_.get(), &tv);
         return;
       }
       log_warn("accept4() failed", {{"error", sys_error("accept4")}});
@@ -154,8 +147,8 @@ Server::Conn* Server::add_conn(int fd, bool control, const sockaddr* peer) {
   c->peer = peer_of(peer);
   if (control) c->mode = wire::Mode::Json;
   c->last_frame_ns = mono_now_ns();
-  c->rev = event_new(base_, fd, EV_READ | EV_PERSIST, &Server::on_readable, c.get());
-  c->wev = event_new(base_, fd, EV_WRITE, &Server::on_writable, c.get());
+  c->rev.reset(event_new(base_, fd, EV_READ | EV_PERSIST, &Server::on_readable, c.get()));
+  c->wev.reset(event_new(base_, fd, EV_WRITE, &Server::on_writable, c.get()));
   c->index = conns_.size();
   Conn* raw = c.get();
   conns_.push_back(std::move(c));
@@ -176,8 +169,8 @@ void Server::update_read_interest(Conn* c) {
   bool want = !c->closed && !c->close_after_flush && !shutting_down_ && c->pending_out() < kOutputHighWater;
   if (want == c->reading) return;
   c->reading = want;
-  if (want) event_add(c->rev, idle_timeout_);
-  else event_del(c->rev);
+  if (want) event_add(c->rev.get(), idle_timeout_);
+  else event_del(c->rev.get());
 }
 
 void Server::on_readable(evutil_socket_t, short what, void* arg) {
@@ -374,10 +367,7 @@ void Server::run_snapshot_reads() {
   for (Conn* c : touched_) {
     if (c->pass_writes || c->closed) continue;
     c->touched = false;
-    if (c->out.empty()) c->out.swap(c->staged);
-    else c->out.append(c->staged);
-    c->staged.clear();
-    flush(c);
+    release(c);
   }
   std::erase_if(touched_, [](Conn* c) { return !c->touched; });
 }
@@ -435,11 +425,7 @@ void Server::end_pass() {
   for (Conn* c : touched_) {
     c->touched = false;
     c->pass_writes = false;
-    if (c->closed) continue;
-    if (c->out.empty()) c->out.swap(c->staged);
-    else c->out.append(c->staged);
-    c->staged.clear();
-    flush(c);
+    if (!c->closed) release(c);
   }
   touched_.clear();
   batch_.clear();
@@ -477,6 +463,14 @@ void Server::fail_pass(int rc) {
 
 // ---- writing and closing ----
 
+// Moves the staged replies of this pass behind the connection's pending output and writes.
+void Server::release(Conn* c) {
+  if (c->out.empty()) c->out.swap(c->staged);
+  else c->out.append(c->staged);
+  c->staged.clear();
+  flush(c);
+}
+
 void Server::on_writable(evutil_socket_t, short what, void* arg) {
   Conn* c = static_cast<Conn*>(arg);
   if (what & EV_TIMEOUT) return c->srv->close_conn(c, "write timeout");
@@ -493,7 +487,7 @@ void Server::flush(Conn* c) {
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
       // Re-armed for each partial write: the 5 s deadline is per chunk of progress.
-      event_add(c->wev, write_timeout_);
+      event_add(c->wev.get(), write_timeout_);
       update_read_interest(c);
       return;
     }
@@ -502,7 +496,7 @@ void Server::flush(Conn* c) {
   if (c->out.capacity() > 4096) std::string().swap(c->out);
   else c->out.clear();
   c->out_off = 0;
-  event_del(c->wev);
+  event_del(c->wev.get());
   if (c->close_after_flush || shutting_down_) return close_conn(c, "done");
   update_read_interest(c);
 }
@@ -512,8 +506,8 @@ void Server::close_conn(Conn* c, const char* why) {
   log_debug("connection closed", {{"reason", why}, {"peer", c->peer.ip}});
   c->closed = true;
   c->reading = false;
-  event_del(c->rev);
-  event_del(c->wev);
+  event_del(c->rev.get());
+  event_del(c->wev.get());
   ::close(c->fd);
   c->fd = -1;
   if (!c->control) {
@@ -525,8 +519,8 @@ void Server::close_conn(Conn* c, const char* why) {
 
 void Server::begin_shutdown() {
   shutting_down_ = true;
-  event_del(accept_ev_);
-  if (control_accept_ev_) event_del(control_accept_ev_);
+  event_del(accept_ev_.get());
+  if (control_accept_ev_) event_del(control_accept_ev_.get());
   for (auto& c : conns_) {
     if (c->closed) continue;
     update_read_interest(c.get());

@@ -23,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "event.h"
 #include "message.h"
 #include "registry.h"
 #include "wire.h"
@@ -81,6 +82,7 @@ class Server {
   void run_entry(const Entry& e);
   void stage(Conn* c, std::string_view bytes);
   void fail_pass(int rc);
+  void release(Conn* c);
   void flush(Conn* c);
   void close_conn(Conn* c, const char* why);
   void update_read_interest(Conn* c);
@@ -88,9 +90,7 @@ class Server {
   event_base* base_;
   Registry& reg_;
   int tcp_fd_, control_fd_;
-  event* accept_ev_ = nullptr;
-  event* control_accept_ev_ = nullptr;
-  event* accept_resume_ev_ = nullptr;
+  EventPtr accept_ev_, control_accept_ev_, accept_resume_ev_;
   const timeval* idle_timeout_ = nullptr;   // common timeout, 5 min
   const timeval* write_timeout_ = nullptr;  // common timeout, 5 s
   std::vector<Entry> batch_;
