@@ -85,13 +85,13 @@ class Registry {
   // The transaction for the current loop pass, begun on first use. Handlers read and write
   // through it; Registry::commit_pass() commits it at the end of the pass.
   Txn& txn();
-  bool has_txn() const { return txn_.active(); }
   // Ends the pass: commits. Returns 0, or an LMDB error (MDB_MAP_FULL: caller grows the map
   // and replays the pass).
   int commit_pass();
   void abort_pass() { txn_.abort(); }
-  // Records that the current pass wrote something (a store error inside a handler is fatal to
-  // the pass: the registry aborts and replays it).
+  // Records a store error of the pass: its commit is then refused, and the pass is replayed
+  // (MDB_MAP_FULL) or every request in it answered with an error. Errors in snapshot mode
+  // only affect the read that hit them.
   void note_store_error(int rc) {
     if (rc && !pass_error_ && !snapshot_) pass_error_ = rc;
   }
