@@ -20,7 +20,7 @@ void binary_heartbeat(Registry& reg, const uint8_t* p, size_t len, int64_t now_n
     if (!n.has_key) return wire::append_binary_error(out, "node has no public key: binary heartbeat requires key");
     if (!verify_counted(reg, n.public_key, challenge_node("heartbeat", id), p + 4))
       return wire::append_binary_error(out, "signature verification failed");
-    reg.live(id).last_verified_ns = now_ns;
+    reg.set_verified(id, now_ns);
   }
   bool warning = false;
   std::string err = heartbeat_accept(reg, n, now_ns, &warning);

@@ -84,6 +84,7 @@ struct Worker {
   registry::Server* server = nullptr;
   registry::Registry* reg = nullptr;
   bool stopping = false;
+  event* liveness_loader = nullptr;
 };
 
 void on_signal(evutil_socket_t, short, void* arg) {
@@ -102,6 +103,15 @@ void on_reap_timer(evutil_socket_t, short, void* arg) {
   w->server->request_reap();
 }
 
+// Reads last-seen times in slices between passes, so requests are served meanwhile.
+void on_liveness_load(evutil_socket_t, short, void* arg) {
+  auto* w = static_cast<Worker*>(arg);
+  if (w->reg->load_liveness_step(20000)) {
+    event_del(w->liveness_loader);
+    w->reg->update_gauges(unix_now_ns());
+  }
+}
+
 void on_gauge_timer(evutil_socket_t, short, void* arg) {
   auto* w = static_cast<Worker*>(arg);
   w->reg->update_gauges(unix_now_ns());
@@ -110,6 +120,7 @@ void on_gauge_timer(evutil_socket_t, short, void* arg) {
 }  // namespace
 
 int main() {
+  const int64_t started_ns = mono_now_ns();
   Config cfg = ipc::WorkerControl::boot("registry");
 
   std::string err;
@@ -125,7 +136,9 @@ int main() {
   if (!env.open(EnvOptions{cfg.data_dir, uint64_t(cfg.map_size_mb) << 20, 1024, true}, &err))
     ipc::WorkerControl::fatal(err);
   registry::Registry reg(cfg, env, page);
+  const int64_t opened_ns = mono_now_ns();
   if (!reg.load(&err)) ipc::WorkerControl::fatal(err);
+  const int64_t loaded_ns = mono_now_ns();
 
   EventBasePtr base(event_base_new());
   if (!base) ipc::WorkerControl::fatal("event_base_new() failed");
@@ -159,11 +172,16 @@ int main() {
   // Every 10 s (wire §6.2.3); more often when the stale threshold is shorter than that.
   EventPtr reap_timer = periodic(on_reap_timer, std::clamp<int64_t>(cfg.stale_threshold_ns / 4000000, 250, 10000));
   EventPtr gauge_timer = periodic(on_gauge_timer, 2000);
+  EventPtr liveness_loader = periodic(on_liveness_load, 1);
+  w.liveness_loader = liveness_loader.get();
 
   if (page) page->serving.store(1);
   control.ready();
+  auto ms = [](int64_t ns) { return std::to_string(ns / 1000000); };
   log_info("registry serving", {{"addr", bound_address(kListenerFd)}, {"data_dir", cfg.data_dir},
-                                 {"mode", reg.is_standby() ? "standby" : "leader"}});
+                                 {"mode", reg.is_standby() ? "standby" : "leader"},
+                                 {"open_ms", ms(opened_ns - started_ns)}, {"load_ms", ms(loaded_ns - opened_ns)},
+                                 {"startup_ms", ms(mono_now_ns() - started_ns)}});
 
   // The loop: one pass of ready events, then the group commit that releases their replies.
   while (!w.stopping) {

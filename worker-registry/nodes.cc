@@ -167,7 +167,7 @@ Outcome handle_register(Request& r) {
   }
   // Registration counts as activity; the liveness record is written with the mutation so a
   // fresh node is never reaped for lack of one.
-  reg.live(node.id).last_seen_ns = r.now_ns;
+  reg.set_last_seen(node.id, r.now_ns);
   reg.note_store_error(m.put(Db::Liveness, key_u32(node.id), key_u64(uint64_t(r.now_ns))));
   reg.finish(m);
   if (auto* p = reg.page()) p->registrations_total.fetch_add(1, std::memory_order_relaxed);
@@ -223,7 +223,7 @@ std::string heartbeat_accept(Registry& reg, const Node& node, int64_t now_ns, bo
 // The verify cache of §4.5: a heartbeat within 120 s of the last verified one is accepted
 // without checking its signature.
 bool heartbeat_recently_verified(Registry& reg, uint32_t id, int64_t now_ns) {
-  int64_t last = reg.live(id).last_verified_ns;
+  int64_t last = reg.last_verified_ns(id);
   return last && now_ns - last < kVerifyWindowNs;
 }
 
@@ -235,7 +235,7 @@ Outcome handle_heartbeat(Request& r) {
   if (!heartbeat_recently_verified(reg, id, r.now_ns)) {
     std::string err = check_signature(r, node, challenge_node("heartbeat", id));
     if (!err.empty()) return Outcome::fail(err);
-    reg.live(id).last_verified_ns = r.now_ns;
+    reg.set_verified(id, r.now_ns);
   }
   bool warning = false;
   std::string err = heartbeat_accept(reg, node, r.now_ns, &warning);

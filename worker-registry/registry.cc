@@ -44,18 +44,8 @@ bool Registry::load(std::string* error) {
     log_info("store initialised", {{"file", env_.data_file()}});
   }
   epoch_ = meta_u64(t, "epoch", 1);
-  // Liveness: last-seen times survive restarts (up to one flush interval may be lost).
-  {
-    Cursor c(t, Db::Liveness);
-    for (bool ok = c.seek(); ok; ok = c.next()) {
-      uint32_t id = read_u32(c.key());
-      if (id) live(id).last_seen_ns = int64_t(read_u64(c.value()));
-    }
-    if (c.error()) {
-      *error = "store " + env_.data_file() + ": liveness database unreadable: " + lmdb_error(c.error());
-      return false;
-    }
-  }
+  // One allocation for the liveness table (ids are dense); its contents load lazily.
+  live_.resize(size_t(std::min<uint64_t>(meta_u64(t, "next_node", 1), 1ull << 32)) + 1);
   int rc = commit_pass();
   if (rc) {
     *error = "store " + env_.data_file() + ": commit failed: " + lmdb_error(rc);
@@ -184,21 +174,64 @@ Liveness& Registry::live(uint32_t id) {
   return live_[id];
 }
 
-int64_t Registry::last_seen_ns(uint32_t id) { return id < live_.size() ? live_[id].last_seen_ns : 0; }
+int64_t Registry::last_seen_ns(uint32_t id) {
+  if (id == 0) return 0;
+  Liveness& l = live(id);
+  if (!l.loaded) {
+    std::string_view v;
+    if (txn().get(Db::Liveness, key_u32(id), &v) == 0) l.last_seen_ns = std::max(l.last_seen_ns, int64_t(read_u64(v)));
+    l.loaded = true;
+  }
+  return l.last_seen_ns;
+}
 
 void Registry::touch(uint32_t id, int64_t now_ns) {
   Liveness& l = live(id);
   l.last_seen_ns = now_ns;
+  l.loaded = true;
   if (!l.dirty) {
     l.dirty = true;
     dirty_.push_back(id);
   }
 }
 
+void Registry::set_last_seen(uint32_t id, int64_t ns) {
+  Liveness& l = live(id);
+  l.last_seen_ns = ns;
+  l.loaded = true;
+}
+
+int64_t Registry::last_verified_ns(uint32_t id) { return id < live_.size() ? live_[id].last_verified_ns : 0; }
+void Registry::set_verified(uint32_t id, int64_t now_ns) { live(id).last_verified_ns = now_ns; }
+
+bool Registry::load_liveness_step(size_t max) {
+  if (liveness_loaded_) return true;
+  Txn t;  // its own snapshot: this runs between passes, outside the pass transaction
+  if (env_.begin_read(&t) != 0) return false;
+  Cursor c(t, Db::Liveness);
+  size_t n = 0;
+  bool ok = c.seek(key_u32(liveness_cursor_));
+  for (; ok && n < max; ok = c.next(), n++) {
+    uint32_t id = read_u32(c.key());
+    Liveness& l = live(id);
+    if (!l.loaded) {  // a heartbeat or register since the start is newer than the database
+      l.last_seen_ns = int64_t(read_u64(c.value()));
+      l.loaded = true;
+    }
+    liveness_cursor_ = id + 1;
+  }
+  if (!ok && !c.error()) {
+    liveness_loaded_ = true;
+    log_info("liveness loaded", {{"last_id", std::to_string(liveness_cursor_ ? liveness_cursor_ - 1 : 0)}});
+  }
+  return liveness_loaded_;
+}
+
 void Registry::forget(uint32_t id) {
   if (id < live_.size()) {
     live_[id].last_seen_ns = 0;
     live_[id].last_verified_ns = 0;
+    live_[id].loaded = true;
   }
 }
 
@@ -223,6 +256,7 @@ void Registry::write_liveness() {
 }
 
 size_t Registry::reap_stale(int64_t now_ns) {
+  if (!liveness_loaded_) return 0;  // an unloaded last-seen time reads as "never"
   Txn& t = txn();
   if (!t.active()) return 0;
   int64_t cutoff = now_ns - cfg_.stale_threshold_ns;
@@ -286,11 +320,13 @@ void Registry::trim_changelog() {
 
 void Registry::update_gauges(int64_t now_ns) {
   if (!page_) return;
-  int64_t cutoff = now_ns - cfg_.stale_threshold_ns;
-  uint64_t online = 0;
-  for (const Liveness& l : live_)
-    if (l.last_seen_ns >= cutoff && l.last_seen_ns != 0) online++;
-  page_->nodes_online.store(online, std::memory_order_relaxed);
+  if (liveness_loaded_) {  // until then the page keeps the previous worker's figure
+    int64_t cutoff = now_ns - cfg_.stale_threshold_ns;
+    uint64_t online = 0;
+    for (const Liveness& l : live_)
+      if (l.last_seen_ns >= cutoff && l.last_seen_ns != 0) online++;
+    page_->nodes_online.store(online, std::memory_order_relaxed);
+  }
   Txn t;
   if (env_.begin_read(&t) == 0) {
     MDB_stat st;

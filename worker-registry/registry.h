@@ -64,15 +64,21 @@ struct Liveness {
   int64_t last_seen_ns = 0;
   int64_t last_verified_ns = 0;  // last successful heartbeat signature check (§4.5)
   bool dirty = false;            // last_seen not yet written to LMDB
+  bool loaded = false;           // last_seen reflects the liveness database (see load())
 };
 
 class Registry {
  public:
   Registry(Config cfg, Env& env, metrics::RegistryPage* page);
 
-  // Initialises a fresh store (meta counters, backbone network) and loads liveness.
-  // Returns false with *error on a store problem.
+  // Initialises a fresh store (meta counters, backbone network). Returns false with *error
+  // on a store problem. Liveness is not read here, so a restarted worker serves at once even
+  // with a million nodes: last-seen times are read on first use and by load_liveness_step().
   bool load(std::string* error);
+  // Reads up to `max` more last-seen times into memory; true once all are in. The reaper
+  // and the online gauge wait for that.
+  bool load_liveness_step(size_t max);
+  bool liveness_loaded() const { return liveness_loaded_; }
 
   const Config& config() const { return cfg_; }
   void set_config(const Config& cfg) { cfg_ = cfg; }
@@ -120,10 +126,12 @@ class Registry {
   void finish(Mutation& m);
 
   // ---- liveness ----
-  Liveness& live(uint32_t id);
-  int64_t last_seen_ns(uint32_t id);
+  int64_t last_seen_ns(uint32_t id);         // reads the database on first use after a start
   void touch(uint32_t id, int64_t now_ns);   // last_seen = now, mark dirty
+  void set_last_seen(uint32_t id, int64_t ns);  // already written by the caller's mutation
   void forget(uint32_t id);                  // node removed: clear liveness and verify cache
+  int64_t last_verified_ns(uint32_t id);
+  void set_verified(uint32_t id, int64_t now_ns);
   // Writes dirty last-seen times into the pass transaction (one Liveness change record).
   // They stay dirty until liveness_committed(), so a replayed pass writes them again.
   void write_liveness();
@@ -158,6 +166,9 @@ class Registry {
   std::vector<Liveness> live_;
   std::vector<uint32_t> dirty_;
   uint32_t reap_cursor_ = 0;
+  uint32_t liveness_cursor_ = 0;  // next id for load_liveness_step()
+  bool liveness_loaded_ = false;
+  Liveness& live(uint32_t id);
   std::unordered_map<std::string, bool> verified_;
 };
 

@@ -147,6 +147,7 @@ int run_memory(const std::string& bin_dir, const std::string& tmp_root, size_t n
     return 1;
   }
   ServerProcess server;
+  server.log_level = "info";  // the registry's start-up timings are logged at info
   int rc = 1;
   do {
     if (!server.start(bin_dir, tmp, &err) || !server.wait_ready(30, &err)) {
@@ -188,6 +189,17 @@ int run_memory(const std::string& bin_dir, const std::string& tmp_root, size_t n
     printf("  SIGKILL of the registry worker -> serving again in %.1f ms (aim: <= 100 ms); "
            "RSS of the new worker %.1f MiB\n",
            restart_ms, rss_kib(reg2) / 1024.0);
+    // The restarted worker logs where its start-up time went.
+    std::string tail = server.log_tail(65536);
+    size_t at = tail.rfind("msg=\"registry serving\"");
+    if (at != std::string::npos) {
+      size_t eol = tail.find('\n', at);
+      std::string line = tail.substr(at, eol == std::string::npos ? std::string::npos : eol - at);
+      for (const char* key : {"open_ms=", "load_ms=", "startup_ms="}) {
+        size_t k = line.find(key);
+        if (k != std::string::npos) printf("  restarted worker %s%ld\n", key, std::strtol(line.c_str() + k + strlen(key), nullptr, 10));
+      }
+    }
     printf("\n| nodes | load/s | RSS MiB | bytes/node | restart ms |\n|---:|---:|---:|---:|---:|\n");
     printf("| %zu | %.0f | %.1f | %.0f | %.1f |\n", nodes, double(nodes) / load_s, rss / 1024.0,
            double(rss) * 1024.0 / double(nodes), restart_ms);

@@ -95,7 +95,7 @@ bool ServerProcess::start(const std::string& bin_dir, const std::string& dir,
                                     "-data-dir", data_dir_,
                                     "-run-dir", run_dir,
                                     "-admin-token", "bench",
-                                    "-log-level", "warn",
+                                    "-log-level", log_level.c_str(),
                                     "-stale-threshold", "30m"};
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());

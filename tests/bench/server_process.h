@@ -32,6 +32,8 @@ class ServerProcess {
   ServerProcess& operator=(const ServerProcess&) = delete;
   ~ServerProcess() { stop(); }
 
+  std::string log_level = "warn";  // the server's -log-level
+
   // `dir` must exist; data/ and run/ are created inside it. The server's stdout/stderr go to
   // <dir>/server.log.
   bool start(const std::string& bin_dir, const std::string& dir, std::string* error);
