@@ -49,6 +49,7 @@ SHARED_LIB := $(OBJ)/libshared.a
 # Libraries of the supervisor logic and the registry logic, so unit tests link the same code.
 SUPERVISOR_LIB := $(OBJ)/libsupervisor.a
 REGISTRY_LIB := $(OBJ)/libregistry.a
+ADMIN_LIB := $(OBJ)/libadmin.a
 
 PROGRAMS := $(BIN)/rendezvous $(BIN)/rendezvous-registry $(BIN)/rendezvous-admin \
             $(BIN)/rendezvous-replicator $(BIN)/rendezvousctl
@@ -83,6 +84,10 @@ $(REGISTRY_LIB): $(call objs,$(filter-out worker-registry/main.cc,$(REGISTRY_SRC
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
+$(ADMIN_LIB): $(call objs,$(filter-out worker-admin/main.cc,$(ADMIN_SRC)))
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
 $(BIN)/rendezvous: $(OBJ)/supervisor/main.o $(SUPERVISOR_LIB) $(SHARED_LIB)
 	@mkdir -p $(dir $@)
 	$(CXX) $(LDFLAGS) -o $@ $^ $(LIBS)
@@ -91,7 +96,7 @@ $(BIN)/rendezvous-registry: $(OBJ)/worker-registry/main.o $(REGISTRY_LIB) $(SHAR
 	@mkdir -p $(dir $@)
 	$(CXX) $(LDFLAGS) -o $@ $^ $(LIBS)
 
-$(BIN)/rendezvous-admin: $(call objs,$(ADMIN_SRC)) $(SHARED_LIB)
+$(BIN)/rendezvous-admin: $(OBJ)/worker-admin/main.o $(ADMIN_LIB) $(SHARED_LIB)
 	@mkdir -p $(dir $@)
 	$(CXX) $(LDFLAGS) -o $@ $^ $(CIVET_LIBS) $(LIBS)
 
@@ -103,9 +108,9 @@ $(BIN)/rendezvousctl: $(call objs,$(CTL_SRC)) $(SHARED_LIB)
 	@mkdir -p $(dir $@)
 	$(CXX) $(LDFLAGS) -o $@ $^ $(LIBS)
 
-$(BIN)/unit-tests: $(call objs,$(UNIT_SRC)) $(SUPERVISOR_LIB) $(REGISTRY_LIB) $(SHARED_LIB)
+$(BIN)/unit-tests: $(call objs,$(UNIT_SRC)) $(SUPERVISOR_LIB) $(REGISTRY_LIB) $(ADMIN_LIB) $(SHARED_LIB)
 	@mkdir -p $(dir $@)
-	$(CXX) $(LDFLAGS) -o $@ $^ -lgtest_main $(GTEST_LIBS) $(LIBS)
+	$(CXX) $(LDFLAGS) -o $@ $^ -lgtest_main $(GTEST_LIBS) $(CIVET_LIBS) $(LIBS)
 
 $(BIN)/process-tests: $(call objs,$(PROCESS_SRC)) $(SHARED_LIB)
 	@mkdir -p $(dir $@)
