@@ -31,7 +31,7 @@ void binary_heartbeat(Registry& reg, const uint8_t* p, size_t len, int64_t now_n
   wire::append_binary_frame(out, wire::kHeartbeatOk, payload);
 }
 
-void binary_lookup(Registry& reg, const uint8_t* p, size_t len, std::string& out) {
+void binary_lookup(Registry& reg, const uint8_t* p, size_t len, const Peer& peer, std::string& out) {
   if (len < 4) return wire::append_binary_error(out, "lookup request too short: " + std::to_string(len) + " bytes");
   uint32_t id = wire::load_be32(p);
   Node n;
@@ -47,12 +47,13 @@ void binary_lookup(Registry& reg, const uint8_t* p, size_t len, std::string& out
   size_t tags = std::min<size_t>(n.tags.size(), 255);
   payload += char(tags);
   for (size_t i = 0; i < tags; i++) wire::put_str8(payload, n.tags[i]);
-  wire::put_str16(payload, n.is_public ? (n.relay_only ? reg.config().beacon_addr : n.real_addr) : "");
+  wire::put_str16(payload, n.is_public ? (n.relay_only ? beacon_endpoint(reg.config(), peer) : n.real_addr) : "");
   wire::put_str8(payload, "");  // external_id is never disclosed
   wire::append_binary_frame(out, wire::kLookupOk, payload);
 }
 
-void binary_resolve(Registry& reg, const uint8_t* p, size_t len, int64_t now_ns, std::string& out) {
+void binary_resolve(Registry& reg, const uint8_t* p, size_t len, const Peer& peer, int64_t now_ns,
+                    std::string& out) {
   if (len < 72) return wire::append_binary_error(out, "resolve request too short: " + std::to_string(len) + " bytes");
   uint32_t target = wire::load_be32(p), requester = wire::load_be32(p + 4);
   Node req;
@@ -69,7 +70,7 @@ void binary_resolve(Registry& reg, const uint8_t* p, size_t len, int64_t now_ns,
   std::string payload;
   wire::put_be32(payload, n.id);
   if (n.relay_only) {
-    wire::put_str16(payload, reg.config().beacon_addr);
+    wire::put_str16(payload, beacon_endpoint(reg.config(), peer));
     wire::put_be16(payload, 0);
   } else {
     wire::put_str16(payload, n.real_addr);
@@ -84,12 +85,12 @@ void binary_resolve(Registry& reg, const uint8_t* p, size_t len, int64_t now_ns,
 
 }  // namespace
 
-void handle_binary(Registry& reg, uint8_t type, const uint8_t* payload, size_t len, const Peer&, int64_t now_ns,
+void handle_binary(Registry& reg, uint8_t type, const uint8_t* payload, size_t len, const Peer& peer, int64_t now_ns,
                    std::string& out) {
   switch (type) {
     case wire::kHeartbeat: return binary_heartbeat(reg, payload, len, now_ns, out);
-    case wire::kLookup: return binary_lookup(reg, payload, len, out);
-    case wire::kResolve: return binary_resolve(reg, payload, len, now_ns, out);
+    case wire::kLookup: return binary_lookup(reg, payload, len, peer, out);
+    case wire::kResolve: return binary_resolve(reg, payload, len, peer, now_ns, out);
     default: {
       char buf[48];
       snprintf(buf, sizeof buf, "unknown message type 0x%02x", unsigned(type));

@@ -12,8 +12,8 @@ json_t* jstr(const std::string& s) { return json_stringn(s.data(), s.size()); }
 
 // The endpoint published for a public node: its real address, or the registry's beacon
 // address when it is relay-only (§6.3.1).
-const std::string& published_endpoint(Registry& reg, const Node& n) {
-  return n.relay_only ? reg.config().beacon_addr : n.real_addr;
+std::string published_endpoint(const Request& r, const Node& n) {
+  return n.relay_only ? beacon_endpoint(r.reg.config(), r.peer) : n.real_addr;
 }
 
 void add_badge(json_t* out, const Node& n) {
@@ -66,7 +66,7 @@ Outcome handle_lookup(Request& r) {
   }
   if (n.task_exec) w.boolean("task_exec", true);
   if (n.is_public) {
-    const std::string& ep = published_endpoint(reg, n);
+    std::string ep = published_endpoint(r, n);
     w.str("real_addr", ep).str("endpoint", ep);
     if (n.relay_only) w.boolean("relay_only", true);
   }
@@ -97,7 +97,7 @@ Outcome handle_resolve(Request& r) {
   json_object_set_new(out, "type", json_string("resolve_ok"));
   json_object_set_new(out, "node_id", json_integer(n.id));
   if (n.relay_only) {
-    json_object_set_new(out, "real_addr", jstr(reg.config().beacon_addr));
+    json_object_set_new(out, "real_addr", jstr(beacon_endpoint(reg.config(), r.peer)));
     json_object_set_new(out, "relay_only", json_true());
   } else {
     json_object_set_new(out, "real_addr", jstr(n.real_addr));

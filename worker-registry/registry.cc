@@ -350,6 +350,13 @@ int Registry::verified_ahead(const PublicKey& key, std::string_view msg, const u
   return it == verified_.end() ? -1 : (it->second ? 1 : 0);
 }
 
+std::string beacon_endpoint(const Config& cfg, const Peer& peer) {
+  std::string host, port;
+  if (!go_split_host_port(cfg.beacon_addr, &host, &port)) return cfg.beacon_addr;
+  if (!(host.empty() || host == "0.0.0.0" || host == "::") || peer.local_ip.empty()) return cfg.beacon_addr;
+  return go_join_host_port(peer.local_ip, port);
+}
+
 std::string node_not_found(uint32_t id) { return "node " + std::to_string(id) + ": node not found"; }
 
 json_t* json_string_list(const std::vector<std::string>& v) {

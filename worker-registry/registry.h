@@ -57,7 +57,13 @@ struct Outcome {
 struct Peer {
   std::string ip;  // IPv4-mapped IPv6 reduced to IPv4
   uint16_t port = 0;
+  std::string local_ip;  // our address on this connection (the one the daemon dialled)
 };
+
+// The beacon address published for relay-only nodes (wire §6.3.1). Daemons send UDP to it, so
+// it must be dialable (client-expectations D11): a host-less -beacon-addr (":9001", the
+// default) gets the address this connection reached us on, where the beacon runs alongside.
+std::string beacon_endpoint(const Config& cfg, const Peer& peer);
 
 // In-memory liveness per node id (dense: ids are allocated sequentially from 1).
 struct Liveness {

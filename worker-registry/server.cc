@@ -145,6 +145,10 @@ Server::Conn* Server::add_conn(int fd, bool control, const sockaddr* peer) {
   c->id = next_conn_id_++;
   c->control = control;
   c->peer = peer_of(peer);
+  sockaddr_storage local;
+  socklen_t local_len = sizeof local;
+  if (!control && getsockname(fd, reinterpret_cast<sockaddr*>(&local), &local_len) == 0)
+    c->peer.local_ip = peer_of(reinterpret_cast<sockaddr*>(&local)).ip;
   if (control) c->mode = wire::Mode::Json;
   c->last_frame_ns = mono_now_ns();
   c->rev.reset(event_new(base_, fd, EV_READ | EV_PERSIST, &Server::on_readable, c.get()));
