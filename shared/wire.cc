@@ -25,21 +25,10 @@ Decoded decode_next(Mode& mode, const uint8_t* data, size_t len, uint32_t max_by
     }
     mode = Mode::Json;
   }
+  // JSON: [len][body]. Binary: [len = 1 + payload][type][payload], so len 0 is malformed.
   uint32_t n = load_be32(data);
-  if (mode == Mode::Json) {
-    if (n > max_bytes) {
-      d.status = DecodeStatus::Close;
-      d.reason = "frame too large";
-      return d;
-    }
-    if (len - 4 < n) return d;
-    d.status = DecodeStatus::Frame;
-    d.payload = data + 4;
-    d.payload_len = n;
-    d.consumed = 4 + size_t(n);
-    return d;
-  }
-  if (n == 0) {
+  const bool binary = mode == Mode::Binary;
+  if (binary && n == 0) {
     d.status = DecodeStatus::Close;
     d.reason = "zero-length binary frame";
     return d;
@@ -51,9 +40,9 @@ Decoded decode_next(Mode& mode, const uint8_t* data, size_t len, uint32_t max_by
   }
   if (len - 4 < n) return d;
   d.status = DecodeStatus::Frame;
-  d.type = data[4];
-  d.payload = data + 5;
-  d.payload_len = n - 1;
+  d.type = binary ? data[4] : 0;
+  d.payload = data + (binary ? 5 : 4);
+  d.payload_len = binary ? n - 1 : n;
   d.consumed = 4 + size_t(n);
   return d;
 }
