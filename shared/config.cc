@@ -61,6 +61,8 @@ const std::vector<FlagDef>& flags() {
       I("changelog-keep", &Config::changelog_keep, "change-log records kept for standbys"),
       I("changelog-max-mb", &Config::changelog_max_mb, "disk the change log may use, in MiB"),
       I("heartbeat-flush-ms", &Config::heartbeat_flush_ms, "interval for writing liveness times"),
+      I("max-lan-addrs", &Config::max_lan_addrs, "most LAN addresses a node may register"),
+      I("max-conn-output-kb", &Config::max_conn_output_kb, "replies a connection may leave unread before it is no longer read, in KiB"),
   };
   return defs;
 }
@@ -323,6 +325,11 @@ bool Config::validate(std::string* error) const {
   if (map_size_mb < 1 || map_size_mb > (1LL << 24)) { *error = "map-size-mb: must be between 1 and 16777216"; return false; }
   if (changelog_keep < 1000) { *error = "changelog-keep: must be >= 1000"; return false; }
   if (changelog_max_mb < 1) { *error = "changelog-max-mb: must be >= 1"; return false; }
+  if (max_lan_addrs < 1 || max_lan_addrs > 1024) { *error = "max-lan-addrs: must be between 1 and 1024"; return false; }
+  if (max_conn_output_kb < 64 || max_conn_output_kb > (1 << 20)) {
+    *error = "max-conn-output-kb: must be between 64 and 1048576";
+    return false;
+  }
   if (heartbeat_flush_ms < 10 || heartbeat_flush_ms > 60000) {
     *error = "heartbeat-flush-ms: must be between 10 and 60000";
     return false;

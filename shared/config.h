@@ -46,6 +46,8 @@ struct Config {
   int64_t changelog_keep = 1000000;              // change-log records kept beyond what standbys need
   int64_t changelog_max_mb = 512;                // …and at most this much disk for them
   int64_t heartbeat_flush_ms = 1000;             // how often liveness times are written to LMDB
+  int64_t max_lan_addrs = 32;                    // register: most lan_addrs entries
+  int64_t max_conn_output_kb = 256;              // unread replies before a connection is not read
 
   bool check_config = false;
   bool show_help = false;

@@ -209,6 +209,17 @@ int Env::begin_write(Txn* txn) {
   }
 }
 
+int Env::begin_nested(Txn& parent, Txn* child) {
+  child->abort();
+  if (!parent.txn_) return EINVAL;
+  MDB_txn* t = nullptr;
+  int rc = mdb_txn_begin(env_, parent.txn_, 0, &t);
+  if (rc) return rc;
+  child->txn_ = t;
+  child->env_ = this;
+  return 0;
+}
+
 int Env::grow() {
   std::unique_lock excl(resize_mutex_);
   uint64_t next = map_size_ * 2;

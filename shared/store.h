@@ -64,6 +64,7 @@ class Txn {
 
   bool active() const { return txn_ != nullptr; }
   MDB_txn* get() const { return txn_; }
+  Env* env() const { return env_; }
 
   // Returns MDB_SUCCESS, MDB_NOTFOUND, or an LMDB error. `out` points into the map and is
   // valid until the transaction ends or the next write.
@@ -125,6 +126,10 @@ class Env {
 
   int begin_read(Txn* txn);
   int begin_write(Txn* txn);
+  // A transaction nested in the active write transaction `parent` (same thread): committing
+  // it folds its changes into the parent, aborting it drops them and leaves the parent as it
+  // was. The registry runs each write request in one, so a refused request leaves nothing.
+  int begin_nested(Txn& parent, Txn* child);
 
   // Doubles the map. Precondition: no transaction of this process is active (the registry
   // calls it after aborting the batch that hit MDB_MAP_FULL).

@@ -1,8 +1,10 @@
 // Directory messages: lookup, resolve, hostnames, visibility, tags, listing
 // (wire-protocol §6.3).
 #include "crypto.h"
+#include "message_table.h"
 #include "registry.h"
 #include "util.h"
+#include "wire.h"
 
 namespace rdv::registry {
 
@@ -13,7 +15,7 @@ json_t* jstr(const std::string& s) { return json_stringn(s.data(), s.size()); }
 // The endpoint published for a public node: its real address, or the registry's beacon
 // address when it is relay-only (§6.3.1).
 std::string published_endpoint(const Request& r, const Node& n) {
-  return n.relay_only ? beacon_endpoint(r.reg.config(), r.peer) : n.real_addr;
+  return n.relay_only ? beacon_endpoint(r.cfg, r.peer) : n.real_addr;
 }
 
 void add_badge(json_t* out, const Node& n) {
@@ -25,27 +27,35 @@ void add_badge(json_t* out, const Node& n) {
   if (n.verified_at) json_object_set_new(out, "verified_at", json_string(rfc3339_utc(n.verified_at).c_str()));
 }
 
+// True when the two nodes share a network other than the backbone.
+bool share_network(const Node& a, const Node& b) {
+  for (uint16_t x : a.networks)
+    if (x != 0)
+      for (uint16_t y : b.networks)
+        if (x == y) return true;
+  return false;
+}
+
 int64_t key_age_days(const Node& n, int64_t now) {
   int64_t since = n.rotated_at ? n.rotated_at : n.created_at;
   return since ? whole_days(since, now) : 0;
 }
 
-// A node message's common start: parse node_id, load the node, authorise SIG|ADMIN over
-// "<verb>:<id>". Returns "" with *node filled, or the error.
-std::string load_and_authorise(Request& r, const char* verb, Node* node) {
+// A node message's common start: parse node_id, load the node, authorise it (SIG|ADMIN over
+// the descriptor's challenge). Returns "" with *node filled, or the error.
+std::string load_and_authorise(Request& r, Node* node) {
   uint32_t id = r.msg.u32("node_id");
-  if (!r.reg.get_node(id, node)) return node_not_found(id);
-  return check_signature_or_admin(r, *node, challenge_node(verb, id));
+  if (!r.view.get_node(id, node)) return node_not_found(id);
+  return r.authorise(*node);
 }
 
 }  // namespace
 
 // The hottest read: written with JsonWriter rather than built as a jansson object.
 Outcome handle_lookup(Request& r) {
-  Registry& reg = r.reg;
   uint32_t id = r.msg.u32("node_id");
   Node n;
-  if (!reg.get_node(id, &n)) return Outcome::fail(node_not_found(id));
+  if (!r.view.get_node(id, &n)) return Outcome::fail(node_not_found(id));
   std::string body;
   body.reserve(320);
   JsonWriter w(body);
@@ -56,7 +66,7 @@ Outcome handle_lookup(Request& r) {
   w.end_array();
   w.str("public_key", n.has_key ? base64_encode(n.public_key.data(), 32) : std::string());
   w.boolean("public", n.is_public);
-  w.num("last_seen_unix", reg.last_seen_ns(n.id) / 1000000000);
+  w.num("last_seen_unix", r.last_seen_ns(n.id) / 1000000000);
   w.num("key_generation", n.rotate_count);
   if (!n.hostname.empty()) w.str("hostname", n.hostname);
   if (!n.tags.empty()) {
@@ -81,23 +91,22 @@ Outcome handle_lookup(Request& r) {
 }
 
 Outcome handle_resolve(Request& r) {
-  Registry& reg = r.reg;
   uint32_t target = r.msg.u32("node_id");
   uint32_t requester = r.msg.u32("requester_id");
   Node req;
-  if (!reg.get_node(requester, &req))
+  if (!r.view.get_node(requester, &req))
     return Outcome::fail("resolve denied: requester node " + std::to_string(requester) + " is not registered");
-  std::string err = check_signature(r, req, challenge_pair("resolve", requester, target));
+  std::string err = r.authorise(req);
   if (!err.empty()) return Outcome::fail(err);
   Node n;
-  if (!reg.get_node(target, &n)) return Outcome::fail(node_not_found(target));
-  if (!n.is_public && !reg.trust_pair(requester, target) && !Registry::share_network(req, n))
+  if (!r.view.get_node(target, &n)) return Outcome::fail(node_not_found(target));
+  if (!n.is_public && !r.view.trust_pair(requester, target) && !share_network(req, n))
     return Outcome::fail("resolve denied: node " + std::to_string(target) + " is private (establish mutual trust first)");
   json_t* out = json_object();
   json_object_set_new(out, "type", json_string("resolve_ok"));
   json_object_set_new(out, "node_id", json_integer(n.id));
   if (n.relay_only) {
-    json_object_set_new(out, "real_addr", jstr(beacon_endpoint(reg.config(), r.peer)));
+    json_object_set_new(out, "real_addr", jstr(beacon_endpoint(r.cfg, r.peer)));
     json_object_set_new(out, "relay_only", json_true());
   } else {
     json_object_set_new(out, "real_addr", jstr(n.real_addr));
@@ -108,43 +117,39 @@ Outcome handle_resolve(Request& r) {
 }
 
 Outcome handle_set_hostname(Request& r) {
-  Registry& reg = r.reg;
   std::string hostname(r.msg.str("hostname"));
   if (!hostname.empty()) {
     std::string rule = hostname_error(hostname);
     if (!rule.empty()) return Outcome::fail("invalid hostname: " + rule);
   }
   Node n;
-  std::string err = load_and_authorise(r, "set_hostname", &n);
+  std::string err = load_and_authorise(r, &n);
   if (!err.empty()) return Outcome::fail(err);
   if (hostname != n.hostname) {
-    Mutation m(reg.txn(), ChangeType::SetHostname);
     if (!hostname.empty()) {
-      uint32_t holder = reg.node_for_hostname(hostname);
+      uint32_t holder = r.view.node_for_hostname(hostname);
       Node other;
-      if (holder && holder != n.id && reg.get_node(holder, &other) && other.hostname == hostname)
+      if (holder && holder != n.id && r.view.get_node(holder, &other) && other.hostname == hostname)
         return Outcome::fail("hostname \"" + hostname + "\" already in use by node " + std::to_string(holder));
-      reg.note_store_error(m.put(Db::HostIndex, hostname, key_u32(n.id)));
     }
-    if (!n.hostname.empty() && reg.node_for_hostname(n.hostname) == n.id)
-      reg.note_store_error(m.del(Db::HostIndex, n.hostname));
+    Write w(r);
+    if (!n.hostname.empty() && r.view.node_for_hostname(n.hostname) == n.id) w.del(Db::HostIndex, n.hostname);
+    if (!hostname.empty()) w.put(Db::HostIndex, hostname, key_u32(n.id));
     n.hostname = hostname;
-    reg.put_node(m, n);
-    reg.finish(m);
+    w.put_node(n);
   }
   return Outcome::ok(json_pack("{s:s,s:i,s:s%}", "type", "set_hostname_ok", "node_id", json_int_t(n.id), "hostname",
                                hostname.data(), hostname.size()));
 }
 
 Outcome handle_resolve_hostname(Request& r) {
-  Registry& reg = r.reg;
   std::string hostname(r.msg.str("hostname"));
   if (hostname.empty()) return Outcome::fail("hostname required");
   std::string not_found = "hostname \"" + hostname + "\" not found";
-  uint32_t id = reg.node_for_hostname(hostname);
+  uint32_t id = r.view.node_for_hostname(hostname);
   if (!id) return Outcome::fail(not_found);
   Node n;
-  if (!reg.get_node(id, &n))
+  if (!r.view.get_node(id, &n))
     return Outcome::fail("hostname \"" + hostname + "\" maps to missing node " + std::to_string(id));
   if (!n.is_public) {
     // Private: the node itself, a trusted peer or a network neighbour (requester_id is taken
@@ -152,8 +157,8 @@ Outcome handle_resolve_hostname(Request& r) {
     uint32_t requester = r.msg.u32("requester_id");
     bool allowed = requester == id;
     Node req;
-    if (!allowed && requester && reg.get_node(requester, &req))
-      allowed = reg.trust_pair(requester, id) || Registry::share_network(req, n);
+    if (!allowed && requester && r.view.get_node(requester, &req))
+      allowed = r.view.trust_pair(requester, id) || share_network(req, n);
     if (!allowed) return Outcome::fail(not_found);
   }
   std::string body;
@@ -164,41 +169,37 @@ Outcome handle_resolve_hostname(Request& r) {
       .str("address", format_address(0, n.id))
       .boolean("public", n.is_public)
       .str("hostname", n.hostname)
-      .num("last_seen_unix", reg.last_seen_ns(n.id) / 1000000000)
+      .num("last_seen_unix", r.last_seen_ns(n.id) / 1000000000)
       .end_object();
   return Outcome::ok_raw(std::move(body));
 }
 
 Outcome handle_set_visibility(Request& r) {
-  Registry& reg = r.reg;
   Node n;
-  std::string err = load_and_authorise(r, "set_visibility", &n);
+  std::string err = load_and_authorise(r, &n);
   if (!err.empty()) return Outcome::fail(err);
   bool pub = r.msg.boolean("public");
   if (pub != n.is_public) {
-    Mutation m(reg.txn(), ChangeType::SetVisibility);
+    Write w(r);
     n.is_public = pub;
-    reg.put_node(m, n);
-    reg.finish(m);
+    w.put_node(n);
   }
   return Outcome::ok(json_pack("{s:s,s:i,s:s}", "type", "set_visibility_ok", "node_id", json_int_t(n.id), "visibility",
                                pub ? "public" : "private"));
 }
 
 Outcome handle_set_tags(Request& r) {
-  Registry& reg = r.reg;
   // null or missing clears (client-expectations D9); non-strings are ignored.
   std::vector<std::string> given = r.msg.string_list("tags"), tags;
   std::string rule = normalize_tags(given, &tags);
   if (!rule.empty()) return Outcome::fail(rule);
   Node n;
-  std::string err = load_and_authorise(r, "set_tags", &n);
+  std::string err = load_and_authorise(r, &n);
   if (!err.empty()) return Outcome::fail(err);
   if (tags != n.tags) {
-    Mutation m(reg.txn(), ChangeType::SetTags);
+    Write w(r);
     n.tags = tags;
-    reg.put_node(m, n);
-    reg.finish(m);
+    w.put_node(n);
   }
   json_t* out = json_pack("{s:s,s:i}", "type", "set_tags_ok", "node_id", json_int_t(n.id));
   json_object_set_new(out, "tags", tags.empty() ? json_null() : json_string_list(tags));
@@ -206,14 +207,13 @@ Outcome handle_set_tags(Request& r) {
 }
 
 Outcome handle_list_nodes(Request& r) {
-  Registry& reg = r.reg;
   uint16_t net = r.msg.u16("network_id");
   json_t* nodes = json_array();
   JsonPtr guard(nodes);
   if (net == 0) {
-    if (!check_admin(r).empty())
+    if (!r.admin().empty())
       return Outcome::fail("listing backbone nodes is not permitted (use lookup with a specific node_id)");
-    Cursor c(reg.txn(), Db::Nodes);
+    Cursor c(r.view.txn(), Db::Nodes);
     for (bool ok = c.seek(); ok; ok = c.next()) {
       Node n;
       if (!decode_node(c.value(), &n)) continue;
@@ -227,22 +227,22 @@ Outcome handle_list_nodes(Request& r) {
       if (!n.tags.empty()) json_object_set_new(e, "tags", json_string_list(n.tags));
       if (!n.external_id.empty()) json_object_set_new(e, "external_id", jstr(n.external_id));
       if (!n.version.empty()) json_object_set_new(e, "version", jstr(n.version));
-      json_object_set_new(e, "last_seen", json_string(rfc3339_utc(reg.last_seen_ns(n.id) / 1000000000).c_str()));
+      json_object_set_new(e, "last_seen", json_string(rfc3339_utc(r.last_seen_ns(n.id) / 1000000000).c_str()));
       json_array_append_new(nodes, e);
     }
   } else {
     std::string_view rec;
-    if (reg.txn().get(Db::Networks, key_u16(net), &rec) != 0)
+    if (r.view.txn().get(Db::Networks, key_u16(net), &rec) != 0)
       return Outcome::fail("network " + std::to_string(net) + ": network not found");
     std::string prefix = key_u16(net);
-    Cursor c(reg.txn(), Db::Members);
+    Cursor c(r.view.txn(), Db::Members);
     for (bool ok = c.seek(prefix); ok && c.key().substr(0, 2) == prefix; ok = c.next()) {
       uint32_t id = read_u32(c.key().substr(2));
       json_t* e = json_object();
       json_object_set_new(e, "node_id", json_integer(id));
       json_object_set_new(e, "address", json_string(format_address(net, id).c_str()));
       Node n;
-      if (!reg.get_node(id, &n)) {
+      if (!r.view.get_node(id, &n)) {
         json_object_set_new(e, "offline", json_true());
       } else {
         json_object_set_new(e, "public", json_boolean(n.is_public));
@@ -252,7 +252,7 @@ Outcome handle_list_nodes(Request& r) {
         if (!n.tags.empty()) json_object_set_new(e, "tags", json_string_list(n.tags));
         add_badge(e, n);
         if (!n.version.empty()) json_object_set_new(e, "version", jstr(n.version));
-        json_object_set_new(e, "last_seen", json_string(rfc3339_utc(reg.last_seen_ns(n.id) / 1000000000).c_str()));
+        json_object_set_new(e, "last_seen", json_string(rfc3339_utc(r.last_seen_ns(n.id) / 1000000000).c_str()));
       }
       json_array_append_new(nodes, e);
     }
@@ -262,5 +262,113 @@ Outcome handle_list_nodes(Request& r) {
   json_object_set(out, "nodes", nodes);
   return Outcome::ok(out);
 }
+
+namespace {
+
+// ---- native binary opcodes (§7.4, §7.5): 0xFF errors with verbatim texts (no sanitiser)
+// and "node <id>: not found" wording, as the Go server sends them ----
+
+std::string binary_not_found(uint32_t id) { return "node " + std::to_string(id) + ": not found"; }
+
+void binary_lookup(Request& r, std::string& out) {
+  auto* p = reinterpret_cast<const uint8_t*>(r.payload.data());
+  size_t len = r.payload.size();
+  if (len < 4) return wire::append_binary_error(out, "lookup request too short: " + std::to_string(len) + " bytes");
+  uint32_t id = wire::load_be32(p);
+  Node n;
+  if (!r.view.get_node(id, &n)) return wire::append_binary_error(out, binary_not_found(id));
+  std::string payload;
+  wire::put_be32(payload, n.id);
+  payload += char((n.is_public ? 1 : 0) | (n.task_exec ? 2 : 0));
+  wire::put_be32(payload, 0);  // reserved (formerly a reputation score)
+  wire::put_be16(payload, uint16_t(n.networks.size()));
+  for (uint16_t net : n.networks) wire::put_be16(payload, net);
+  wire::put_str8(payload, n.has_key ? std::string_view(reinterpret_cast<const char*>(n.public_key.data()), 32) : "");
+  wire::put_str8(payload, n.hostname);
+  size_t tags = std::min<size_t>(n.tags.size(), 255);
+  payload += char(tags);
+  for (size_t i = 0; i < tags; i++) wire::put_str8(payload, n.tags[i]);
+  wire::put_str16(payload, n.is_public ? published_endpoint(r, n) : "");
+  wire::put_str8(payload, "");  // external_id is never disclosed
+  wire::append_binary_frame(out, wire::kLookupOk, payload);
+}
+
+void binary_resolve(Request& r, std::string& out) {
+  auto* p = reinterpret_cast<const uint8_t*>(r.payload.data());
+  size_t len = r.payload.size();
+  if (len < 72) return wire::append_binary_error(out, "resolve request too short: " + std::to_string(len) + " bytes");
+  uint32_t target = wire::load_be32(p), requester = wire::load_be32(p + 4);
+  Node req;
+  if (!r.view.get_node(requester, &req))
+    return wire::append_binary_error(out, "resolve denied: requester node " + std::to_string(requester) + " is not registered");
+  if (!req.has_key) return wire::append_binary_error(out, "requester has no public key");
+  if (!r.verify(req.public_key, challenge_pair("resolve", requester, target), p + 8))
+    return wire::append_binary_error(out, "signature verification failed");
+  Node n;
+  if (!r.view.get_node(target, &n)) return wire::append_binary_error(out, binary_not_found(target));
+  if (!n.is_public && !r.view.trust_pair(requester, target) && !share_network(req, n))
+    return wire::append_binary_error(
+        out, "resolve denied: node " + std::to_string(target) + " is private (establish mutual trust first)");
+  std::string payload;
+  wire::put_be32(payload, n.id);
+  if (n.relay_only) {
+    wire::put_str16(payload, beacon_endpoint(r.cfg, r.peer));
+    wire::put_be16(payload, 0);
+  } else {
+    wire::put_str16(payload, n.real_addr);
+    size_t count = std::min<size_t>(n.lan_addrs.size(), 1024);
+    wire::put_be16(payload, uint16_t(count));
+    for (size_t i = 0; i < count; i++) wire::put_str16(payload, n.lan_addrs[i]);
+  }
+  int64_t since = n.rotated_at ? n.rotated_at : n.created_at;
+  wire::put_be32(payload, since ? uint32_t(whole_days(since, r.now_ns / 1000000000)) : 0xFFFFFFFFu);
+  wire::append_binary_frame(out, wire::kResolveOk, payload);
+}
+
+bool binary_resolve_signature(std::string_view payload, uint32_t* signer, std::string* challenge,
+                              const uint8_t** sig) {
+  if (payload.size() < 72) return false;
+  auto* p = reinterpret_cast<const uint8_t*>(payload.data());
+  uint32_t target = wire::load_be32(p);
+  *signer = wire::load_be32(p + 4);
+  *challenge = challenge_pair("resolve", *signer, target);
+  *sig = p + 8;
+  return true;
+}
+
+Signer node_signer(const Message& m) { return {m.u32("node_id"), {}}; }
+Signer requester_signer(const Message& m) { return {m.u32("requester_id"), {}}; }
+std::string resolve_challenge(const Message& m) {
+  return challenge_pair("resolve", m.u32("requester_id"), m.u32("node_id"));
+}
+std::string set_hostname_challenge(const Message& m) { return challenge_node("set_hostname", m.u32("node_id")); }
+std::string set_visibility_challenge(const Message& m) { return challenge_node("set_visibility", m.u32("node_id")); }
+std::string set_tags_challenge(const Message& m) { return challenge_node("set_tags", m.u32("node_id")); }
+
+const MessageDesc kMessages[] = {
+    {.type = "lookup", .access = Access::Read, .auth = Auth::Open, .standby_ok = true, .handler = handle_lookup,
+     .opcode = wire::kLookup, .binary = binary_lookup},
+    {.type = "resolve", .access = Access::Read, .auth = Auth::Sig, .standby_ok = true, .handler = handle_resolve,
+     .signer = requester_signer, .challenge = resolve_challenge, .opcode = wire::kResolve, .binary = binary_resolve,
+     .binary_signature = binary_resolve_signature},
+    {.type = "set_hostname", .access = Access::Write, .auth = Auth::SigOrAdmin, .standby_ok = false,
+     .handler = handle_set_hostname, .signer = node_signer, .challenge = set_hostname_challenge,
+     .change = ChangeType::SetHostname},
+    {.type = "resolve_hostname", .access = Access::Read, .auth = Auth::Open, .standby_ok = true,
+     .handler = handle_resolve_hostname},
+    {.type = "set_visibility", .access = Access::Write, .auth = Auth::SigOrAdmin, .standby_ok = false,
+     .handler = handle_set_visibility, .signer = node_signer, .challenge = set_visibility_challenge,
+     .change = ChangeType::SetVisibility},
+    {.type = "set_tags", .access = Access::Write, .auth = Auth::SigOrAdmin, .standby_ok = false,
+     .handler = handle_set_tags, .signer = node_signer, .challenge = set_tags_challenge,
+     .change = ChangeType::SetTags},
+    // list_nodes of the backbone is ADMIN; of a network, open (wire §6.3.8).
+    {.type = "list_nodes", .access = Access::Read, .auth = Auth::Open, .standby_ok = true,
+     .handler = handle_list_nodes},
+};
+
+}  // namespace
+
+std::span<const MessageDesc> directory_messages() { return kMessages; }
 
 }  // namespace rdv::registry

@@ -1,40 +1,15 @@
-// The JSON request pipeline (wire-protocol §2.9): standby gate, type lookup, handler, reply
-// envelope and the error-text sanitiser (§2.8). Native binary opcodes are in binary.cc.
+#include "dispatch.h"
+
 #include <string_view>
 
 #include "log.h"
-#include "registry.h"
+#include "message_table.h"
+#include "util.h"
 #include "wire.h"
 
 namespace rdv::registry {
 
 namespace {
-
-struct Route {
-  std::string_view type;
-  JsonHandler handler;
-  bool allowed_on_standby;
-};
-
-// One line per message; a message not listed here is answered with the unknown-type error.
-constexpr Route kRoutes[] = {
-    {"register", handle_register, false},
-    {"deregister", handle_deregister, false},
-    {"heartbeat", handle_heartbeat, true},
-    {"lookup", handle_lookup, true},
-    {"resolve", handle_resolve, true},
-    {"set_hostname", handle_set_hostname, false},
-    {"resolve_hostname", handle_resolve_hostname, true},
-    {"set_visibility", handle_set_visibility, false},
-    {"set_tags", handle_set_tags, false},
-    {"list_nodes", handle_list_nodes, true},
-};
-
-const Route* find_route(std::string_view type) {
-  for (const Route& r : kRoutes)
-    if (r.type == type) return &r;
-  return nullptr;
-}
 
 // Go's %q for the unknown-type message.
 std::string go_quote(std::string_view s) {
@@ -54,52 +29,197 @@ std::string go_quote(std::string_view s) {
   return q + "\"";
 }
 
-std::string error_body(std::string_view text) {
-  JsonPtr j(json_object());
-  json_object_set_new(j.get(), "type", json_string("error"));
-  std::string_view wire_text = wire::sanitize_error(text);
-  json_object_set_new(j.get(), "error", json_stringn(wire_text.data(), wire_text.size()));
-  return json_dump_compact(j.get());
+std::string error_body(std::string_view text, bool sanitise = true) {
+  std::string body;
+  JsonWriter w(body);
+  w.begin_object().str("type", "error").str("error", sanitise ? wire::sanitize_error(text) : text).end_object();
+  return body;
+}
+
+// Frames a JSON reply body for the request's connection mode.
+void frame_json(Entry& e, const std::string& body) {
+  if (e.kind == EntryKind::Passthrough) wire::append_binary_frame(e.reply, wire::kPassthrough, body);
+  else wire::append_json_frame(e.reply, body);
+}
+
+void fail_json(Entry& e, std::string_view text, bool sanitise = true) {
+  e.is_error = true;
+  frame_json(e, error_body(text, sanitise));
+}
+
+// subscribe_replication is intercepted by the Go accept layer before dispatch (§6.9), so it is
+// answered here, with unsanitised texts, until the replicator takes such connections over.
+std::string replication_refusal(const Config& cfg, const Message& msg) {
+  if (cfg.repl_token.empty()) return "replication not configured";
+  if (!token_equal(msg.str("token"), cfg.repl_token)) return "invalid replication token";
+  return "replication streaming is not available on this server yet";
 }
 
 }  // namespace
 
-std::string dispatch_json(Registry& reg, const Message& msg, const Peer& peer, int64_t now_ns, bool* is_error,
-                          size_t* type_index) {
-  std::string_view type = msg.str("type");
-  *type_index = metrics::type_index(type);
-  *is_error = true;
-  if (type == "subscribe_replication") {
-    // Intercepted before dispatch in the Go accept layer, so its texts are not sanitised.
-    const std::string& token = reg.config().repl_token;
-    std::string text = token.empty() ? "replication not configured"
-                       : !token_equal(msg.str("token"), token) ? "invalid replication token"
-                       : "replication streaming is not available on this server yet";
-    JsonPtr j(json_pack("{s:s,s:s%}", "type", "error", "error", text.data(), text.size()));
-    return json_dump_compact(j.get());
+void classify(Entry& e, bool standby) {
+  e.desc = nullptr;
+  e.is_write = false;
+  if (e.kind == EntryKind::Native) {
+    e.desc = find_opcode(e.opcode);
+    e.type_index = e.desc ? metrics::type_index(e.desc->type) : metrics::kUnknownType;
+  } else if (e.msg_ok) {
+    std::string_view type = e.msg.type();
+    e.type_index = metrics::type_index(type);
+    const MessageDesc* d = find_message(type);
+    // Local messages do not exist for daemons; daemon messages do for the local operator.
+    if (d && d->auth == Auth::Local && e.kind != EntryKind::Control) d = nullptr;
+    e.desc = d;
+  } else {
+    e.type_index = metrics::kUnknownType;
   }
-  const Route* route = find_route(type);
-  if (reg.is_standby() && !(route && route->allowed_on_standby))
-    return error_body("standby mode: write operations not accepted (use primary)");
-  if (!route) return error_body("unknown message type: " + go_quote(type));
-  Request req{reg, msg, peer, now_ns};
+  // A write on a standby is refused on the loop, never handed to the writer.
+  if (e.desc && e.desc->access == Access::Write && !(standby && !e.desc->standby_ok)) e.is_write = true;
+}
+
+void collect_checks(Entry& e, const Txn& snapshot, const Registry& state) {
+  e.jobs.clear();
+  const MessageDesc* d = e.desc;
+  if (!d || !d->challenge) return;
+  VerifyJob job;
+  if (e.kind == EntryKind::Native) {
+    uint32_t signer;
+    const uint8_t* sig;
+    if (!d->binary_signature || !d->binary_signature(e.payload, &signer, &job.message, &sig)) return;
+    if (d->verify_window && state.recently_verified(signer, e.now_ns)) return;
+    View view(snapshot);
+    Node n;
+    if (!view.get_node(signer, &n) || !n.has_key) return;
+    job.key = n.public_key;
+    std::copy(sig, sig + 64, job.sig.begin());
+  } else {
+    if (!e.msg_ok || e.kind == EntryKind::Control) return;
+    std::string_view sig_b64 = e.msg.str("signature");
+    if (sig_b64.empty() || !decode_signature(sig_b64, &job.sig)) return;
+    Signer s = d->signer(e.msg);
+    if (!s.public_key_b64.empty()) {
+      if (!decode_public_key(s.public_key_b64, &job.key)) return;
+    } else {
+      if (d->verify_window && state.recently_verified(s.node_id, e.now_ns)) return;
+      View view(snapshot);
+      Node n;
+      if (!view.get_node(s.node_id, &n) || !n.has_key) return;
+      job.key = n.public_key;
+    }
+    job.message = d->challenge(e.msg);
+  }
+  e.jobs.push_back(std::move(job));
+}
+
+void fail_entry(Entry& e, const std::string& text) {
+  e.reply.clear();
+  e.effects.clear();
+  e.is_error = true;
+  if (e.kind == EntryKind::Native) {
+    wire::append_binary_error(e.reply, text);
+  } else {
+    std::string body;
+    JsonWriter w(body);
+    w.begin_object().str("type", "error").str("error", text).end_object();
+    frame_json(e, body);
+  }
+}
+
+void run_entry(Entry& e, RunContext& ctx) {
+  int64_t t0 = mono_now_ns();
+  e.reply.clear();
+  e.effects.clear();
+  e.is_error = false;
+  const MessageDesc* d = e.desc;
+
+  if (e.kind == EntryKind::Native && !d) {
+    char buf[48];
+    snprintf(buf, sizeof buf, "unknown message type 0x%02x", unsigned(e.opcode));
+    wire::append_binary_error(e.reply, buf);
+    e.is_error = true;
+    return;
+  }
+  if (e.kind == EntryKind::Passthrough && !e.msg_ok) {
+    wire::append_binary_error(e.reply, "json decode: " + e.decode_error);
+    e.is_error = true;
+    return;
+  }
+  if (e.kind != EntryKind::Native && e.msg.type() == "subscribe_replication") {
+    e.is_error = true;
+    if (e.kind == EntryKind::Passthrough) wire::append_binary_error(e.reply, "replication not supported over binary protocol");
+    else fail_json(e, replication_refusal(ctx.cfg, e.msg), false);
+    return;
+  }
+  if (ctx.standby && !(d && d->standby_ok))
+    return fail_json(e, "standby mode: write operations not accepted (use primary)");
+  if (!d) {
+    std::string_view type = e.msg.type();
+    if (e.kind == EntryKind::Control) return fail_json(e, "unknown command \"" + std::string(type) + "\"", false);
+    return fail_json(e, "unknown message type: " + go_quote(type));
+  }
+
+  // A write runs in its own transaction nested in the batch's: a refused request (or one
+  // whose handler threw) leaves nothing behind, and the batch goes on.
+  Txn child;
+  const Txn* txn = ctx.snapshot;
+  if (e.is_write) {
+    RDV_ASSERT(ctx.batch_txn);
+    int rc = ctx.batch_txn->env()->begin_nested(*ctx.batch_txn, &child);
+    if (rc) {
+      ctx.store_error = rc;
+      return fail_entry(e, "registry cannot store the request: " + lmdb_error(rc));
+    }
+    txn = &child;
+  }
+  View view(*txn);
+  Caller caller;
+  caller.local_operator = e.kind == EntryKind::Control;
+  Request r{*d, e.msg, e.payload, *e.peer, e.now_ns, ctx.cfg, ctx.epoch, view,
+            e.is_write ? &child : nullptr, ctx.state, caller, SignatureChecker{&e.jobs, ctx.page}, ctx.page,
+            e.effects};
+
   Outcome out;
+  bool ok = false;
   try {
-    out = route->handler(req);
-  } catch (const std::exception& e) {
+    if (e.kind == EntryKind::Native) {
+      d->binary(r, e.reply);
+      ok = !(e.reply.size() > 4 && uint8_t(e.reply[4]) == wire::kError);
+    } else {
+      out = d->handler(r);
+      ok = !out.failed;
+    }
+  } catch (const std::exception& ex) {
     // The C++ analogue of the Go server's recovered handler panic: an ordinary error reply.
-    log_error("handler failed", {{"type", type}, {"error", e.what()}});
-    return error_body(std::string("registry handler panic recovered: ") + e.what());
+    log_error("handler failed", {{"type", d->type}, {"error", ex.what()}});
+    out = Outcome::fail(std::string("registry handler panic recovered: ") + ex.what());
+    e.reply.clear();
+    ok = false;
   }
-  if (out.failed) {
-    if (reg.pass_error()) log_warn("store error during request", {{"type", type}, {"error", lmdb_error(reg.pass_error())}});
-    return error_body(out.error);
+
+  if (e.is_write) {
+    if (ok && !view.error()) view.note(child.commit());
+    else child.abort();
   }
-  *is_error = false;
-  if (!out.raw.empty()) return out.raw;
+  if (view.error()) {
+    // A store error: nothing of this request is kept. MDB_MAP_FULL makes the writer grow
+    // the map and replay its batch; other errors fail just this request.
+    log_warn("store error during request", {{"type", d->type}, {"error", lmdb_error(view.error())}});
+    if (e.is_write) ctx.store_error = view.error();
+    fail_entry(e, "registry cannot store the request: " + lmdb_error(view.error()));
+    e.run_ns = mono_now_ns() - t0;
+    return;
+  }
+  if (!ok) e.effects.clear();  // a refused request changes nothing, in memory either
+  e.run_ns = mono_now_ns() - t0;
+  if (e.kind == EntryKind::Native) {
+    e.is_error = !ok;
+    return;
+  }
+  if (out.failed) return fail_json(e, out.error, !d->raw_errors && !caller.local_operator);
+  if (!out.raw.empty()) return frame_json(e, out.raw);
   if (!json_object_get(out.json.get(), "type"))
-    json_object_set_new(out.json.get(), "type", json_stringn(type.data(), type.size()));
-  return json_dump_compact(out.json.get());
+    json_object_set_new(out.json.get(), "type", json_stringn(d->type.data(), d->type.size()));
+  frame_json(e, json_dump_compact(out.json.get()));
 }
 
 }  // namespace rdv::registry

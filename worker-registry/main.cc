@@ -17,11 +17,13 @@
 #include "event.h"
 #include "ipc.h"
 #include "log.h"
+#include "message_table.h"
 #include "metrics.h"
 #include "registry.h"
 #include "server.h"
 #include "store.h"
 #include "util.h"
+#include "writer.h"
 
 using namespace rdv;
 
@@ -122,6 +124,8 @@ void on_gauge_timer(evutil_socket_t, short, void* arg) {
 int main() {
   const int64_t started_ns = mono_now_ns();
   Config cfg = ipc::WorkerControl::boot("registry");
+  if (std::string bad = registry::check_message_table(); !bad.empty())
+    ipc::WorkerControl::fatal("message table inconsistent: " + bad);
 
   std::string err;
   auto* page = metrics::map_registry_page(ipc::registry_metrics_path(cfg.run_dir), true, &err);
@@ -140,10 +144,13 @@ int main() {
   if (!reg.load(&err)) ipc::WorkerControl::fatal(err);
   const int64_t loaded_ns = mono_now_ns();
 
+  registry::Writer writer(env, page);
+  if (!writer.start(&err)) ipc::WorkerControl::fatal(err);
+
   EventBasePtr base(event_base_new());
   if (!base) ipc::WorkerControl::fatal("event_base_new() failed");
   UniqueFd control_listener = listen_unix(ipc::registry_socket_path(cfg.run_dir));
-  registry::Server server(base.get(), reg, kListenerFd, control_listener.get());
+  registry::Server server(base.get(), reg, writer, kListenerFd, control_listener.get());
 
   Worker w{base.get(), &server, &reg};
   ipc::WorkerControl control(base.get(), {
@@ -183,9 +190,10 @@ int main() {
                                  {"open_ms", ms(opened_ns - started_ns)}, {"load_ms", ms(loaded_ns - opened_ns)},
                                  {"startup_ms", ms(mono_now_ns() - started_ns)}});
 
-  // The loop: one pass of ready events, then the group commit that releases their replies.
+  // The loop: one pass of ready events, then end_pass (server.h). With input left over from
+  // a spent budget, the pass does not block waiting for new events.
   while (!w.stopping) {
-    event_base_loop(base.get(), EVLOOP_ONCE);
+    event_base_loop(base.get(), server.has_backlog() ? EVLOOP_ONCE | EVLOOP_NONBLOCK : EVLOOP_ONCE);
     server.end_pass();
   }
 
@@ -193,13 +201,21 @@ int main() {
   if (page) page->serving.store(0);
   log_info("shutting down");
   server.begin_shutdown();
-  server.request_liveness_flush();
   server.end_pass();
+  server.request_liveness_flush();
   int64_t deadline = mono_now_ns() + 3000000000LL;
-  while (!server.outputs_drained() && mono_now_ns() < deadline) {
+  bool flushed = false;
+  while (mono_now_ns() < deadline) {
     event_base_loop(base.get(), EVLOOP_ONCE | EVLOOP_NONBLOCK);
     server.end_pass();
-    usleep(1000);
+    if (server.drained()) {
+      if (flushed) break;
+      server.request_liveness_flush();  // the last one, after every request is answered
+      server.end_pass();
+      flushed = true;
+      continue;
+    }
+    usleep(500);
   }
   ::unlink(ipc::registry_socket_path(cfg.run_dir).c_str());
   log_info("registry stopped");

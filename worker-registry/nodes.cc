@@ -1,48 +1,50 @@
-// Node lifecycle: register, deregister, heartbeat (wire-protocol §6.1.1, §6.1.2, §6.2.1).
+// Node lifecycle: register, deregister, heartbeat (wire-protocol §6.1.1, §6.1.2, §6.2.1,
+// §7.3), and their descriptors.
 #include <cinttypes>
 #include <cstdio>
 
 #include "crypto.h"
+#include "field_limits.h"
 #include "log.h"
+#include "message_table.h"
 #include "registry.h"
 #include "util.h"
+#include "wire.h"
 
 namespace rdv::registry {
 
 namespace {
 
-constexpr int64_t kVerifyWindowNs = 120LL * 1000000000;  // §4.5
 constexpr int64_t kExpiryWarningS = 24 * 3600;
 
 std::string raw_key(const PublicKey& k) { return std::string(reinterpret_cast<const char*>(k.data()), k.size()); }
 
 // Non-backbone networks whose member list still holds `id` (restored when a reaped or
 // deregistered key comes back).
-std::vector<uint16_t> networks_listing(Registry& reg, uint32_t id) {
+std::vector<uint16_t> networks_listing(View& view, uint32_t id) {
   std::vector<uint16_t> nets{0};
-  Cursor c(reg.txn(), Db::Networks);
+  Cursor c(view.txn(), Db::Networks);
   for (bool ok = c.seek(); ok; ok = c.next()) {
     if (c.key().size() != 2) continue;
     uint16_t net = uint16_t(uint8_t(c.key()[0]) << 8 | uint8_t(c.key()[1]));
     if (net == 0) continue;
     std::string_view v;
-    if (reg.txn().get(Db::Members, key_u16(net) + key_u32(id), &v) == 0) nets.push_back(net);
+    if (view.txn().get(Db::Members, key_u16(net) + key_u32(id), &v) == 0) nets.push_back(net);
   }
   return nets;
 }
 
-// Claims `hostname` for node `n` inside mutation `m`. Returns "" or the hostname_error text.
-std::string claim_hostname(Registry& reg, Mutation& m, Node& n, const std::string& hostname) {
+// Claims `hostname` for node `n` through `w`. Returns "" or the hostname_error text.
+std::string claim_hostname(Request& r, Write& w, Node& n, const std::string& hostname) {
   if (hostname == n.hostname) return "";
-  uint32_t holder = reg.node_for_hostname(hostname);
+  uint32_t holder = r.view.node_for_hostname(hostname);
   if (holder && holder != n.id) {
     Node other;
-    if (reg.get_node(holder, &other) && other.hostname == hostname)
+    if (r.view.get_node(holder, &other) && other.hostname == hostname)
       return "hostname \"" + hostname + "\" already in use";
   }
-  if (!n.hostname.empty() && reg.node_for_hostname(n.hostname) == n.id)
-    reg.note_store_error(m.del(Db::HostIndex, n.hostname));
-  reg.note_store_error(m.put(Db::HostIndex, hostname, key_u32(n.id)));
+  if (!n.hostname.empty() && r.view.node_for_hostname(n.hostname) == n.id) w.del(Db::HostIndex, n.hostname);
+  w.put(Db::HostIndex, hostname, key_u32(n.id));
   n.hostname = hostname;
   return "";
 }
@@ -54,10 +56,15 @@ std::vector<std::string> lan_addrs_of(const Message& msg) {
   return out;
 }
 
+Signer register_signer(const Message& m) { return {0, m.str("public_key")}; }
+std::string register_challenge(const Message& m) { return challenge_register(m.str("listen_addr"), m.str("public_key")); }
+Signer node_signer(const Message& m) { return {m.u32("node_id"), {}}; }
+std::string heartbeat_challenge(const Message& m) { return challenge_node("heartbeat", m.u32("node_id")); }
+std::string deregister_challenge(const Message& m) { return challenge_node("deregister", m.u32("node_id")); }
+
 }  // namespace
 
 Outcome handle_register(Request& r) {
-  Registry& reg = r.reg;
   const Message& msg = r.msg;
   std::string listen_addr(msg.str("listen_addr"));
   std::string pub_b64(msg.str("public_key"));
@@ -65,6 +72,10 @@ Outcome handle_register(Request& r) {
   std::string owner(msg.str("owner"));
   std::string hostname(msg.str("hostname"));
   std::string version(msg.str("version"));
+  std::vector<std::string> lan_addrs = lan_addrs_of(msg);
+
+  if (std::string limit = register_field_error(r.cfg, listen_addr, owner, version, lan_addrs); !limit.empty())
+    return Outcome::fail(limit);
 
   std::string observed = sanitize_listen_addr(r.peer.ip, r.peer.port, listen_addr);
 
@@ -77,11 +88,11 @@ Outcome handle_register(Request& r) {
     if (!key_ok) return Outcome::fail("registration: invalid public_key");
     std::string sig;
     if (!base64_decode(sig_b64, &sig)) return Outcome::fail("registration: invalid signature encoding");
-    if (sig.size() != 64 || !verify_counted(reg, key, challenge_register(listen_addr, pub_b64),
-                                            reinterpret_cast<const uint8_t*>(sig.data())))
+    if (sig.size() != 64 ||
+        !r.verify(key, challenge_register(listen_addr, pub_b64), reinterpret_cast<const uint8_t*>(sig.data())))
       return Outcome::fail("registration: signature verification failed");
     is_signed = true;
-  } else if (reg.config().strict_registration_auth) {
+  } else if (r.cfg.strict_registration_auth) {
     return Outcome::fail("registration: signature required");
   }
 
@@ -97,13 +108,12 @@ Outcome handle_register(Request& r) {
     return Outcome::fail("invalid public key: ed25519 public key must be 32 bytes, got " + std::to_string(raw.size()));
   }
 
-  Txn& txn = reg.txn();
-  if (!txn.active()) return Outcome::fail("registry store unavailable");
-  Mutation m(txn, ChangeType::Register);
+  View& view = r.view;
+  Write w(r);
   int64_t now = r.now_ns / 1000000000;
   Node node;
-  uint32_t id = reg.node_for_key(key);
-  bool live = id && reg.get_node(id, &node);
+  uint32_t id = view.node_for_key(key);
+  bool live = id && view.get_node(id, &node);
 
   if (live) {
     // Ratchet (PPA-003): once a key registered with a valid signature, unsigned
@@ -112,24 +122,23 @@ Outcome handle_register(Request& r) {
       return Outcome::fail("node " + std::to_string(id) + ": unsigned registration cannot modify a signature-verified key");
     std::string before = encode_node(node);
     node.real_addr = observed;
-    node.lan_addrs = lan_addrs_of(msg);
+    node.lan_addrs = lan_addrs;
     if (!version.empty()) node.version = version;
     node.relay_only = msg.boolean("relay_only");
     if (is_signed) node.sig_verified = true;
     if (node.owner.empty() && !owner.empty()) {
       node.owner = owner;
-      uint32_t holder = reg.node_for_owner(owner);
+      uint32_t holder = view.node_for_owner(owner);
       Node other;
-      if (!holder || holder == id || !reg.get_node(holder, &other))
-        reg.note_store_error(m.put(Db::OwnerIndex, owner, key_u32(id)));
+      if (!holder || holder == id || !view.get_node(holder, &other)) w.put(Db::OwnerIndex, owner, key_u32(id));
     }
-    if (!hostname.empty()) hostname_err = claim_hostname(reg, m, node, hostname);
-    if (encode_node(node) != before) reg.put_node(m, node);
+    if (!hostname.empty()) hostname_err = claim_hostname(r, w, node, hostname);
+    if (encode_node(node) != before) w.put_node(node);
   } else {
-    uint32_t owner_id = (!id && !owner.empty()) ? reg.node_for_owner(owner) : 0;
+    uint32_t owner_id = (!id && !owner.empty()) ? view.node_for_owner(owner) : 0;
     if (owner_id) {
       Node bound;
-      if (reg.get_node(owner_id, &bound))
+      if (view.get_node(owner_id, &bound))
         return Outcome::fail("owner \"" + owner + "\" is already bound to node " + std::to_string(owner_id) +
                              " with a different key; use recover_identity to rotate the key");
     }
@@ -137,108 +146,133 @@ Outcome handle_register(Request& r) {
     if (id) {
       // The key came back after a reap or deregister: same id, its networks restored.
       node.id = id;
-      node.networks = networks_listing(reg, id);
+      node.networks = networks_listing(view, id);
     } else if (owner_id) {
       // The owner's node is gone: the new key takes that id over (memberships not restored).
       node.id = owner_id;
       node.networks = {0};
-      reg.note_store_error(m.put(Db::KeyIndex, raw_key(key), key_u32(owner_id)));
+      w.put(Db::KeyIndex, raw_key(key), key_u32(owner_id));
     } else {
-      if (reg.config().max_nodes > 0 && reg.node_count() >= uint64_t(reg.config().max_nodes))
-        return Outcome::fail("registry full");
-      node.id = reg.allocate_node_id(m);
+      if (r.cfg.max_nodes > 0 && view.node_count() >= uint64_t(r.cfg.max_nodes)) return Outcome::fail("registry full");
+      node.id = w.allocate_node_id();
       if (!node.id) return Outcome::fail("node ID space exhausted");
       node.networks = {0};
-      reg.note_store_error(m.put(Db::KeyIndex, raw_key(key), key_u32(node.id)));
-      if (!owner.empty()) reg.note_store_error(m.put(Db::OwnerIndex, owner, key_u32(node.id)));
+      w.put(Db::KeyIndex, raw_key(key), key_u32(node.id));
+      if (!owner.empty()) w.put(Db::OwnerIndex, owner, key_u32(node.id));
     }
     node.public_key = key;
     node.owner = owner;
     node.real_addr = observed;
-    node.lan_addrs = lan_addrs_of(msg);
+    node.lan_addrs = lan_addrs;
     node.version = version;
     node.relay_only = msg.boolean("relay_only");
     node.sig_verified = is_signed;
     node.created_at = now;
-    if (!hostname.empty()) hostname_err = claim_hostname(reg, m, node, hostname);
-    reg.put_node(m, node);
-    reg.forget(node.id);
+    if (!hostname.empty()) hostname_err = claim_hostname(r, w, node, hostname);
+    w.put_node(node);
+    r.effect(Effect::Forget, node.id);
     if (id || owner_id) log_info("node returned", {{"node_id", std::to_string(node.id)}});
   }
-  // Registration counts as activity; the liveness record is written with the mutation so a
+  // Registration counts as activity; the liveness record is written with the request so a
   // fresh node is never reaped for lack of one.
-  reg.set_last_seen(node.id, r.now_ns);
-  reg.note_store_error(m.put(Db::Liveness, key_u32(node.id), key_u64(uint64_t(r.now_ns))));
-  reg.finish(m);
-  if (auto* p = reg.page()) p->registrations_total.fetch_add(1, std::memory_order_relaxed);
+  w.set_liveness(node.id, r.now_ns);
+  r.effect(Effect::SetLastSeen, node.id, r.now_ns);
+  r.effect(Effect::CountRegistration);
 
   std::string body;
   body.reserve(256);
-  JsonWriter w(body);
-  w.begin_object()
+  JsonWriter jw(body);
+  jw.begin_object()
       .str("type", "register_ok")
       .num("node_id", node.id)
       .num("network_id", 0)
       .str("address", format_address(0, node.id))
       .str("public_key", pub_b64);
-  if (!node.hostname.empty()) w.str("hostname", node.hostname);
-  if (!hostname_err.empty()) w.str("hostname_error", hostname_err);
-  w.str("observed_addr", node.real_addr).num("protocol_version", 1).end_object();
+  if (!node.hostname.empty()) jw.str("hostname", node.hostname);
+  if (!hostname_err.empty()) jw.str("hostname_error", hostname_err);
+  jw.str("observed_addr", node.real_addr).num("protocol_version", 1).end_object();
   return Outcome::ok_raw(std::move(body));
 }
 
 Outcome handle_deregister(Request& r) {
-  Registry& reg = r.reg;
   uint32_t id = r.msg.u32("node_id");
   Node node;
-  if (!reg.get_node(id, &node)) return Outcome::ok(json_pack("{s:s}", "type", "deregister_ok"));
-  std::string err = check_signature_or_admin(r, node, challenge_node("deregister", id));
+  if (!r.view.get_node(id, &node)) return Outcome::ok(json_pack("{s:s}", "type", "deregister_ok"));
+  std::string err = r.authorise(node);
   if (!err.empty()) return Outcome::fail(err);
-  Mutation m(reg.txn(), ChangeType::Deregister);
+  Write w(r);
   // Leave every network (members entry) and free the hostname; key and owner indices stay so
   // the same key gets the same id back.
   for (uint16_t net : node.networks)
-    if (net != 0) reg.note_store_error(m.del(Db::Members, key_u16(net) + key_u32(id)));
-  if (!node.hostname.empty() && reg.node_for_hostname(node.hostname) == id)
-    reg.note_store_error(m.del(Db::HostIndex, node.hostname));
-  reg.note_store_error(m.del(Db::Nodes, key_u32(id)));
-  reg.note_store_error(m.del(Db::Liveness, key_u32(id)));
-  reg.finish(m);
-  reg.forget(id);
-  if (auto* p = reg.page()) p->deregistrations_total.fetch_add(1, std::memory_order_relaxed);
+    if (net != 0) w.del(Db::Members, key_u16(net) + key_u32(id));
+  if (!node.hostname.empty() && r.view.node_for_hostname(node.hostname) == id) w.del(Db::HostIndex, node.hostname);
+  w.del(Db::Nodes, key_u32(id));
+  w.del(Db::Liveness, key_u32(id));
+  r.effect(Effect::Forget, id);
+  r.effect(Effect::CountDeregistration);
   return Outcome::ok(json_pack("{s:s}", "type", "deregister_ok"));
 }
 
-// Shared by the JSON and binary heartbeats: the key-expiry gate and the liveness update.
+namespace {
+
+// The key-expiry gate and the liveness update shared by the JSON and binary heartbeats.
 // Returns "" or the error text; sets *warning when the key expires within 24 h.
-std::string heartbeat_accept(Registry& reg, const Node& node, int64_t now_ns, bool* warning) {
-  int64_t now = now_ns / 1000000000;
+std::string heartbeat_accept(Request& r, const Node& node, bool* warning) {
+  int64_t now = r.now_ns / 1000000000;
   if (node.expires_at && node.expires_at < now)
     return "node " + std::to_string(node.id) + ": key expired at " + rfc3339_utc(node.expires_at);
   *warning = node.expires_at && node.expires_at - now <= kExpiryWarningS;
-  reg.touch(node.id, now_ns);
+  r.effect(Effect::Touch, node.id, r.now_ns);
   return "";
 }
 
-// The verify cache of §4.5: a heartbeat within 120 s of the last verified one is accepted
-// without checking its signature.
-bool heartbeat_recently_verified(Registry& reg, uint32_t id, int64_t now_ns) {
-  int64_t last = reg.last_verified_ns(id);
-  return last && now_ns - last < kVerifyWindowNs;
-}
+bool recently_verified(Request& r, uint32_t id) { return r.state->recently_verified(id, r.now_ns); }
 
-Outcome handle_heartbeat(Request& r) {
-  Registry& reg = r.reg;
-  uint32_t id = r.msg.u32("node_id");
-  Node node;
-  if (!reg.get_node(id, &node)) return Outcome::fail(node_not_found(id));
-  if (!heartbeat_recently_verified(reg, id, r.now_ns)) {
-    std::string err = check_signature(r, node, challenge_node("heartbeat", id));
-    if (!err.empty()) return Outcome::fail(err);
-    reg.set_verified(id, r.now_ns);
+void binary_heartbeat(Request& r, std::string& out) {
+  auto* p = reinterpret_cast<const uint8_t*>(r.payload.data());
+  size_t len = r.payload.size();
+  if (len < 68) return wire::append_binary_error(out, "heartbeat request too short: " + std::to_string(len) + " bytes");
+  uint32_t id = wire::load_be32(p);
+  Node n;
+  if (!r.view.get_node(id, &n)) return wire::append_binary_error(out, "node " + std::to_string(id) + ": not found");
+  if (!recently_verified(r, id)) {
+    if (!n.has_key) return wire::append_binary_error(out, "node has no public key: binary heartbeat requires key");
+    if (!r.verify(n.public_key, challenge_node("heartbeat", id), p + 4))
+      return wire::append_binary_error(out, "signature verification failed");
+    r.effect(Effect::Verified, id, r.now_ns);
   }
   bool warning = false;
-  std::string err = heartbeat_accept(reg, node, r.now_ns, &warning);
+  std::string err = heartbeat_accept(r, n, &warning);
+  if (!err.empty()) return wire::append_binary_error(out, err);
+  std::string payload;
+  wire::put_be64(payload, uint64_t(r.now_ns / 1000000000));
+  payload += char(warning ? 1 : 0);
+  wire::append_binary_frame(out, wire::kHeartbeatOk, payload);
+}
+
+bool binary_heartbeat_signature(std::string_view payload, uint32_t* signer, std::string* challenge,
+                                const uint8_t** sig) {
+  if (payload.size() < 68) return false;
+  auto* p = reinterpret_cast<const uint8_t*>(payload.data());
+  *signer = wire::load_be32(p);
+  *challenge = challenge_node("heartbeat", *signer);
+  *sig = p + 4;
+  return true;
+}
+
+}  // namespace
+
+Outcome handle_heartbeat(Request& r) {
+  uint32_t id = r.msg.u32("node_id");
+  Node node;
+  if (!r.view.get_node(id, &node)) return Outcome::fail(node_not_found(id));
+  if (!recently_verified(r, id)) {
+    std::string err = r.authorise(node);
+    if (!err.empty()) return Outcome::fail(err);
+    r.effect(Effect::Verified, id, r.now_ns);
+  }
+  bool warning = false;
+  std::string err = heartbeat_accept(r, node, &warning);
   if (!err.empty()) return Outcome::fail(err);
   // Exact bytes (§6.2.1): Go's sorted-key encoding.
   char buf[96];
@@ -247,5 +281,24 @@ Outcome handle_heartbeat(Request& r) {
   else snprintf(buf, sizeof buf, "{\"time\":%lld,\"type\":\"heartbeat_ok\"}", now);
   return Outcome::ok_raw(buf);
 }
+
+namespace {
+// Heartbeats write no LMDB state: liveness is an in-memory effect, flushed in batches. So they
+// are reads, served on the loop (and on a standby) without waiting for any commit.
+const MessageDesc kMessages[] = {
+    {.type = "register", .access = Access::Write, .auth = Auth::Open, .standby_ok = false,
+     .handler = handle_register, .signer = register_signer, .challenge = register_challenge,
+     .change = ChangeType::Register},
+    {.type = "deregister", .access = Access::Write, .auth = Auth::SigOrAdmin, .standby_ok = false,
+     .handler = handle_deregister, .signer = node_signer, .challenge = deregister_challenge,
+     .change = ChangeType::Deregister},
+    {.type = "heartbeat", .access = Access::Read, .auth = Auth::Sig, .standby_ok = true,
+     .handler = handle_heartbeat, .signer = node_signer, .challenge = heartbeat_challenge,
+     .verify_window = true, .opcode = wire::kHeartbeat, .binary = binary_heartbeat,
+     .binary_signature = binary_heartbeat_signature},
+};
+}  // namespace
+
+std::span<const MessageDesc> node_messages() { return kMessages; }
 
 }  // namespace rdv::registry

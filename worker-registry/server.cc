@@ -6,21 +6,25 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <thread>
 
+#include "dispatch.h"
 #include "log.h"
+#include "request_queue.h"
 #include "util.h"
 
 namespace rdv::registry {
 
 namespace {
-constexpr size_t kReadChunk = 64 * 1024;
-constexpr size_t kReadBudget = 256 * 1024;          // per readable event, for fairness
-constexpr size_t kOutputHighWater = 4 * 1024 * 1024;  // stop reading a client that does not read
-constexpr int64_t kIdleNs = 5LL * 60 * 1000000000;   // wire §2.5
+constexpr size_t kReadChunk = 64 * 1024;        // per readable event, for fairness
+constexpr size_t kPassRequests = 2048;          // requests decoded per pass, all connections
+constexpr size_t kConnPassRequests = 256;       // …and from one connection
+constexpr size_t kMaxQueued = 1024;             // a connection's unanswered requests
+constexpr size_t kBusSkipBytes = 64 * 1024;     // bus frames are skipped past this backlog
+constexpr int64_t kIdleNs = 5LL * 60 * 1000000000;  // wire §2.5
 constexpr int kAcceptBatch = 64;
-constexpr int kMaxReplays = 16;
 
 Peer peer_of(const sockaddr* sa) {
   Peer p;
@@ -41,20 +45,17 @@ Peer peer_of(const sockaddr* sa) {
   return p;
 }
 
-size_t native_type_index(uint8_t type) {
-  switch (type) {
-    case wire::kHeartbeat: return metrics::type_index("heartbeat");
-    case wire::kLookup: return metrics::type_index("lookup");
-    case wire::kResolve: return metrics::type_index("resolve");
-  }
-  return metrics::kUnknownType;
+EventPtr must_event(event_base* base, int fd, short what, event_callback_fn fn, void* arg, const char* name) {
+  EventPtr ev(event_new(base, fd, what, fn, arg));
+  if (!ev) log_error("event_new() failed", {{"event", name}});
+  return ev;
 }
 
 }  // namespace
 
 struct Server::Conn {
   Server* srv = nullptr;
-  int fd = -1;
+  UniqueFd fd;
   size_t index = 0;
   uint64_t id = 0;
   bool control = false;
@@ -62,37 +63,41 @@ struct Server::Conn {
   wire::Mode mode = wire::Mode::Undetected;
   std::string in;
   size_t in_off = 0;
-  std::string staged;  // replies of the current pass, released after commit
-  std::string out;     // committed replies not yet written
+  std::string out;  // released replies not yet written
   size_t out_off = 0;
-  EventPtr rev, wev;
-  bool touched = false, closed = false, close_after_flush = false, reading = false;
-  bool pass_writes = false;  // sent a request this pass that is not a snapshot read
+  EventPtr rev, wev;  // declared after fd: destroyed (and so deleted) before it closes
+  RequestQueue queue;
+  size_t away = 0;  // entries at the verify pool or the writer: the Conn must outlive them
+  size_t pass_requests = 0;
+  bool marked = false, in_backlog = false, closed = false, close_after_flush = false, reading = false;
+  bool bus = false;  // a local-bus subscriber
   int64_t last_frame_ns = 0;
 
-  ~Conn() {
-    rev.reset();  // events before their fd
-    wev.reset();
-    if (fd >= 0) ::close(fd);
-  }
   size_t pending_out() const { return out.size() - out_off; }
 };
 
-Server::Server(event_base* base, Registry& reg, int tcp_fd, int control_fd)
-    : base_(base), reg_(reg), tcp_fd_(tcp_fd), control_fd_(control_fd),
-      verify_pool_(std::max(1u, std::thread::hardware_concurrency()) - 1) {
+Server::Server(event_base* base, Registry& reg, Writer& writer, int tcp_fd, int control_fd)
+    : base_(base), reg_(reg), writer_(writer), tcp_fd_(tcp_fd), control_fd_(control_fd),
+      verify_pool_(std::max(1u, std::thread::hardware_concurrency())) {
   timeval idle{300, 0}, wr{5, 0};
   idle_timeout_ = event_base_init_common_timeout(base_, &idle);
   write_timeout_ = event_base_init_common_timeout(base_, &wr);
-  set_nonblocking(tcp_fd_);
-  accept_ev_.reset(event_new(base_, tcp_fd_, EV_READ | EV_PERSIST, &Server::on_accept, this));
-  event_add(accept_ev_.get(), nullptr);
-  accept_resume_ev_.reset(evtimer_new(base_, &Server::on_accept_resume, this));
+  if (!set_nonblocking(tcp_fd_)) log_error("fcntl(O_NONBLOCK) failed on the listener", {{"error", sys_error("fcntl")}});
+  accept_ev_ = must_event(base_, tcp_fd_, EV_READ | EV_PERSIST, &Server::on_accept, this, "accept");
+  if (accept_ev_) event_add(accept_ev_.get(), nullptr);
+  accept_resume_ev_ = must_event(base_, -1, 0, &Server::on_accept_resume, this, "accept_resume");
   if (control_fd_ >= 0) {
     set_nonblocking(control_fd_);
-    control_accept_ev_.reset(event_new(base_, control_fd_, EV_READ | EV_PERSIST, &Server::on_control_accept, this));
-    event_add(control_accept_ev_.get(), nullptr);
+    control_accept_ev_ = must_event(base_, control_fd_, EV_READ | EV_PERSIST, &Server::on_control_accept, this, "control");
+    if (control_accept_ev_) event_add(control_accept_ev_.get(), nullptr);
   }
+  if (verify_pool_.notify_fd() >= 0) {
+    verified_ev_ = must_event(base_, verify_pool_.notify_fd(), EV_READ | EV_PERSIST, &Server::on_verified, this, "verified");
+    if (verified_ev_) event_add(verified_ev_.get(), nullptr);
+  }
+  committed_ev_ = must_event(base_, writer_.notify_fd(), EV_READ | EV_PERSIST, &Server::on_committed, this, "committed");
+  if (committed_ev_) event_add(committed_ev_.get(), nullptr);
+  reap_interval_ns_ = std::clamp<int64_t>(reg_.config().stale_threshold_ns / 4, 250000000, 10000000000LL);
 }
 
 Server::~Server() { conns_.clear(); }
@@ -126,22 +131,22 @@ void Server::accept_from(int listen_fd, bool control) {
       log_warn("accept4() failed", {{"error", sys_error("accept4")}});
       return;
     }
-    if (!control && tcp_connections_ >= size_t(reg_.config().max_connections)) {
-      ::close(fd);  // above the cap: closed at once (wire §2.5)
-      continue;
-    }
+    UniqueFd owned(fd);
+    if (!control && reg_.server.tcp_connections >= size_t(reg_.config().max_connections))
+      continue;  // above the cap: closed at once (wire §2.5)
     if (!control) {
       int one = 1;
-      setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+      if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) != 0)
+        log_debug("setsockopt(TCP_NODELAY) failed", {{"error", sys_error("setsockopt")}});
     }
-    add_conn(fd, control, reinterpret_cast<sockaddr*>(&ss));
+    add_conn(owned.release(), control, reinterpret_cast<sockaddr*>(&ss));
   }
 }
 
-Server::Conn* Server::add_conn(int fd, bool control, const sockaddr* peer) {
+void Server::add_conn(int fd, bool control, const sockaddr* peer) {
   auto c = std::make_unique<Conn>();
   c->srv = this;
-  c->fd = fd;
+  c->fd.reset(fd);
   c->id = next_conn_id_++;
   c->control = control;
   c->peer = peer_of(peer);
@@ -153,24 +158,32 @@ Server::Conn* Server::add_conn(int fd, bool control, const sockaddr* peer) {
   c->last_frame_ns = mono_now_ns();
   c->rev.reset(event_new(base_, fd, EV_READ | EV_PERSIST, &Server::on_readable, c.get()));
   c->wev.reset(event_new(base_, fd, EV_WRITE, &Server::on_writable, c.get()));
+  if (!c->rev || !c->wev) {
+    log_error("event_new() failed for a connection; closing it", {{"peer", c->peer.ip}});
+    return;  // c (and its fd) freed here
+  }
   c->index = conns_.size();
   Conn* raw = c.get();
   conns_.push_back(std::move(c));
   if (!control) {
-    tcp_connections_++;
+    reg_.server.tcp_connections++;
     if (auto* p = reg_.page()) {
-      p->tcp_connections.store(tcp_connections_, std::memory_order_relaxed);
+      p->tcp_connections.store(reg_.server.tcp_connections, std::memory_order_relaxed);
       p->connections_accepted_total.fetch_add(1, std::memory_order_relaxed);
     }
   }
   update_read_interest(raw);
-  return raw;
 }
 
 // ---- reading and decoding ----
 
+bool Server::can_take_input(const Conn* c) const {
+  return !c->closed && !c->close_after_flush && !shutting_down_ &&
+         c->pending_out() < size_t(reg_.config().max_conn_output_kb) * 1024 && c->queue.size() < kMaxQueued;
+}
+
 void Server::update_read_interest(Conn* c) {
-  bool want = !c->closed && !c->close_after_flush && !shutting_down_ && c->pending_out() < kOutputHighWater;
+  bool want = can_take_input(c);
   if (want == c->reading) return;
   c->reading = want;
   if (want) event_add(c->rev.get(), idle_timeout_);
@@ -184,18 +197,18 @@ void Server::on_readable(evutil_socket_t, short what, void* arg) {
 }
 
 void Server::read_input(Conn* c) {
+  // The pass's budget is spent: leave the bytes in the kernel; the level-triggered event
+  // fires again next pass, after the connections that were served first.
+  if (pass_requests_ >= kPassRequests || c->in_backlog) return;
   // One scratch buffer for all connections: a connection's own buffer holds only the bytes of
-  // an incomplete frame, so idle connections cost almost nothing.
+  // requests not decoded yet, so idle connections cost almost nothing.
   static char scratch[kReadChunk];
-  size_t budget = kReadBudget;
   bool eof = false;
-  while (budget > 0) {
-    ssize_t n = ::read(c->fd, scratch, kReadChunk);
+  for (;;) {
+    ssize_t n = ::read(c->fd.get(), scratch, kReadChunk);
     if (n > 0) {
       c->in.append(scratch, size_t(n));
-      budget -= std::min(budget, size_t(n));
-      if (size_t(n) < kReadChunk) break;
-      continue;
+      break;
     }
     if (n == 0) {
       eof = true;
@@ -207,11 +220,10 @@ void Server::read_input(Conn* c) {
   }
   decode_frames(c);
   if (c->closed) return;
-  if (eof) c->close_after_flush = true;  // the peer half-closed: answer what it sent, then close
-  if (c->close_after_flush) {
+  if (eof) {
+    c->close_after_flush = true;  // the peer half-closed: answer what it sent, then close
     update_read_interest(c);
-    // A touched connection is flushed (and closed) by end_pass once its replies commit.
-    if (!c->touched) flush(c);
+    mark(c);
   } else if (mono_now_ns() - c->last_frame_ns > kIdleNs) {
     close_conn(c, "no complete request for 5 minutes");
   }
@@ -220,6 +232,14 @@ void Server::read_input(Conn* c) {
 void Server::decode_frames(Conn* c) {
   uint32_t max = uint32_t(reg_.config().max_message_bytes);
   while (!c->closed && !c->close_after_flush) {
+    if (pass_requests_ >= kPassRequests || c->pass_requests >= kConnPassRequests || !can_take_input(c)) {
+      // Budget spent (or replies backed up): the rest waits in c->in.
+      if (c->in_off < c->in.size() && can_take_input(c) && !c->in_backlog) {
+        c->in_backlog = true;
+        backlog_.push_back(c);
+      }
+      break;
+    }
     auto* data = reinterpret_cast<const uint8_t*>(c->in.data()) + c->in_off;
     wire::Decoded d = wire::decode_next(c->mode, data, c->in.size() - c->in_off, max);
     if (d.status == wire::DecodeStatus::NeedMore) break;
@@ -228,40 +248,47 @@ void Server::decode_frames(Conn* c) {
       case wire::DecodeStatus::Preamble:
         continue;
       case wire::DecodeStatus::BadVersion: {
-        std::string frame;
-        wire::append_binary_error(frame, "unsupported wire version " + std::to_string(d.version));
-        stage(c, frame);
+        auto e = std::make_unique<Entry>();
+        wire::append_binary_error(e->reply, "unsupported wire version " + std::to_string(d.version));
+        e->answered = true;
+        e->state = Entry::State::Ready;
         c->close_after_flush = true;
+        queue_request(c, std::move(e));
         break;
       }
       case wire::DecodeStatus::Close:
         if (auto* p = reg_.page()) p->frames_rejected_total.fetch_add(1, std::memory_order_relaxed);
         log_debug("closing connection", {{"reason", d.reason}, {"peer", c->peer.ip}});
         c->close_after_flush = true;
+        mark(c);
         break;
       case wire::DecodeStatus::Frame: {
-        EntryKind kind = c->control ? EntryKind::Control
-                         : c->mode == wire::Mode::Json ? EntryKind::Json
-                         : d.type == wire::kPassthrough ? EntryKind::Passthrough
-                                                        : EntryKind::Native;
-        Entry e{c, kind, d.type, {}, unix_now_ns(), {}, true, {}};
+        auto e = std::make_unique<Entry>();
+        e->kind = c->control ? EntryKind::Control
+                  : c->mode == wire::Mode::Json ? EntryKind::Json
+                  : d.type == wire::kPassthrough ? EntryKind::Passthrough
+                                                 : EntryKind::Native;
+        e->opcode = d.type;
+        e->now_ns = unix_now_ns();
+        e->start_mono_ns = mono_now_ns();
         std::string_view body(reinterpret_cast<const char*>(d.payload), d.payload_len);
-        if (kind == EntryKind::Native) e.payload.assign(body);
-        else e.msg_ok = e.msg.parse(body, &e.decode_error);
-        c->last_frame_ns = mono_now_ns();
-        if (!e.msg_ok && (kind == EntryKind::Json || kind == EntryKind::Control)) {
+        if (e->kind == EntryKind::Native) e->payload.assign(body);
+        else e->msg_ok = e->msg.parse(body, &e->decode_error);
+        c->last_frame_ns = e->start_mono_ns;
+        if (!e->msg_ok && (e->kind == EntryKind::Json || e->kind == EntryKind::Control)) {
           // JSON mode: a body that is not a JSON object is a fatal framing error (§2.6);
           // replies to earlier requests are still delivered.
           if (auto* p = reg_.page()) p->frames_rejected_total.fetch_add(1, std::memory_order_relaxed);
-          log_debug("closing connection: undecodable request", {{"error", e.decode_error}, {"peer", c->peer.ip}});
+          log_debug("closing connection: undecodable request", {{"error", e->decode_error}, {"peer", c->peer.ip}});
           c->close_after_flush = true;
+          mark(c);
           break;
         }
-        // Reserve the connection's place in the pass now so end_pass releases its replies.
-        stage(c, {});
-        e.snapshot_read = is_snapshot_read(e);
-        if (!e.snapshot_read) c->pass_writes = true;
-        batch_.push_back(std::move(e));
+        classify(*e, reg_.is_standby());
+        e->state = Entry::State::New;  // end_pass collects its signature checks
+        queue_request(c, std::move(e));
+        pass_requests_++;
+        c->pass_requests++;
         break;
       }
       case wire::DecodeStatus::NeedMore:
@@ -277,203 +304,170 @@ void Server::decode_frames(Conn* c) {
     c->in.erase(0, c->in_off);
     c->in_off = 0;
   }
-  if (c->close_after_flush) update_read_interest(c);
+  update_read_interest(c);
 }
 
-void Server::run_entry(const Entry& e) {
-  Conn* c = e.conn;
-  int64_t t0 = mono_now_ns();
-  std::string frame;
-  size_t type_index = metrics::kUnknownType;
-  bool is_error = false;
-  switch (e.kind) {
-    case EntryKind::Json:
-    case EntryKind::Control: {
-      const Message& msg = e.msg;
-      std::string body = e.kind == EntryKind::Control
-                             ? dispatch_control(reg_, msg, tcp_connections_, !shutting_down_)
-                             : dispatch_json(reg_, msg, c->peer, e.now_ns, &is_error, &type_index);
-      wire::append_json_frame(frame, body);
-      break;
+void Server::queue_request(Conn* c, std::unique_ptr<Entry> e) {
+  e->conn = c;
+  e->peer = &c->peer;
+  c->queue.push(std::move(e));
+  mark(c);
+}
+
+void Server::mark(Conn* c) {
+  if (c->marked) return;
+  c->marked = true;
+  marked_.push_back(c);
+}
+
+// ---- the pipeline ----
+
+const Txn& Server::snapshot() {
+  if (!snapshot_.active()) {
+    int rc = reg_.env().begin_read(&snapshot_);
+    if (rc) log_error("mdb_txn_begin(read) failed", {{"error", lmdb_error(rc)}});
+  }
+  return snapshot_;
+}
+
+void Server::on_verified(evutil_socket_t, short, void* arg) {
+  auto* s = static_cast<Server*>(arg);
+  for (Entry* e : s->verify_pool_.take_finished()) {
+    Conn* c = static_cast<Conn*>(e->conn);
+    c->away--;
+    e->state = Entry::State::Ready;
+    s->mark(c);
+  }
+}
+
+void Server::on_committed(evutil_socket_t, short, void* arg) {
+  auto* s = static_cast<Server*>(arg);
+  if (auto b = s->writer_.take_finished()) s->batch_done(std::move(b));
+}
+
+void Server::run_read(Entry& e) {
+  RunContext ctx{reg_.config(), reg_.epoch(), reg_.is_standby(), &reg_, reg_.page(), &snapshot(), nullptr};
+  if (e.answered) return;  // answered at decoding (bad wire version)
+  run_entry(e, ctx);
+  finish(e);
+}
+
+// A request is final: its effects take hold and it is counted.
+void Server::finish(Entry& e) {
+  Conn* c = static_cast<Conn*>(e.conn);
+  for (const Effect& fx : e.effects) {
+    if (fx.kind == Effect::SubscribeBus) c->bus = true;
+    else reg_.apply(fx);
+  }
+  if (e.kind != EntryKind::Control) metrics::observe(reg_.page(), e.type_index, mono_now_ns() - e.start_mono_ns, e.is_error);
+}
+
+void Server::advance(Conn* c) {
+  c->queue.advance(
+      [&](Entry& e) { run_read(e); },
+      [&](Entry& e) {
+        if (!next_batch_) next_batch_ = std::make_unique<Batch>();
+        next_batch_->entries.push_back(&e);
+        c->away++;
+      });
+  c->queue.release([&](Entry& e) {
+    if (!c->closed) c->out.append(e.reply);
+  });
+}
+
+void Server::submit_batch() {
+  if (writer_.busy() || reg_.is_standby()) return;  // a standby writes nothing but what the replicator applies
+  bool timer_work = flush_due_ || reap_due_;
+  if (!next_batch_ && !timer_work) return;
+  if (!next_batch_) next_batch_ = std::make_unique<Batch>();
+  Batch& b = *next_batch_;
+  b.cfg = reg_.config_ptr();
+  b.epoch = reg_.epoch();
+  if (flush_due_) {
+    b.liveness = reg_.liveness_to_flush();
+    b.flush_liveness = true;
+  }
+  if (reap_due_) {
+    b.reap = reg_.reap_candidates(unix_now_ns(), reap_interval_ns_);
+    b.trim = true;
+  }
+  flush_due_ = reap_due_ = false;
+  writer_.submit(std::move(next_batch_));
+}
+
+void Server::batch_done(std::unique_ptr<Batch> b) {
+  // Effects in commit order, then the replies (advance() releases them in request order).
+  for (Entry* e : b->entries) {
+    Conn* c = static_cast<Conn*>(e->conn);
+    c->away--;
+    c->queue.write_finished(*e);
+    finish(*e);
+    mark(c);
+  }
+  if (b->flush_liveness) reg_.liveness_flushed(b->rc == 0);
+  if (b->rc == 0) {
+    for (uint32_t id : b->reaped) {
+      reg_.apply({Effect::Forget, id, 0});
+      log_info("node reaped", {{"node_id", std::to_string(id)}});
     }
-    case EntryKind::Passthrough: {
-      const Message& msg = e.msg;
-      if (!e.msg_ok) {
-        wire::append_binary_error(frame, "json decode: " + e.decode_error);
-        is_error = true;
-      } else if (msg.str("type") == "subscribe_replication") {
-        wire::append_binary_error(frame, "replication not supported over binary protocol");
-        is_error = true;
-        type_index = metrics::type_index("subscribe_replication");
-      } else {
-        wire::append_binary_frame(frame, wire::kPassthrough,
-                                  dispatch_json(reg_, msg, c->peer, e.now_ns, &is_error, &type_index));
-      }
-      break;
+    if (!b->reaped.empty()) reg_.apply({Effect::CountReaped, 0, int64_t(b->reaped.size())});
+    if (b->last_seq > reg_.server.last_seq) {
+      reg_.server.last_seq = b->last_seq;
+      std::string body = "{\"type\":\"commit\",\"seq\":" + std::to_string(b->last_seq) +
+                         ",\"epoch\":" + std::to_string(b->epoch) + "}";
+      publish(body);
     }
-    case EntryKind::Native:
-      handle_binary(reg_, e.type, reinterpret_cast<const uint8_t*>(e.payload.data()), e.payload.size(), c->peer,
-                    e.now_ns, frame);
-      type_index = native_type_index(e.type);
-      is_error = frame.size() > 4 && uint8_t(frame[4]) == wire::kError;
-      break;
+    if (b->flush_liveness && !b->liveness.empty())
+      publish("{\"type\":\"liveness\",\"rows\":" + std::to_string(b->liveness.size()) +
+              ",\"unix_ms\":" + std::to_string(unix_now_ns() / 1000000) + "}");
   }
-  if (e.kind != EntryKind::Control) metrics::observe(reg_.page(), type_index, mono_now_ns() - t0, is_error);
-  stage(c, frame);
 }
 
-void Server::stage(Conn* c, std::string_view bytes) {
-  if (!c->touched) {
-    c->touched = true;
-    touched_.push_back(c);
+void Server::publish(std::string_view body) {
+  for (auto& c : conns_) {
+    if (!c->bus || c->closed || c->pending_out() > kBusSkipBytes) continue;
+    wire::append_json_frame(c->out, body);
+    mark(c.get());
   }
-  c->staged.append(bytes);
-}
-
-// ---- end of pass: group commit ----
-
-// Reads that need neither a signature check nor a write, and so may be answered from the
-// committed snapshot ahead of the pass's writes.
-bool Server::is_snapshot_read(const Entry& e) const {
-  switch (e.kind) {
-    case EntryKind::Control:
-      return false;
-    case EntryKind::Native:
-      if (e.type == wire::kLookup) return true;
-      if (e.type == wire::kHeartbeat)
-        return e.payload.size() >= 68 &&
-               heartbeat_recently_verified(reg_, wire::load_be32(reinterpret_cast<const uint8_t*>(e.payload.data())),
-                                           e.now_ns);
-      return false;
-    case EntryKind::Json:
-    case EntryKind::Passthrough: {
-      if (!e.msg_ok) return true;  // only an error frame to write
-      std::string_view type = e.msg.type();
-      if (type == "lookup" || type == "resolve_hostname" || type == "list_nodes") return true;
-      if (type == "heartbeat") return heartbeat_recently_verified(reg_, e.msg.u32("node_id"), e.now_ns);
-      return false;
-    }
-  }
-  return false;
-}
-
-void Server::run_snapshot_reads() {
-  bool any = false;
-  for (Entry& e : batch_) {
-    if (!e.snapshot_read || e.conn->pass_writes) continue;
-    if (!any) reg_.begin_snapshot();
-    any = true;
-    run_entry(e);
-    e.done = true;
-  }
-  if (!any) return;
-  reg_.end_snapshot();
-  for (Conn* c : touched_) {
-    if (c->pass_writes || c->closed) continue;
-    c->touched = false;
-    release(c);
-  }
-  std::erase_if(touched_, [](Conn* c) { return !c->touched; });
-}
-
-// Verifies the pass's signatures on all cores, then runs its requests in arrival order.
-void Server::execute_batch() {
-  verify_jobs_.clear();
-  for (const Entry& e : batch_) {
-    if (e.done) continue;
-    if (e.kind == EntryKind::Native)
-      collect_native_checks(reg_, e.type, reinterpret_cast<const uint8_t*>(e.payload.data()), e.payload.size(),
-                            e.now_ns, verify_jobs_);
-    else if (e.msg_ok && e.kind != EntryKind::Control)
-      collect_json_checks(reg_, e.msg, e.now_ns, verify_jobs_);
-  }
-  verify_pool_.run(verify_jobs_);
-  reg_.remember_verified(verify_jobs_);
-  for (const Entry& e : batch_)
-    if (!e.done) run_entry(e);
 }
 
 void Server::end_pass() {
-  run_snapshot_reads();
-  int64_t now = unix_now_ns();
-  execute_batch();
-  auto timer_work = [&] {
-    if (flush_due_) reg_.write_liveness();
-    if (reap_due_) {
-      reg_.reap_stale(now);
-      reg_.trim_changelog();
-    }
-  };
-  timer_work();
-  int rc = reg_.commit_pass();
-  for (int attempt = 0; rc == MDB_MAP_FULL && attempt < kMaxReplays; attempt++) {
-    // The map is full: grow it and run the whole pass again from the recorded requests.
-    // Nothing was acknowledged yet, so the replay is invisible to clients.
-    reg_.abort_pass();
-    int grc = reg_.env().grow();
-    if (auto* p = reg_.page()) p->map_resizes_total.fetch_add(1, std::memory_order_relaxed);
-    log_info("LMDB map full; grown", {{"map_size", std::to_string(reg_.env().map_size())}, {"error", grc ? lmdb_error(grc) : ""}});
-    if (grc) break;
-    for (Conn* c : touched_) c->staged.clear();
-    for (const Entry& e : batch_)
-      if (!e.done) run_entry(e);  // signatures are still in the pass cache
-    timer_work();
-    rc = reg_.commit_pass();
+  // Decode what the budget left buffered last pass, before anything newer.
+  pass_requests_ = 0;
+  std::vector<Conn*> backlog;
+  backlog.swap(backlog_);
+  for (Conn* c : backlog) {
+    c->in_backlog = false;
+    if (!c->closed) decode_frames(c);
   }
-  if (rc) {
-    fail_pass(rc);
-  } else {
-    if (flush_due_) reg_.liveness_committed();
-    flush_due_ = reap_due_ = false;
+  std::vector<Conn*> marked;
+  marked.swap(marked_);
+  for (Conn* c : marked) {
+    c->marked = false;
+    // New requests: collect their signature checks on the snapshot; those with checks go to
+    // the pool (and come back through on_verified), the others are ready now.
+    c->queue.prepare([&](Entry& e) {
+      collect_checks(e, snapshot(), reg_);
+      if (e.jobs.empty()) {
+        e.state = Entry::State::Ready;
+      } else {
+        e.state = Entry::State::Verifying;
+        c->away++;
+        verify_pool_.submit(&e);
+      }
+    });
+    advance(c);
   }
-  for (Conn* c : touched_) {
-    c->touched = false;
-    c->pass_writes = false;
-    if (!c->closed) release(c);
+  submit_batch();
+  for (Conn* c : marked) {
+    c->pass_requests = 0;
+    if (!c->closed) flush(c);
   }
-  touched_.clear();
-  batch_.clear();
-  reg_.forget_verified();
-  for (Conn* c : dead_) {
-    size_t i = c->index;
-    if (i + 1 != conns_.size()) {
-      std::swap(conns_[i], conns_.back());
-      conns_[i]->index = i;
-    }
-    conns_.pop_back();  // frees c
-  }
-  dead_.clear();
-}
-
-void Server::fail_pass(int rc) {
-  // The commit failed (disk full, I/O error…): nothing of this pass is durable, so every
-  // request of the pass is answered with an error and nothing is acknowledged.
-  reg_.abort_pass();
-  std::string text = "registry cannot store the request: " + lmdb_error(rc);
-  log_error("commit failed; pass answered with errors",
-            {{"error", lmdb_error(rc)}, {"requests", std::to_string(batch_.size())}});
-  for (Conn* c : touched_) c->staged.clear();
-  JsonPtr err(json_pack("{s:s,s:s%}", "type", "error", "error", text.data(), text.size()));
-  std::string body = json_dump_compact(err.get());
-  for (const Entry& e : batch_) {
-    if (e.done) continue;  // answered from the snapshot, already sent
-    std::string frame;
-    if (e.kind == EntryKind::Native) wire::append_binary_error(frame, text);
-    else if (e.kind == EntryKind::Passthrough) wire::append_binary_frame(frame, wire::kPassthrough, body);
-    else wire::append_json_frame(frame, body);
-    e.conn->staged.append(frame);
-  }
+  snapshot_.abort();  // never held across passes: the writer's map growth waits for it
+  free_dead();
 }
 
 // ---- writing and closing ----
-
-// Moves the staged replies of this pass behind the connection's pending output and writes.
-void Server::release(Conn* c) {
-  if (c->out.empty()) c->out.swap(c->staged);
-  else c->out.append(c->staged);
-  c->staged.clear();
-  flush(c);
-}
 
 void Server::on_writable(evutil_socket_t, short what, void* arg) {
   Conn* c = static_cast<Conn*>(arg);
@@ -483,7 +477,7 @@ void Server::on_writable(evutil_socket_t, short what, void* arg) {
 
 void Server::flush(Conn* c) {
   while (c->pending_out() > 0) {
-    ssize_t n = ::send(c->fd, c->out.data() + c->out_off, c->pending_out(), MSG_NOSIGNAL);
+    ssize_t n = ::send(c->fd.get(), c->out.data() + c->out_off, c->pending_out(), MSG_NOSIGNAL);
     if (n > 0) {
       c->out_off += size_t(n);
       continue;
@@ -501,8 +495,13 @@ void Server::flush(Conn* c) {
   else c->out.clear();
   c->out_off = 0;
   event_del(c->wev.get());
-  if (c->close_after_flush || shutting_down_) return close_conn(c, "done");
+  if ((c->close_after_flush || shutting_down_) && c->queue.empty()) return close_conn(c, "done");
   update_read_interest(c);
+  // Output drained: input the caps held back can be decoded now.
+  if (c->in_off < c->in.size() && !c->in_backlog && can_take_input(c)) {
+    c->in_backlog = true;
+    backlog_.push_back(c);
+  }
 }
 
 void Server::close_conn(Conn* c, const char* why) {
@@ -510,31 +509,49 @@ void Server::close_conn(Conn* c, const char* why) {
   log_debug("connection closed", {{"reason", why}, {"peer", c->peer.ip}});
   c->closed = true;
   c->reading = false;
+  c->bus = false;
   event_del(c->rev.get());
   event_del(c->wev.get());
-  ::close(c->fd);
-  c->fd = -1;
+  c->rev.reset();
+  c->wev.reset();
+  c->fd.reset();
   if (!c->control) {
-    tcp_connections_--;
-    if (auto* p = reg_.page()) p->tcp_connections.store(tcp_connections_, std::memory_order_relaxed);
+    reg_.server.tcp_connections--;
+    if (auto* p = reg_.page()) p->tcp_connections.store(reg_.server.tcp_connections, std::memory_order_relaxed);
   }
   dead_.push_back(c);
 }
 
+// Frees closed connections once nothing on the pool or the writer still points at them.
+void Server::free_dead() {
+  std::erase_if(dead_, [&](Conn* c) {
+    if (c->away > 0 || c->marked || c->in_backlog) return false;
+    size_t i = c->index;
+    if (i + 1 != conns_.size()) {
+      std::swap(conns_[i], conns_.back());
+      conns_[i]->index = i;
+    }
+    conns_.pop_back();  // frees c and its queue
+    return true;
+  });
+}
+
 void Server::begin_shutdown() {
   shutting_down_ = true;
+  reg_.server.serving = false;
   event_del(accept_ev_.get());
   if (control_accept_ev_) event_del(control_accept_ev_.get());
   for (auto& c : conns_) {
     if (c->closed) continue;
     update_read_interest(c.get());
-    if (c->pending_out() == 0 && !c->touched) close_conn(c.get(), "shutdown");
+    if (c->pending_out() == 0 && c->queue.empty()) close_conn(c.get(), "shutdown");
   }
 }
 
-bool Server::outputs_drained() const {
+bool Server::drained() const {
+  if (writer_.busy() || next_batch_ || verify_pool_.in_flight() > 0) return false;
   for (auto& c : conns_)
-    if (!c->closed && c->pending_out() > 0) return false;
+    if (!c->closed && (c->pending_out() > 0 || !c->queue.empty())) return false;
   return true;
 }
 

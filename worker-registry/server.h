@@ -1,19 +1,25 @@
-// Connection handling for the registry worker: accept, framing (JSON and PILT on one port),
-// per-connection ordered replies, and the group commit that ends every loop pass.
+// The registry worker's event loop side: connections (accept, framing of JSON and PILT on one
+// port, ordered replies, budgets) and the pipeline that carries each request from decoding to
+// its reply (docs/architecture.md, "The pass and the pipeline").
 //
-// A loop pass = one event_base_loop(EVLOOP_ONCE). Requests decoded during the pass are
-// recorded; end_pass() then
-//  1. runs the plain reads (lookup, resolve_hostname, list_nodes, an already-verified
-//     heartbeat) of connections that sent no write in this pass on a read snapshot of the last
-//     commit, and releases those connections' replies at once: they saw only committed data,
-//     so they are ordered before the pass's writes and need not wait for its fsync;
-//  2. verifies the remaining requests' signatures on all cores (verify.h), runs them in arrival
-//     order against the pass's write transaction (later requests see earlier writes), stages
-//     each reply on its connection, commits, and only then releases the staged replies. If LMDB reports MDB_MAP_FULL the map is grown and the whole pass is
-// replayed from the recorded requests; any other commit failure answers every request of the
-// pass with an error, so nothing unwritten is ever acknowledged.
+// A loop pass = one event_base_loop(EVLOOP_ONCE): libevent runs the ready callbacks (reads,
+// verify-pool and writer completions, timers, the supervisor's ping), then end_pass():
+//  1. opens a read snapshot of the last commit;
+//  2. for each connection with news, collects the signature checks of its new requests and
+//     sends those to the verify pool, then advances its RequestQueue: reads run here, on the
+//     snapshot; writes join the next batch;
+//  3. hands the next batch (writes, liveness flush, reap, trim) to the writer if it is idle —
+//     otherwise the batch keeps accumulating while the current one commits;
+//  4. releases finished replies in order and writes them out; ends the snapshot.
 //
-// Threading: single-threaded, on the worker's event loop.
+// Bounds: a pass decodes at most kPassRequests requests (kConnPassRequests from one
+// connection); what is left stays buffered and the next pass does not block in epoll. A
+// connection with more than max-conn-output-kb of unread replies, or kMaxQueued requests in
+// its queue, is not read until it drains. So no client delays another's reply by more than a
+// pass, nor the loop's answer to the supervisor's ping.
+//
+// Threading: the loop thread only; the verify pool and the writer hand entries back through
+// eventfds.
 #pragma once
 
 #include <event2/event.h>
@@ -24,84 +30,82 @@
 #include <vector>
 
 #include "event.h"
-#include "message.h"
 #include "registry.h"
+#include "verify.h"
 #include "wire.h"
+#include "writer.h"
 
 namespace rdv::registry {
 
 class Server {
  public:
   // `tcp_fd`: the registry listener from the supervisor. `control_fd`: the Unix listener of
-  // <run-dir>/registry.sock (local commands, e.g. from the admin worker), or -1.
-  Server(event_base* base, Registry& reg, int tcp_fd, int control_fd);
+  // <run-dir>/registry.sock (the local operator and the local bus), or -1.
+  Server(event_base* base, Registry& reg, Writer& writer, int tcp_fd, int control_fd);
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
-  // Ends the loop pass: timer work, commit, reply release, deferred frees.
+  // Ends the loop pass (see above).
   void end_pass();
-  // Requests timer work for the end of the current pass.
+  // True when buffered input waits for the next pass: the loop must not block then.
+  bool has_backlog() const { return !backlog_.empty(); }
+  // Timer work for the next batch.
   void request_liveness_flush() { flush_due_ = true; }
   void request_reap() { reap_due_ = true; }
 
-  // Stops accepting and reading; staged and queued replies are still written.
+  // Stops accepting and reading; requests received are still answered.
   void begin_shutdown();
-  bool outputs_drained() const;
-  size_t tcp_connections() const { return tcp_connections_; }
+  // Nothing left to answer, write or commit.
+  bool drained() const;
 
  private:
   struct Conn;
-  enum class EntryKind : uint8_t { Json, Native, Passthrough, Control };
-  struct Entry {
-    Conn* conn;
-    EntryKind kind;
-    uint8_t type;
-    std::string payload;  // native binary payload (JSON entries keep theirs in msg)
-    int64_t now_ns;
-    Message msg;          // the decoded request (JSON, control and passthrough entries)
-    bool msg_ok;
-    std::string decode_error;
-    bool snapshot_read = false;  // may run on the committed snapshot (see is_snapshot_read)
-    bool done = false;           // already ran in this pass's snapshot phase
-  };
-
   static void on_accept(evutil_socket_t fd, short what, void* arg);
   static void on_control_accept(evutil_socket_t fd, short what, void* arg);
   static void on_readable(evutil_socket_t fd, short what, void* arg);
   static void on_writable(evutil_socket_t fd, short what, void* arg);
   static void on_accept_resume(evutil_socket_t fd, short what, void* arg);
+  static void on_verified(evutil_socket_t fd, short what, void* arg);
+  static void on_committed(evutil_socket_t fd, short what, void* arg);
 
   void accept_from(int listen_fd, bool control);
-  Conn* add_conn(int fd, bool control, const sockaddr* peer);
+  void add_conn(int fd, bool control, const sockaddr* peer);
   void read_input(Conn* c);
   void decode_frames(Conn* c);
-  bool is_snapshot_read(const Entry& e) const;
-  void run_snapshot_reads();
-  void execute_batch();
-  void run_entry(const Entry& e);
-  void stage(Conn* c, std::string_view bytes);
-  void fail_pass(int rc);
-  void release(Conn* c);
+  void queue_request(Conn* c, std::unique_ptr<Entry> e);
+  bool can_take_input(const Conn* c) const;
+  void mark(Conn* c);
+  void advance(Conn* c);
+  void run_read(Entry& e);
+  void finish(Entry& e);
+  void submit_batch();
+  void batch_done(std::unique_ptr<Batch> b);
+  void publish(std::string_view frame);
   void flush(Conn* c);
   void close_conn(Conn* c, const char* why);
   void update_read_interest(Conn* c);
+  void free_dead();
+  const Txn& snapshot();
 
   event_base* base_;
   Registry& reg_;
+  Writer& writer_;
   int tcp_fd_, control_fd_;
-  EventPtr accept_ev_, control_accept_ev_, accept_resume_ev_;
+  EventPtr accept_ev_, control_accept_ev_, accept_resume_ev_, verified_ev_, committed_ev_;
   const timeval* idle_timeout_ = nullptr;   // common timeout, 5 min
   const timeval* write_timeout_ = nullptr;  // common timeout, 5 s
-  std::vector<Entry> batch_;
   VerifyPool verify_pool_;
-  std::vector<VerifyJob> verify_jobs_;
-  std::vector<Conn*> touched_;
+  Txn snapshot_;                           // the loop's read snapshot, within a pass
+  std::unique_ptr<Batch> next_batch_;      // accumulating while the writer is busy
+  std::vector<Conn*> marked_;              // connections with news this pass
+  std::vector<Conn*> backlog_;             // buffered input left for the next pass
   std::vector<Conn*> dead_;
   std::vector<std::unique_ptr<Conn>> conns_;  // owner; index kept in Conn
-  size_t tcp_connections_ = 0;
+  size_t pass_requests_ = 0;
   bool flush_due_ = false, reap_due_ = false, shutting_down_ = false;
   uint64_t next_conn_id_ = 1;
+  int64_t reap_interval_ns_ = 0;
 };
 
 }  // namespace rdv::registry

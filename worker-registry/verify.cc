@@ -1,18 +1,18 @@
 #include "verify.h"
 
-#include <atomic>
+#include <sys/eventfd.h>
+
+#include "entry.h"
+#include "log.h"
 
 namespace rdv::registry {
 
-std::string verify_cache_key(const PublicKey& key, std::string_view message, const uint8_t* sig) {
-  std::string k(reinterpret_cast<const char*>(key.data()), key.size());
-  k.append(reinterpret_cast<const char*>(sig), 64);
-  k.append(message);
-  return k;
-}
-
-VerifyPool::VerifyPool(unsigned threads) {
-  for (unsigned i = 0; i < threads; i++) threads_.emplace_back([this] { worker_loop(); });
+VerifyPool::VerifyPool(unsigned threads) : notify_(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {
+  if (!notify_) {
+    log_error("eventfd() failed; signatures will be verified on the event loop", {{"error", sys_error("eventfd")}});
+    return;
+  }
+  for (unsigned i = 0; i < std::max(1u, threads); i++) threads_.emplace_back([this] { worker_loop(); });
 }
 
 VerifyPool::~VerifyPool() {
@@ -20,57 +20,61 @@ VerifyPool::~VerifyPool() {
     std::lock_guard lock(mu_);
     stop_ = true;
   }
-  start_cv_.notify_all();
+  cv_.notify_all();
   for (auto& t : threads_) t.join();
 }
 
-// Claims jobs one at a time under the mutex; a verification (~60 µs) dwarfs the lock.
-void VerifyPool::work() {
-  for (;;) {
-    VerifyJob* job;
-    {
-      std::lock_guard lock(mu_);
-      if (!jobs_ || next_ >= jobs_->size()) return;
-      job = &(*jobs_)[next_++];
-    }
-    job->ok = ed25519_verify(job->key, job->message, job->sig.data());
-    {
-      std::lock_guard lock(mu_);
-      if (++done_ == jobs_->size()) done_cv_.notify_all();
-    }
-  }
-}
-
-void VerifyPool::worker_loop() {
-  uint64_t seen = 0;
-  for (;;) {
-    {
-      std::unique_lock lock(mu_);
-      start_cv_.wait(lock, [&] { return stop_ || generation_ != seen; });
-      if (stop_) return;
-      seen = generation_;
-    }
-    work();
-  }
-}
-
-void VerifyPool::run(std::vector<VerifyJob>& jobs) {
-  if (jobs.empty()) return;
-  if (threads_.empty() || jobs.size() == 1) {
-    for (auto& j : jobs) j.ok = ed25519_verify(j.key, j.message, j.sig.data());
+void VerifyPool::submit(Entry* e) {
+  in_flight_++;
+  if (threads_.empty()) {
+    for (VerifyJob& j : e->jobs) j.ok = ed25519_verify(j.key, j.message, j.sig.data());
+    std::lock_guard lock(mu_);
+    finished_.push_back(e);
     return;
   }
   {
     std::lock_guard lock(mu_);
-    jobs_ = &jobs;
-    next_ = done_ = 0;
-    generation_++;
+    queue_.push_back(e);
   }
-  start_cv_.notify_all();
-  work();
-  std::unique_lock lock(mu_);
-  done_cv_.wait(lock, [&] { return done_ == jobs.size(); });
-  jobs_ = nullptr;
+  cv_.notify_one();
+}
+
+void VerifyPool::worker_loop() {
+  for (;;) {
+    Entry* e;
+    {
+      std::unique_lock lock(mu_);
+      cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
+      if (stop_) return;
+      e = queue_.front();
+      queue_.pop_front();
+    }
+    for (VerifyJob& j : e->jobs) j.ok = ed25519_verify(j.key, j.message, j.sig.data());
+    bool wake;
+    {
+      std::lock_guard lock(mu_);
+      wake = finished_.empty();  // one wake-up per batch of completions
+      finished_.push_back(e);
+    }
+    if (wake) {
+      uint64_t one = 1;
+      if (::write(notify_.get(), &one, sizeof one) < 0 && errno != EAGAIN)
+        log_error("write(eventfd) failed", {{"error", sys_error("write")}});
+    }
+  }
+}
+
+std::vector<Entry*> VerifyPool::take_finished() {
+  uint64_t n;
+  if (notify_ && ::read(notify_.get(), &n, sizeof n) < 0 && errno != EAGAIN)
+    log_error("read(eventfd) failed", {{"error", sys_error("read")}});
+  std::vector<Entry*> out;
+  {
+    std::lock_guard lock(mu_);
+    out.swap(finished_);
+  }
+  in_flight_ -= out.size();
+  return out;
 }
 
 }  // namespace rdv::registry

@@ -1,23 +1,28 @@
-// Parallel Ed25519 verification for a loop pass.
+// Ed25519 checks off the event loop.
 //
-// Signature checks dominate the cost of register, heartbeat and resolve. Before a pass's
-// requests run (one by one, in order, against the pass transaction), their signature checks
-// are collected and verified on all cores; the handlers then find the results in the pass's
-// cache instead of verifying on the event-loop thread. A check the collector did not foresee
-// is simply verified inline, so the cache is an optimisation, never a source of truth.
+// Signature checks dominate the cost of register, heartbeat and resolve. The loop collects the
+// checks a request will need (dispatch.h collect_checks) and submits the request here; the
+// pool's threads verify on all cores and hand the request back through an eventfd the loop
+// watches. A request waiting here holds up nobody: its connection's later requests wait (they
+// keep their order), other connections do not. The handler then finds the results in
+// entry.jobs (SignatureChecker). A check nobody foresaw is verified inline, so the results
+// ahead are an optimisation, never a source of truth.
 #pragma once
 
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <mutex>
 #include <string>
 #include <thread>
-#include <unordered_map>
 #include <vector>
 
 #include "crypto.h"
+#include "util.h"
 
 namespace rdv::registry {
+
+struct Entry;
 
 struct VerifyJob {
   PublicKey key;
@@ -26,29 +31,34 @@ struct VerifyJob {
   bool ok = false;
 };
 
-// Cache key: key ‖ signature ‖ message.
-std::string verify_cache_key(const PublicKey& key, std::string_view message, const uint8_t* sig);
-
 class VerifyPool {
  public:
-  // `threads` helper threads; the calling thread works too.
+  // `threads` verifier threads (at least one).
   explicit VerifyPool(unsigned threads);
   ~VerifyPool();
   VerifyPool(const VerifyPool&) = delete;
   VerifyPool& operator=(const VerifyPool&) = delete;
 
-  // Verifies every job (sets job.ok). Returns when all are done.
-  void run(std::vector<VerifyJob>& jobs);
+  // Readable (eventfd) when finished entries wait in take_finished(). -1 if eventfd failed
+  // (then the pool verifies inline in submit()).
+  int notify_fd() const { return notify_.get(); }
+  // Queues `e` (its e->jobs); the caller keeps ownership and must not touch it until it comes
+  // back from take_finished().
+  void submit(Entry* e);
+  // Entries whose jobs are all verified, in completion order. Loop thread.
+  std::vector<Entry*> take_finished();
+  // Entries submitted and not yet taken back.
+  size_t in_flight() const { return in_flight_; }
 
  private:
   void worker_loop();
-  void work();
   std::vector<std::thread> threads_;
+  UniqueFd notify_;
   std::mutex mu_;
-  std::condition_variable start_cv_, done_cv_;
-  std::vector<VerifyJob>* jobs_ = nullptr;
-  size_t next_ = 0, done_ = 0;
-  uint64_t generation_ = 0;
+  std::condition_variable cv_;
+  std::deque<Entry*> queue_;
+  std::vector<Entry*> finished_;
+  size_t in_flight_ = 0;  // loop thread only
   bool stop_ = false;
 };
 

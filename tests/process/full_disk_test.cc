@@ -38,12 +38,15 @@ TEST_F(FullDisk, RefusesWritesWithAPreciseErrorAndKeepsWhatItAcknowledged) {
   ASSERT_TRUE(c.ok());
   std::vector<std::pair<uint32_t, std::string>> acked;
   std::string refusal;
-  // Long hostnames and versions make each record big; 2 MiB fills within a few thousand.
+  // Versions and LAN addresses at their size limits make each record big; 2 MiB fills within
+  // a few thousand.
+  std::string lan = R"(")" + std::string(64, '1') + R"(")";
+  std::string lans = lan;
+  for (int n = 1; n < 8; n++) lans += "," + lan;
   for (int i = 0; i < 20000 && refusal.empty(); i++) {
     Key k = Key::generate();
     std::string body = std::string(R"({"type":"register","public_key":")") + k.pub_b64() +
-                       R"(","version":")" + std::string(200, 'v') + R"(","lan_addrs":[")" + std::string(300, '1') +
-                       "\"]}";
+                       R"(","version":")" + std::string(128, 'v') + R"(","lan_addrs":[)" + lans + "]}";
     rdv::JsonPtr j = c.request(body);
     ASSERT_TRUE(j) << "no reply to registration " << i;
     if (str(j.get(), "type") == "register_ok") {

@@ -1,13 +1,15 @@
-// Change-log trimming in the registry: bounded by record count and by disk space, oldest
-// first, never the newest record.
+// Change-log trimming by the registry's writer thread: bounded by record count and by disk
+// space, oldest first, never the newest record.
 #include <gtest/gtest.h>
 #include <lmdb.h>
+#include <poll.h>
 #include <stdlib.h>
 
 #include <filesystem>
 
 #include "store.h"
 #include "worker-registry/registry.h"
+#include "worker-registry/writer.h"
 
 namespace {
 
@@ -21,14 +23,32 @@ class ChangelogTrim : public ::testing::Test {
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }
 
-  // Appends `n` records of `value_bytes` each through the registry's pass transaction.
-  void append(rdv::registry::Registry& reg, int n, size_t value_bytes) {
+  // Appends `n` records of `value_bytes` each in one transaction.
+  void append(int n, size_t value_bytes) {
+    rdv::Txn t;
+    ASSERT_EQ(env_.begin_write(&t), 0);
     for (int i = 0; i < n; i++) {
-      rdv::Mutation m(reg.txn(), rdv::ChangeType::Liveness);
+      rdv::Mutation m(t, rdv::ChangeType::SetTags);
       ASSERT_EQ(m.put(rdv::Db::Meta, "filler", std::string(value_bytes, 'x')), 0);
-      reg.finish(m);
+      ASSERT_EQ(m.finish(1), 0);
     }
-    ASSERT_EQ(reg.commit_pass(), 0);
+    ASSERT_EQ(t.commit(), 0);
+  }
+
+  // Hands the writer one batch that only trims, and waits for it to come back.
+  void trim(const rdv::Config& cfg) {
+    rdv::registry::Writer writer(env_, nullptr);
+    std::string err;
+    ASSERT_TRUE(writer.start(&err)) << err;
+    auto b = std::make_unique<rdv::registry::Batch>();
+    b->cfg = std::make_shared<const rdv::Config>(cfg);
+    b->trim = true;
+    writer.submit(std::move(b));
+    pollfd p{writer.notify_fd(), POLLIN, 0};
+    ASSERT_EQ(poll(&p, 1, 60000), 1);
+    auto done = writer.take_finished();
+    ASSERT_TRUE(done);
+    EXPECT_EQ(done->rc, 0);
   }
 
   uint64_t count() {
@@ -49,11 +69,10 @@ TEST_F(ChangelogTrim, KeepsTheNewestRecordsByCount) {
   rdv::registry::Registry reg(cfg, env_, nullptr);
   std::string err;
   ASSERT_TRUE(reg.load(&err)) << err;
-  append(reg, 300, 10);
+  append(300, 10);
   uint64_t before = count();
   ASSERT_GE(before, 300u);
-  reg.trim_changelog();
-  ASSERT_EQ(reg.commit_pass(), 0);
+  trim(cfg);
   EXPECT_EQ(count(), 100u);
   // The survivors are the newest: the first key is last_seq - 99.
   rdv::Txn t;
@@ -70,9 +89,8 @@ TEST_F(ChangelogTrim, KeepsTheLogUnderItsDiskBudget) {
   rdv::registry::Registry reg(cfg, env_, nullptr);
   std::string err;
   ASSERT_TRUE(reg.load(&err)) << err;
-  append(reg, 200, 20000);  // ~4 MiB of records
-  reg.trim_changelog();
-  ASSERT_EQ(reg.commit_pass(), 0);
+  append(200, 20000);  // ~4 MiB of records
+  trim(cfg);
   uint64_t left = count();
   EXPECT_LT(left, 200u);
   EXPECT_GE(left, 1u);

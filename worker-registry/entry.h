@@ -1,0 +1,58 @@
+// One request on its way through the registry: decoded on the loop, checked ahead on the
+// verify pool, run on the loop (reads) or the writer thread (writes), answered in order.
+//
+// Ownership: an Entry belongs to its connection's queue (server.cc) from decoding until its
+// reply is released. While it is on the verify pool or in a writer batch, only that thread
+// touches it; the hand-over through a mutex-guarded queue orders the accesses.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "message.h"
+#include "request.h"
+#include "verify.h"
+
+namespace rdv::registry {
+
+struct MessageDesc;
+
+enum class EntryKind : uint8_t {
+  Json,         // JSON mode frame
+  Native,       // binary opcode (0x01–0x03)
+  Passthrough,  // binary 0x00: JSON inside a binary frame
+  Control,      // registry.sock: the local operator
+};
+
+struct Entry {
+  // New: decoded, checks not collected yet. Verifying: at the verify pool. Ready: may run.
+  // Submitted: in a writer batch. Done: its reply is final.
+  enum class State : uint8_t { New, Verifying, Ready, Submitted, Done };
+
+  void* conn = nullptr;  // the owning connection (opaque outside server.cc)
+  const Peer* peer = nullptr;
+  EntryKind kind = EntryKind::Json;
+  uint8_t opcode = 0;
+  std::string payload;   // native binary payload
+  Message msg;           // JSON, passthrough and control requests
+  bool msg_ok = true;
+  std::string decode_error;
+  int64_t now_ns = 0;    // unix time at decoding: what the request "saw"
+  // null: an error answered at once (unknown type, undecodable passthrough, standby refusal).
+  const MessageDesc* desc = nullptr;
+  bool is_write = false;
+  std::vector<VerifyJob> jobs;  // signature checks run ahead on the pool
+  State state = State::Ready;
+  bool answered = false;  // the reply was made at decoding (bad wire version)
+
+  // Results, written by whoever ran the request.
+  std::string reply;            // the complete reply frame
+  std::vector<Effect> effects;  // applied on the loop once final
+  size_t type_index = 0;        // metrics label
+  bool is_error = false;
+  int64_t run_ns = 0;           // handler time
+  int64_t start_mono_ns = 0;    // decoding time, for the request-duration histogram
+};
+
+}  // namespace rdv::registry

@@ -1,0 +1,189 @@
+// What every handler works with: the request, the caller's authority as the dispatcher decided
+// it, a view of the store, the one write path, and the in-memory effects it asks for.
+//
+// Threading: a Request lives for one handler call. Reads run on the event-loop thread against
+// the last committed snapshot; writes run on the writer thread inside the batch transaction
+// (writer.h). Neither kind touches the in-memory state (liveness, verify cache, counters)
+// directly: handlers append Effects, which the event loop applies once the request is final —
+// at once for a read, after the commit for a write. So memory never runs ahead of the disk.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "config.h"
+#include "crypto.h"
+#include "json.h"
+#include "message.h"
+#include "metrics.h"
+#include "model.h"
+#include "store.h"
+#include "verify.h"
+
+namespace rdv::registry {
+
+struct MessageDesc;
+
+// What a JSON handler returns: a success object, a pre-encoded success body, or an error text
+// (before the sanitiser).
+struct Outcome {
+  JsonPtr json;
+  std::string raw;
+  std::string error;
+  bool failed = false;
+
+  static Outcome ok(json_t* j) {
+    Outcome o;
+    o.json.reset(j);
+    return o;
+  }
+  static Outcome ok_raw(std::string body) {
+    Outcome o;
+    o.raw = std::move(body);
+    return o;
+  }
+  static Outcome fail(std::string text) {
+    Outcome o;
+    o.error = std::move(text);
+    o.failed = true;
+    return o;
+  }
+};
+
+// The TCP peer of the connection a request came in on.
+struct Peer {
+  std::string ip;  // IPv4-mapped IPv6 reduced to IPv4
+  uint16_t port = 0;
+  std::string local_ip;  // our address on this connection (the one the daemon dialled)
+};
+
+// An in-memory change a handler asks for; applied by Registry::apply() on the loop thread.
+struct Effect {
+  enum Kind : uint8_t {
+    Touch,                // last_seen = value (a heartbeat); marked for the liveness flush
+    SetLastSeen,          // last_seen = value, already on disk (register wrote it)
+    Forget,               // the node is gone: liveness and verify cache cleared
+    Verified,             // a heartbeat signature verified at `value`
+    CountRegistration,    // counters, bumped only once the request is final
+    CountDeregistration,
+    CountReaped,          // `value` nodes reaped
+    SubscribeBus,         // the connection becomes a local-bus subscriber (control.cc)
+  };
+  Kind kind;
+  uint32_t id = 0;
+  int64_t value = 0;
+};
+
+// Store reads through one transaction (the loop's snapshot, or a write request's own nested
+// transaction). A store error other than "not found" is remembered: a write request that hit
+// one is not committed, and MDB_MAP_FULL makes the writer grow the map and replay its batch.
+class View {
+ public:
+  explicit View(const Txn& txn) : txn_(txn) {}
+  const Txn& txn() const { return txn_; }
+  int error() const { return error_; }
+  void note(int rc) {
+    if (rc && rc != MDB_NOTFOUND && !error_) error_ = rc;
+  }
+
+  bool get_node(uint32_t id, Node* out);
+  uint32_t node_for_key(const PublicKey& key);
+  uint32_t node_for_hostname(std::string_view hostname);
+  uint32_t node_for_owner(std::string_view owner);
+  bool trust_pair(uint32_t a, uint32_t b);
+  uint64_t node_count();
+  // Last-seen time as last flushed to the liveness database (0 when none).
+  int64_t stored_last_seen_ns(uint32_t id);
+
+ private:
+  const Txn& txn_;
+  int error_ = 0;
+};
+
+// The caller as the dispatcher decided it, once per request. `local_operator` is set for
+// requests from the registry's Unix socket (the admin worker, rendezvousctl): the socket is
+// 0600 in the run dir, so only the service's own user reaches it, and it may do what the
+// admin token may do.
+struct Caller {
+  bool local_operator = false;
+  bool admin_checked = false;
+  std::string admin_error;  // "" once admin_checked: the admin token is valid
+};
+
+// Hands a signature check to the pass's pre-verified results (verify.h) or verifies inline.
+// Counts every check in the metrics page.
+struct SignatureChecker {
+  const std::vector<VerifyJob>* ahead = nullptr;
+  metrics::RegistryPage* page = nullptr;
+  bool verify(const PublicKey& key, std::string_view message, const uint8_t* sig) const;
+};
+
+// The in-memory figures a read may consult (loop thread only; see registry.h).
+class Registry;
+
+struct Request {
+  const MessageDesc& desc;
+  const Message& msg;          // JSON requests (empty for native binary ones)
+  std::string_view payload;    // native binary payload
+  const Peer& peer;
+  int64_t now_ns;
+  const Config& cfg;
+  uint64_t epoch;
+  View& view;
+  Txn* write_txn;              // the request's own transaction; null for reads
+  Registry* state;             // loop-thread state; null on the writer thread
+  Caller& caller;
+  SignatureChecker sigs;
+  metrics::RegistryPage* page;
+  std::vector<Effect>& effects;
+
+  void effect(Effect::Kind kind, uint32_t id = 0, int64_t value = 0) { effects.push_back({kind, id, value}); }
+
+  // ---- authorisation (wire-protocol §4.3), decided by the dispatcher's rules ----
+  // The descriptor's class for `signer`, the node named by the descriptor's signer field:
+  // SIG, SIG|ADMIN or ADMIN. Returns "" when authorised, otherwise the error text.
+  std::string authorise(const Node& signer);
+  // ADMIN: the global admin token (or the local operator).
+  const std::string& admin();
+  // A raw signature (binary mode).
+  bool verify(const PublicKey& key, std::string_view message, const uint8_t* sig) const {
+    return sigs.verify(key, message, sig);
+  }
+
+  // Last-seen time in unix ns: the loop's live figure, or the flushed one on the writer.
+  int64_t last_seen_ns(uint32_t id);
+};
+
+// The one write path. Every state change of a write request goes through a Write: the state
+// change and its change-log record land in the request's transaction together, the record is
+// stamped with the epoch and the descriptor's change type, and store errors are noted on the
+// view. A request that fails after writing has its transaction aborted by the dispatcher, so
+// a refused request leaves nothing behind.
+class Write {
+ public:
+  explicit Write(Request& r);
+  ~Write();  // appends the change record
+  Write(const Write&) = delete;
+  Write& operator=(const Write&) = delete;
+
+  void put(Db db, std::string_view key, std::string_view value) { r_.view.note(m_.put(db, key, value)); }
+  void del(Db db, std::string_view key) { r_.view.note(m_.del(db, key)); }
+  void put_node(const Node& n);
+  // Liveness rides its own lossy channel (docs/architecture.md): written, never logged.
+  void set_liveness(uint32_t id, int64_t ns);
+  // Allocates the next node id (0 when the space is exhausted).
+  uint32_t allocate_node_id();
+
+ private:
+  Request& r_;
+  Mutation m_;
+};
+
+std::string node_not_found(uint32_t id);  // "node <id>: node not found"
+json_t* json_string_list(const std::vector<std::string>& v);
+// "invalid signature encoding: …" detail for undecodable base64, in Go's words.
+std::string base64_error_detail(std::string_view text);
+
+}  // namespace rdv::registry

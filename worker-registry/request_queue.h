@@ -1,0 +1,84 @@
+// The order of one connection's requests: a pure planner, unit-tested without sockets
+// (tests/unit/request_queue_test.cc).
+//
+// Requests start in arrival order, each once the one before it has started:
+//  * a request waiting for its signature checks (Verifying) holds up the ones behind it;
+//  * a read runs only when none of the connection's earlier writes is still uncommitted, so
+//    a connection reads its own writes, and a later write can never be seen by an earlier
+//    read (that read already ran);
+//  * a write is handed to the writer as soon as its turn comes, even behind earlier writes
+//    still in flight: batches commit in order.
+// Replies leave in request order: release() hands out the finished prefix.
+//
+// Other connections are never involved: nothing here waits for another connection's
+// verification, commit or slow step.
+#pragma once
+
+#include <cstddef>
+#include <deque>
+#include <memory>
+
+#include "entry.h"
+
+namespace rdv::registry {
+
+class RequestQueue {
+ public:
+  void push(std::unique_ptr<Entry> e) { q_.push_back(std::move(e)); }
+  size_t size() const { return q_.size(); }
+  bool empty() const { return q_.empty(); }
+  size_t writes_in_flight() const { return writes_in_flight_; }
+
+  // Starts what may start now: run_read(Entry&) runs a read to completion (it must leave the
+  // entry Done); submit_write(Entry&) hands a write over (the entry becomes Submitted).
+  template <class ReadFn, class WriteFn>
+  void advance(ReadFn&& run_read, WriteFn&& submit_write) {
+    while (next_ < q_.size()) {
+      Entry& e = *q_[next_];
+      if (e.state == Entry::State::New || e.state == Entry::State::Verifying) return;
+      if (e.is_write) {
+        e.state = Entry::State::Submitted;
+        writes_in_flight_++;
+        submit_write(e);
+      } else {
+        if (writes_in_flight_ > 0) return;
+        run_read(e);
+        e.state = Entry::State::Done;
+      }
+      next_++;
+    }
+  }
+
+  // Visits the requests not yet prepared (State::New), in order; fn must move each on.
+  template <class Fn>
+  void prepare(Fn&& fn) {
+    for (size_t i = next_; i < q_.size(); i++)
+      if (q_[i]->state == Entry::State::New) fn(*q_[i]);
+  }
+
+  // One of this connection's writes came back from the writer (committed or failed).
+  void write_finished(Entry& e) {
+    e.state = Entry::State::Done;
+    writes_in_flight_--;
+  }
+
+  // Hands each finished request of the front, in order, to on_done(Entry&) and drops it.
+  template <class DoneFn>
+  size_t release(DoneFn&& on_done) {
+    size_t n = 0;
+    while (!q_.empty() && q_.front()->state == Entry::State::Done) {
+      on_done(*q_.front());
+      q_.pop_front();
+      next_--;
+      n++;
+    }
+    return n;
+  }
+
+ private:
+  std::deque<std::unique_ptr<Entry>> q_;
+  size_t next_ = 0;  // the first request not started
+  size_t writes_in_flight_ = 0;
+};
+
+}  // namespace rdv::registry
