@@ -4,18 +4,45 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <iterator>
 #include <mutex>
 
+#include "crc32c.h"
+#include "log.h"
 #include "util.h"
 
 namespace rdv {
 
 namespace {
 const char* const kDbNames[] = {"meta", "nodes", "keyidx", "hostidx", "owneridx", "liveness",
-                                "networks", "members", "trust", "changelog"};
+                                "networks", "members", "trust", "changelog", "consumers"};
 static_assert(sizeof(kDbNames) / sizeof(kDbNames[0]) == size_t(Db::Count));
+
+// Db → stable id (store.h). Indexed by the enum ordinal; the numbers are the contract.
+constexpr uint8_t kStableIds[] = {
+    1,   // meta
+    2,   // nodes
+    3,   // keyidx
+    4,   // hostidx
+    5,   // owneridx
+    6,   // liveness
+    7,   // networks
+    8,   // members
+    9,   // trust
+    10,  // changelog (never in an op)
+    11,  // consumers (never in an op)
+};
+static_assert(sizeof(kStableIds) == size_t(Db::Count), "every Db needs a stable id");
+
+// The Db ordinals of store format 1, which wrote the ordinal into each op. Frozen: only the
+// migration reads them.
+constexpr Db kFormat1Dbs[] = {Db::Meta,     Db::Nodes,    Db::KeyIndex, Db::HostIndex, Db::OwnerIndex,
+                              Db::Liveness, Db::Networks, Db::Members,  Db::Trust};
+
+constexpr size_t kMaxConsumerName = 255;
 
 MDB_val as_val(std::string_view s) { return MDB_val{s.size(), const_cast<char*>(s.data())}; }
 std::string_view as_view(const MDB_val& v) { return {static_cast<const char*>(v.mv_data), v.mv_size}; }
@@ -57,6 +84,20 @@ uint64_t read_u64(std::string_view b) {
 
 std::string lmdb_error(int rc) { return mdb_strerror(rc); }
 
+uint8_t db_stable_id(Db db) { return size_t(db) < size_t(Db::Count) ? kStableIds[size_t(db)] : 0; }
+
+bool db_from_stable_id(uint8_t id, Db* db) {
+  for (size_t i = 0; i < size_t(Db::Count); i++) {
+    if (kStableIds[i] == id && id != 0) {
+      *db = Db(i);
+      return true;
+    }
+  }
+  return false;
+}
+
+bool db_is_replicated(Db db) { return db != Db::ChangeLog && db != Db::Consumers && size_t(db) < size_t(Db::Count); }
+
 // ---- Txn ----
 
 Txn::Txn(Txn&& o) noexcept : txn_(o.txn_), env_(o.env_), resize_lock_(std::move(o.resize_lock_)) {
@@ -76,6 +117,7 @@ Txn& Txn::operator=(Txn&& o) noexcept {
 
 int Txn::get(Db db, std::string_view key, std::string_view* out) const {
   if (!txn_) return EINVAL;
+  if (!env_->has(db)) return MDB_NOTFOUND;
   MDB_val k = as_val(key), v;
   int rc = mdb_get(txn_, env_->dbi(db), &k, &v);
   if (rc == MDB_SUCCESS) *out = as_view(v);
@@ -83,15 +125,24 @@ int Txn::get(Db db, std::string_view key, std::string_view* out) const {
 }
 
 int Txn::put(Db db, std::string_view key, std::string_view value) {
-  if (!txn_) return EINVAL;
+  if (!txn_ || !env_->has(db)) return EINVAL;
   MDB_val k = as_val(key), v = as_val(value);
   return mdb_put(txn_, env_->dbi(db), &k, &v, 0);
 }
 
 int Txn::del(Db db, std::string_view key) {
-  if (!txn_) return EINVAL;
+  if (!txn_ || !env_->has(db)) return EINVAL;
   MDB_val k = as_val(key);
   return mdb_del(txn_, env_->dbi(db), &k, nullptr);
+}
+
+int Txn::stat(Db db, MDB_stat* out) const {
+  if (!txn_) return EINVAL;
+  if (!env_->has(db)) {
+    *out = MDB_stat{};
+    return 0;
+  }
+  return mdb_stat(txn_, env_->dbi(db), out);
 }
 
 int Txn::commit() {
@@ -115,6 +166,7 @@ Cursor::Cursor(const Txn& txn, Db db) {
     err_ = EINVAL;
     return;
   }
+  if (!txn.env_->has(db)) return;  // iterates as empty
   err_ = mdb_cursor_open(txn.get(), txn.env_->dbi(db), &cur_);
   if (err_) cur_ = nullptr;
 }
@@ -143,23 +195,82 @@ bool Cursor::last() { return load(MDB_LAST); }
 // ---- Env ----
 
 namespace {
-// Creates the store marker durably (file and directory entry fsynced).
+std::string call_failed(const char* call, const std::string& path, int err) {
+  return std::string(call) + "() failed on " + path + ": " + std::strerror(err);
+}
+
+// Creates the store marker durably (file and directory entry fsynced). O_NOFOLLOW|O_EXCL: the
+// marker is only ever created, never written through a link someone planted.
 bool write_marker(const std::string& path, std::string* error) {
-  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640));
+  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0640));
   if (!fd) {
-    *error = path + ": " + sys_error("open");
+    *error = call_failed("open", path, errno);
     return false;
   }
   std::string text = "rendezvous store format " + std::to_string(kStoreFormat) + ", created " +
                      rfc3339_utc(unix_now()) + "\nThis file marks that data.mdb here holds a store; " +
                      "do not delete it unless you mean to start a new, empty store.\n";
-  if (::write(fd.get(), text.data(), text.size()) != ssize_t(text.size()) || ::fsync(fd.get()) != 0) {
-    *error = path + ": " + sys_error("write");
+  std::string_view rest = text;
+  while (!rest.empty()) {
+    ssize_t n = ::write(fd.get(), rest.data(), rest.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      *error = call_failed("write", path, errno);
+      return false;
+    }
+    rest.remove_prefix(size_t(n));
+  }
+  if (::fsync(fd.get()) != 0) {
+    *error = call_failed("fsync", path, errno);
     return false;
   }
   std::string dir = path.substr(0, path.rfind('/'));
   UniqueFd dfd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (dfd) ::fsync(dfd.get());
+  if (!dfd) {
+    *error = call_failed("open", dir, errno);
+    return false;
+  }
+  if (::fsync(dfd.get()) != 0) {
+    *error = call_failed("fsync", dir, errno);
+    return false;
+  }
+  return true;
+}
+
+// A v1 record (store format 1), for the migration only.
+bool decode_change_v1(std::string_view in, ChangeRecord* r, std::string* why) {
+  auto fail = [why](const char* reason) {
+    if (why) *why = reason;
+    return false;
+  };
+  if (in.size() < 9) return fail("truncated header");
+  r->epoch = read_u64(in.substr(0, 8));
+  r->type = ChangeType(uint8_t(in[8]));
+  in.remove_prefix(9);
+  uint64_t n;
+  if (!get_varint(in, &n) || n > in.size()) return fail("bad op count");
+  r->ops.clear();
+  for (uint64_t i = 0; i < n; i++) {
+    if (in.size() < 2) return fail("truncated op");
+    if (in[0] != 1 && in[0] != 2) return fail("bad op kind");
+    ChangeOp op;
+    op.is_put = in[0] == 1;
+    uint8_t ordinal = uint8_t(in[1]);
+    if (ordinal >= std::size(kFormat1Dbs)) return fail("bad database ordinal");
+    op.db = kFormat1Dbs[ordinal];
+    in.remove_prefix(2);
+    uint64_t len;
+    if (!get_varint(in, &len) || len > in.size()) return fail("truncated key");
+    op.key = std::string(in.substr(0, len));
+    in.remove_prefix(len);
+    if (op.is_put) {
+      if (!get_varint(in, &len) || len > in.size()) return fail("truncated value");
+      op.value = std::string(in.substr(0, len));
+      in.remove_prefix(len);
+    }
+    r->ops.push_back(std::move(op));
+  }
+  if (!in.empty()) return fail("trailing bytes");
   return true;
 }
 }  // namespace
@@ -178,9 +289,9 @@ int Env::begin_read(Txn* txn) {
       // Another process grew the map: adopt its size with no transaction of ours active.
       lock.unlock();
       std::unique_lock excl(resize_mutex_);
-      mdb_env_set_mapsize(env_, 0);
+      if (int src = mdb_env_set_mapsize(env_, 0)) return src;
       MDB_envinfo info;
-      mdb_env_info(env_, &info);
+      if (int irc = mdb_env_info(env_, &info)) return irc;
       map_size_ = info.me_mapsize;
       continue;
     }
@@ -199,7 +310,9 @@ int Env::begin_write(Txn* txn) {
     int rc = mdb_txn_begin(env_, nullptr, 0, &t);
     if (rc == MDB_MAP_RESIZED) {
       std::unique_lock excl(resize_mutex_);
-      mdb_env_set_mapsize(env_, 0);
+      if (int src = mdb_env_set_mapsize(env_, 0)) return src;
+      MDB_envinfo info;
+      if (mdb_env_info(env_, &info) == 0) map_size_ = info.me_mapsize;
       continue;
     }
     if (rc) return rc;
@@ -230,8 +343,65 @@ int Env::grow() {
 
 int Env::reader_check() {
   int dead = 0;
-  mdb_reader_check(env_, &dead);
+  if (int rc = mdb_reader_check(env_, &dead)) {
+    log_warn("mdb_reader_check() failed; reader slots of dead processes stay taken",
+             {{"file", data_file_}, {"error", lmdb_error(rc)}});
+    return 0;
+  }
   return dead;
+}
+
+// Re-encodes every v1 record as v2 in `txn` (the open's write transaction) and sets format 2.
+// The consumers database was created by the caller in the same transaction. Returns 0 or an
+// LMDB error (MDB_CORRUPTED for a record that is not v1) with *error set.
+int Env::migrate_from_format_1(Txn& txn, std::string* error) {
+  MDB_cursor* raw = nullptr;
+  int rc = mdb_cursor_open(txn.get(), dbi(Db::ChangeLog), &raw);
+  if (rc) {
+    *error = "migration: mdb_cursor_open(changelog): " + lmdb_error(rc);
+    return rc;
+  }
+  std::unique_ptr<MDB_cursor, void (*)(MDB_cursor*)> cur(raw, mdb_cursor_close);
+  uint64_t migrated = 0;
+  MDB_val k, v;
+  for (rc = mdb_cursor_get(cur.get(), &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(cur.get(), &k, &v, MDB_NEXT)) {
+    std::string_view key = as_view(k);
+    ChangeRecord rec;
+    std::string why;
+    if (key.size() != 8) {
+      *error = "migration: change-log key of " + std::to_string(key.size()) + " bytes (expected 8)";
+      return MDB_CORRUPTED;
+    }
+    rec.seq = read_u64(key);
+    if (!decode_change_v1(as_view(v), &rec, &why)) {
+      *error = "migration: change-log record " + std::to_string(rec.seq) + " is not a valid v1 record (" + why + ")";
+      return MDB_CORRUPTED;
+    }
+    std::string encoded = encode_change(rec);
+    // Copies: k and v point into a page the put may rewrite.
+    std::string key_copy(key);
+    MDB_val nk = as_val(key_copy), nv = as_val(encoded);
+    // MDB_CURRENT replaces the value at the cursor and keeps the cursor where it is.
+    rc = mdb_cursor_put(cur.get(), &nk, &nv, MDB_CURRENT);
+    if (rc) {
+      *error = "migration: rewriting change-log record " + std::to_string(rec.seq) + ": " + lmdb_error(rc);
+      return rc;
+    }
+    migrated++;
+  }
+  if (rc != MDB_NOTFOUND) {
+    *error = "migration: reading the change log: " + lmdb_error(rc);
+    return rc;
+  }
+  cur.reset();
+  rc = txn.put(Db::Meta, "format", key_u32(kStoreFormat));
+  if (rc) {
+    *error = "migration: writing the format marker: " + lmdb_error(rc);
+    return rc;
+  }
+  log_info("store migrated from format 1 to format 2 (change-log records re-encoded as v2, consumers database added)",
+           {{"file", data_file_}, {"records", std::to_string(migrated)}});
+  return 0;
 }
 
 bool Env::open(const EnvOptions& o, std::string* error) {
@@ -270,23 +440,42 @@ bool Env::open(const EnvOptions& o, std::string* error) {
     *error = "store: mdb_env_create: " + lmdb_error(rc);
     return false;
   }
-  mdb_env_set_maxdbs(env_, 32);
-  mdb_env_set_maxreaders(env_, o.max_readers);
+  auto close_env = [&] {
+    mdb_env_close(env_);
+    env_ = nullptr;
+  };
+  if ((rc = mdb_env_set_maxdbs(env_, 32)) != 0) {
+    *error = "store " + data_file_ + ": mdb_env_set_maxdbs(32): " + lmdb_error(rc);
+    close_env();
+    return false;
+  }
+  if ((rc = mdb_env_set_maxreaders(env_, o.max_readers)) != 0) {
+    *error = "store " + data_file_ + ": mdb_env_set_maxreaders(" + std::to_string(o.max_readers) + "): " + lmdb_error(rc);
+    close_env();
+    return false;
+  }
   // An existing file may be larger than the requested map; LMDB then uses the file size.
   map_size_ = o.map_size;
-  mdb_env_set_mapsize(env_, map_size_);
+  if ((rc = mdb_env_set_mapsize(env_, map_size_)) != 0) {
+    *error = "store " + data_file_ + ": mdb_env_set_mapsize(" + std::to_string(map_size_) + "): " + lmdb_error(rc);
+    close_env();
+    return false;
+  }
   rc = mdb_env_open(env_, o.dir.c_str(), MDB_NOTLS | MDB_NORDAHEAD, 0640);
   if (rc) {
     std::string why = lmdb_error(rc);
     if (rc == MDB_INVALID) why = "not an LMDB file or corrupt header (" + why + ")";
     *error = "store " + data_file_ + ": cannot open: " + why +
              "; refusing to start (move the file aside to start empty, or restore a backup)";
-    mdb_env_close(env_);
-    env_ = nullptr;
+    close_env();
     return false;
   }
   MDB_envinfo info;
-  mdb_env_info(env_, &info);
+  if ((rc = mdb_env_info(env_, &info)) != 0) {
+    *error = "store " + data_file_ + ": mdb_env_info: " + lmdb_error(rc);
+    close_env();
+    return false;
+  }
   map_size_ = info.me_mapsize;
   reader_check();
 
@@ -298,8 +487,7 @@ bool Env::open(const EnvOptions& o, std::string* error) {
     if (uint64_t(st.st_size) < needed) {
       *error = "store " + data_file_ + ": file is truncated (" + std::to_string(st.st_size) + " bytes, the store needs " +
                std::to_string(needed) + "); refusing to start (restore a backup or move the file aside)";
-      mdb_env_close(env_);
-      env_ = nullptr;
+      close_env();
       return false;
     }
   }
@@ -309,39 +497,72 @@ bool Env::open(const EnvOptions& o, std::string* error) {
     return false;
   };
 
-  // Open (or create) the named databases in one transaction.
-  {
+  // Open (or create) the named databases in one transaction; with a format-1 store, the
+  // writer's migration runs in the same transaction, so it happens entirely or not at all.
+  // Re-encoding copies every change-log page, so a nearly full map may need to grow first.
+  for (int attempt = 0;; attempt++) {
     Txn txn;
     rc = o.create ? begin_write(&txn) : begin_read(&txn);
     if (rc) return fail("cannot begin transaction: " + lmdb_error(rc));
-    bool fresh = false;
-    for (size_t i = 0; i < size_t(Db::Count); i++) {
-      rc = mdb_dbi_open(txn.get(), kDbNames[i], o.create ? MDB_CREATE : 0, &dbis_[i]);
-      if (rc == MDB_NOTFOUND) return fail(std::string("database \"") + kDbNames[i] + "\" is missing");
-      if (rc) return fail(std::string("cannot open database \"") + kDbNames[i] + "\": " + lmdb_error(rc));
-    }
+    // meta first: the format decides which databases must exist.
+    rc = mdb_dbi_open(txn.get(), kDbNames[size_t(Db::Meta)], o.create ? MDB_CREATE : 0, &dbis_[size_t(Db::Meta)]);
+    if (rc == MDB_NOTFOUND) return fail("database \"meta\" is missing");
+    if (rc) return fail(std::string("cannot open database \"meta\": ") + lmdb_error(rc));
+    present_[size_t(Db::Meta)] = true;
     std::string_view fmt;
     rc = txn.get(Db::Meta, "format", &fmt);
+    bool fresh = false;
     if (rc == MDB_NOTFOUND) {
+      fresh = true;
+      format_ = kStoreFormat;
+    } else if (rc) {
+      return fail("cannot read format marker: " + lmdb_error(rc));
+    } else {
+      format_ = read_u32(fmt);
+      if (format_ < kOldestStoreFormat || format_ > kStoreFormat)
+        return fail("unsupported store format " + std::to_string(format_) + " (this build reads " +
+                    std::to_string(kOldestStoreFormat) + " to " + std::to_string(kStoreFormat) + ")");
+    }
+    const bool reader_of_format_1 = !o.create && format_ == 1;
+    for (size_t i = 0; i < size_t(Db::Count); i++) {
+      if (Db(i) == Db::Meta) continue;
+      // Format 1 has no consumers database; a reader leaves it out (the writer creates it).
+      if (reader_of_format_1 && Db(i) == Db::Consumers) continue;
+      rc = mdb_dbi_open(txn.get(), kDbNames[i], o.create ? MDB_CREATE : 0, &dbis_[i]);
+      if (rc == MDB_NOTFOUND && fresh) return fail("store is not initialised yet");
+      if (rc == MDB_NOTFOUND) return fail(std::string("database \"") + kDbNames[i] + "\" is missing");
+      if (rc) return fail(std::string("cannot open database \"") + kDbNames[i] + "\": " + lmdb_error(rc));
+      present_[i] = true;
+    }
+    if (fresh) {
       // A brand-new environment has no records anywhere; anything else without a format
       // marker is not ours.
-      MDB_stat s;
       for (size_t i = 0; i < size_t(Db::Count); i++) {
-        if (mdb_stat(txn.get(), dbis_[i], &s) == 0 && s.ms_entries > 0)
+        MDB_stat s;
+        if (txn.stat(Db(i), &s) == 0 && s.ms_entries > 0)
           return fail(std::string("database \"") + kDbNames[i] + "\" has data but the store has no format marker");
       }
       if (!o.create) return fail("store is not initialised yet");
-      fresh = true;
-    } else if (rc) {
-      return fail("cannot read format marker: " + lmdb_error(rc));
-    } else if (read_u32(fmt) != kStoreFormat) {
-      return fail("unsupported store format " + std::to_string(read_u32(fmt)) + " (this build reads " +
-                  std::to_string(kStoreFormat) + ")");
+      rc = txn.put(Db::Meta, "format", key_u32(kStoreFormat));
+    } else if (format_ == 1 && o.create) {
+      std::string why;
+      rc = migrate_from_format_1(txn, &why);
+      if (rc == MDB_MAP_FULL && attempt < 8) {
+        txn.abort();
+        log_info("store migration needs a larger map; growing it", {{"file", data_file_}});
+        if ((rc = grow()) != 0) return fail("migration: growing the map: mdb_env_set_mapsize: " + lmdb_error(rc));
+        continue;
+      }
+      if (rc) return fail(why);
+      format_ = kStoreFormat;
+    } else if (reader_of_format_1) {
+      log_info("store is format 1 (the registry migrates it to format 2); opened without the consumers database",
+               {{"file", data_file_}});
     }
-    if (fresh) rc = txn.put(Db::Meta, "format", key_u32(kStoreFormat));
     // Committing (also a read-only transaction) keeps the dbi handles for the environment.
     if (!rc) rc = txn.commit();
     if (rc) return fail("cannot initialise: " + lmdb_error(rc));
+    break;
   }
 
   if (o.create && access(marker.c_str(), F_OK) != 0) {
@@ -350,17 +571,32 @@ bool Env::open(const EnvOptions& o, std::string* error) {
   }
 
   // Light integrity pass: stat every database and read its first and last record, so a
-  // truncated or damaged file is caught now rather than on some later request.
+  // truncated or damaged file is caught now rather than on some later request. The change
+  // log's first and last records must also decode (checksum included) in a format-2 store.
   Txn txn;
   rc = begin_read(&txn);
   if (rc) return fail("cannot begin read transaction: " + lmdb_error(rc));
   for (size_t i = 0; i < size_t(Db::Count); i++) {
+    if (!present_[i]) continue;
     MDB_stat s;
     rc = mdb_stat(txn.get(), dbis_[i], &s);
     if (rc) return fail(std::string("database \"") + kDbNames[i] + "\": " + lmdb_error(rc));
     Cursor c(txn, Db(i));
-    if (c.seek()) c.last();
+    bool any = c.seek();
+    std::string_view first_key = c.key(), first_value = c.value();
+    if (any) c.last();
     if (c.error()) return fail(std::string("database \"") + kDbNames[i] + "\" is damaged: " + lmdb_error(c.error()));
+    if (any && Db(i) == Db::ChangeLog && format_ == kStoreFormat) {
+      std::pair<std::string_view, std::string_view> ends[] = {{first_key, first_value}, {c.key(), c.value()}};
+      for (auto& [key, value] : ends) {
+        ChangeRecord rec;
+        std::string why;
+        if (!decode_change(value, &rec, &why))
+          return fail("change-log record " + std::to_string(read_u64(key)) + " is damaged: " + why);
+        if (rec.seq != read_u64(key))
+          return fail("change-log record " + std::to_string(read_u64(key)) + " carries sequence " + std::to_string(rec.seq));
+      }
+    }
   }
   return true;
 }
@@ -382,12 +618,18 @@ const char* change_type_name(ChangeType t) {
 }
 
 std::string encode_change(const ChangeRecord& r) {
-  std::string out = key_u64(r.epoch);
+  std::string out;
+  size_t size = 1 + 8 + 8 + 1 + 10 + 4;
+  for (auto& op : r.ops) size += 2 + 10 + op.key.size() + (op.is_put ? 10 + op.value.size() : 0);
+  out.reserve(size);
+  out += char(kChangeRecordVersion);
+  out += key_u64(r.seq);
+  out += key_u64(r.epoch);
   out += char(r.type);
   put_varint(out, r.ops.size());
   for (auto& op : r.ops) {
     out += char(op.is_put ? 1 : 2);
-    out += char(op.db);
+    out += char(db_stable_id(op.db));
     put_varint(out, op.key.size());
     out += op.key;
     if (op.is_put) {
@@ -395,46 +637,70 @@ std::string encode_change(const ChangeRecord& r) {
       out += op.value;
     }
   }
+  out += key_u32(crc32c(out));
   return out;
 }
 
-bool decode_change(std::string_view in, ChangeRecord* r) {
-  if (in.size() < 9) return false;
-  r->epoch = read_u64(in.substr(0, 8));
-  r->type = ChangeType(uint8_t(in[8]));
-  in.remove_prefix(9);
+bool decode_change(std::string_view in, ChangeRecord* r, std::string* why) {
+  auto fail = [why](std::string reason) {
+    if (why) *why = std::move(reason);
+    return false;
+  };
+  constexpr size_t kHeader = 1 + 8 + 8 + 1;
+  if (in.empty()) return fail("empty record");
+  if (uint8_t(in[0]) != kChangeRecordVersion)
+    return fail("record version " + std::to_string(uint8_t(in[0])) + " (this build reads " +
+                std::to_string(kChangeRecordVersion) + ")");
+  if (in.size() < kHeader + 1 + 4) return fail("truncated record (" + std::to_string(in.size()) + " bytes)");
+  // The checksum first: nothing else in a damaged record is worth interpreting.
+  uint32_t stored = read_u32(in.substr(in.size() - 4));
+  uint32_t computed = crc32c(in.substr(0, in.size() - 4));
+  if (stored != computed) return fail("checksum mismatch (truncated or damaged record)");
+  in.remove_suffix(4);
+  r->seq = read_u64(in.substr(1, 8));
+  r->epoch = read_u64(in.substr(9, 8));
+  r->type = ChangeType(uint8_t(in[17]));
+  if (uint8_t(r->type) == 0) return fail("change type 0");
+  in.remove_prefix(kHeader);
   uint64_t n;
-  if (!get_varint(in, &n) || n > in.size()) return false;
+  // Each op takes at least 3 bytes; a larger count cannot be honest.
+  if (!get_varint(in, &n) || n > in.size() / 3) return fail("bad op count");
   r->ops.clear();
+  r->ops.reserve(size_t(n));
   for (uint64_t i = 0; i < n; i++) {
-    if (in.size() < 2) return false;
+    if (in.size() < 2) return fail("truncated op " + std::to_string(i));
+    uint8_t kind = uint8_t(in[0]), id = uint8_t(in[1]);
+    if (kind != 1 && kind != 2) return fail("op " + std::to_string(i) + ": unknown kind " + std::to_string(kind));
     ChangeOp op;
-    op.is_put = in[0] == 1;
-    if (in[0] != 1 && in[0] != 2) return false;
-    op.db = Db(uint8_t(in[1]));
-    if (uint8_t(op.db) >= uint8_t(Db::ChangeLog)) return false;
+    op.is_put = kind == 1;
+    if (!db_from_stable_id(id, &op.db)) return fail("op " + std::to_string(i) + ": unknown database id " + std::to_string(id));
+    if (!db_is_replicated(op.db))
+      return fail("op " + std::to_string(i) + ": database \"" + db_name(op.db) + "\" may not be written by an op");
     in.remove_prefix(2);
     uint64_t len;
-    if (!get_varint(in, &len) || len > in.size()) return false;
+    if (!get_varint(in, &len) || len > in.size()) return fail("op " + std::to_string(i) + ": truncated key");
     op.key = std::string(in.substr(0, len));
     in.remove_prefix(len);
     if (op.is_put) {
-      if (!get_varint(in, &len) || len > in.size()) return false;
+      if (!get_varint(in, &len) || len > in.size()) return fail("op " + std::to_string(i) + ": truncated value");
       op.value = std::string(in.substr(0, len));
       in.remove_prefix(len);
     }
     r->ops.push_back(std::move(op));
   }
+  if (!in.empty()) return fail(std::to_string(in.size()) + " bytes after the last op");
   return true;
 }
 
 int Mutation::put(Db db, std::string_view key, std::string_view value) {
+  if (!db_is_replicated(db)) return EINVAL;
   int rc = txn_.put(db, key, value);
   if (rc == 0) rec_.ops.push_back({true, db, std::string(key), std::string(value)});
   return rc;
 }
 
 int Mutation::del(Db db, std::string_view key) {
+  if (!db_is_replicated(db)) return EINVAL;
   int rc = txn_.del(db, key);
   if (rc == MDB_NOTFOUND) return 0;
   if (rc == 0) rec_.ops.push_back({false, db, std::string(key), {}});
@@ -458,6 +724,122 @@ uint64_t meta_u64(const Txn& txn, std::string_view key, uint64_t fallback) {
 
 int set_meta_u64(Mutation& m, std::string_view key, uint64_t value) {
   return m.put(Db::Meta, key, key_u64(value));
+}
+
+// ---- consumers ----
+
+namespace {
+bool valid_consumer_name(std::string_view name) { return !name.empty() && name.size() <= kMaxConsumerName; }
+}  // namespace
+
+int set_consumer_ack(Txn& txn, std::string_view name, uint64_t seq, uint64_t* stored) {
+  if (!valid_consumer_name(name)) return EINVAL;
+  std::string_view old;
+  int rc = txn.get(Db::Consumers, name, &old);
+  if (rc == 0 && old.size() == 8 && read_u64(old) >= seq) {
+    if (stored) *stored = read_u64(old);
+    return 0;
+  }
+  if (rc != 0 && rc != MDB_NOTFOUND) return rc;
+  rc = txn.put(Db::Consumers, name, key_u64(seq));
+  if (rc == 0 && stored) *stored = seq;
+  return rc;
+}
+
+int remove_consumer(Txn& txn, std::string_view name) {
+  if (!valid_consumer_name(name)) return EINVAL;
+  int rc = txn.del(Db::Consumers, name);
+  return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+int clear_consumers(Txn& txn) {
+  if (!txn.active() || !txn.env()->has(Db::Consumers)) return EINVAL;
+  return mdb_drop(txn.get(), txn.env()->dbi(Db::Consumers), 0);  // 0: empty it, keep the handle
+}
+
+int lowest_consumer_ack(const Txn& txn, uint64_t* lowest, bool* any) {
+  *lowest = 0;
+  *any = false;
+  Cursor c(txn, Db::Consumers);
+  for (bool ok = c.seek(); ok; ok = c.next()) {
+    // A value of another size is not ours to interpret; treat it as "needs everything".
+    uint64_t acked = c.value().size() == 8 ? read_u64(c.value()) : 0;
+    if (!*any || acked < *lowest) *lowest = acked;
+    *any = true;
+  }
+  return c.error();
+}
+
+int list_consumers(const Txn& txn, std::vector<ConsumerAck>* out) {
+  out->clear();
+  Cursor c(txn, Db::Consumers);
+  for (bool ok = c.seek(); ok; ok = c.next())
+    out->push_back({std::string(c.key()), c.value().size() == 8 ? read_u64(c.value()) : 0});
+  return c.error();
+}
+
+// ---- trimming ----
+
+TrimPlan plan_changelog_trim(const TrimInputs& in) {
+  TrimPlan plan;
+  plan.newest_droppable = in.last_seq > 0 ? in.last_seq - 1 : 0;
+  uint64_t through = in.last_seq > in.keep ? in.last_seq - in.keep : 0;
+  if (in.lowest_ack) through = std::min(through, *in.lowest_ack);
+  plan.drop_through = std::min(through, plan.newest_droppable);
+  plan.bytes_over = in.log_bytes > in.max_bytes ? in.log_bytes - in.max_bytes : 0;
+  plan.lowest_ack = in.lowest_ack;
+  return plan;
+}
+
+bool trim_may_drop(const TrimPlan& plan, uint64_t seq, uint64_t bytes_freed) {
+  if (seq == 0 || seq > plan.newest_droppable) return false;  // sequences start at 1
+  return seq <= plan.drop_through || bytes_freed < plan.bytes_over;
+}
+
+int trim_changelog(Txn& txn, const TrimLimits& limits, size_t max_records, TrimResult* out) {
+  TrimResult local;
+  TrimResult& res = out ? *out : local;
+  res = TrimResult{};
+  if (!txn.active()) return EINVAL;
+  TrimInputs in;
+  in.last_seq = meta_u64(txn, "last_seq");
+  in.keep = limits.keep;
+  in.max_bytes = limits.max_bytes;
+  uint64_t lowest = 0;
+  bool any = false;
+  if (int rc = lowest_consumer_ack(txn, &lowest, &any)) return rc;
+  if (any) in.lowest_ack = lowest;
+  res.lowest_ack = lowest;
+  MDB_stat st;
+  if (int rc = txn.stat(Db::ChangeLog, &st)) return rc;
+  in.log_bytes = uint64_t(st.ms_branch_pages + st.ms_leaf_pages + st.ms_overflow_pages) * st.ms_psize;
+  const TrimPlan plan = plan_changelog_trim(in);
+
+  MDB_cursor* raw = nullptr;
+  if (int rc = mdb_cursor_open(txn.get(), txn.env()->dbi(Db::ChangeLog), &raw)) return rc;
+  std::unique_ptr<MDB_cursor, void (*)(MDB_cursor*)> cur(raw, mdb_cursor_close);
+  // Always the first record: each deletion makes the next one first.
+  for (;;) {
+    MDB_val k, v;
+    int rc = mdb_cursor_get(cur.get(), &k, &v, MDB_FIRST);
+    if (rc == MDB_NOTFOUND) return 0;  // empty log; first_kept stays 0
+    if (rc) return rc;
+    uint64_t seq = read_u64(as_view(k));
+    if (!trim_may_drop(plan, seq, res.bytes_freed)) {
+      res.first_kept = seq;
+      return 0;
+    }
+    if (res.dropped >= max_records) {
+      res.first_kept = seq;
+      res.more = true;
+      return 0;
+    }
+    uint64_t size = k.mv_size + v.mv_size;
+    if ((rc = mdb_cursor_del(cur.get(), 0)) != 0) return rc;
+    if (plan.lowest_ack && seq > *plan.lowest_ack) res.past_ack = true;
+    res.dropped++;
+    res.bytes_freed += size;
+  }
 }
 
 }  // namespace rdv

@@ -1,5 +1,6 @@
 #include "registry.h"
 
+#include "epoch.h"
 #include "log.h"
 #include "util.h"
 
@@ -27,6 +28,18 @@ bool Registry::load(std::string* error) {
     *error = "store " + env_.data_file() + ": cannot begin transaction: " + lmdb_error(rc);
     return false;
   }
+  // The epoch lives in <data-dir>/epoch, outside the environment, so a full copy of a
+  // leader's environment onto a standby cannot overwrite it (shared/epoch.h). Stores from
+  // before kept it in meta "epoch"; the first start moves it to the file.
+  // On a standby the replicator owns the file; the registry only reads it.
+  bool created = false, exists = false;
+  if (is_standby()) {
+    if (!read_epoch_file(cfg_->data_dir, &epoch_, &exists, error)) return false;
+    if (!exists) epoch_ = std::max<uint64_t>(1, meta_u64(t, "epoch", 1));
+  } else if (!load_or_create_epoch_file(cfg_->data_dir, meta_u64(t, "epoch", 0), &epoch_, &created, error)) {
+    return false;
+  }
+  if (created) log_info("epoch file created", {{"epoch", std::to_string(epoch_)}});
   std::string_view v;
   if (!is_standby() && t.get(Db::Meta, "next_node", &v) == MDB_NOTFOUND) {
     // First start of a leader: counters, epoch and the backbone network, as one change record.
@@ -35,17 +48,15 @@ bool Registry::load(std::string* error) {
     int64_t now = unix_now();
     rc = set_meta_u64(m, "next_node", 1);
     if (!rc) rc = set_meta_u64(m, "next_net", 1);
-    if (!rc) rc = set_meta_u64(m, "epoch", 1);
     if (!rc) rc = set_meta_u64(m, "created", uint64_t(now));
     if (!rc) rc = m.put(Db::Networks, key_u16(0), backbone_record(now));
-    if (!rc) rc = m.finish(1);
+    if (!rc) rc = m.finish(epoch_);
     if (rc) {
       *error = "store " + env_.data_file() + ": cannot initialise: " + lmdb_error(rc);
       return false;
     }
     log_info("store initialised", {{"file", env_.data_file()}});
   }
-  epoch_ = meta_u64(t, "epoch", 1);
   // One allocation for the liveness table (ids are dense); its contents load lazily.
   live_.resize(size_t(std::min<uint64_t>(meta_u64(t, "next_node", 1), 1ull << 32)) + 1);
   rc = t.commit();

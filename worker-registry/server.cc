@@ -411,6 +411,9 @@ void Server::batch_done(std::unique_ptr<Batch> b) {
       log_info("node reaped", {{"node_id", std::to_string(id)}});
     }
     if (!b->reaped.empty()) reg_.apply({Effect::CountReaped, 0, int64_t(b->reaped.size())});
+    if (b->trimmed.past_ack)
+      log_warn("change log over its size limit: dropped records a consumer had not acknowledged; it will need a full copy",
+               {{"lowest_ack", std::to_string(b->trimmed.lowest_ack)}, {"first_kept", std::to_string(b->trimmed.first_kept)}});
     if (b->last_seq > reg_.server.last_seq) {
       reg_.server.last_seq = b->last_seq;
       std::string body = "{\"type\":\"commit\",\"seq\":" + std::to_string(b->last_seq) +

@@ -37,35 +37,6 @@ int reap(Txn& txn, uint64_t epoch, const std::vector<uint32_t>& ids, std::vector
   return m.finish(epoch);
 }
 
-// Drops the oldest change-log records beyond changelog-keep, or beyond changelog-max-mb of
-// disk, with bounded work per call. Not itself logged: it changes no state a standby applies.
-int trim_changelog(Txn& t, const Config& cfg) {
-  uint64_t last = meta_u64(t, "last_seq");
-  uint64_t keep = uint64_t(cfg.changelog_keep);
-  uint64_t below = last > keep ? last - keep + 1 : 0;  // records with seq < below may go
-  MDB_stat st;
-  uint64_t bytes = 0, limit = uint64_t(cfg.changelog_max_mb) << 20;
-  if (mdb_stat(t.get(), t.env()->dbi(Db::ChangeLog), &st) == 0)
-    bytes = uint64_t(st.ms_branch_pages + st.ms_leaf_pages + st.ms_overflow_pages) * st.ms_psize;
-  if (below == 0 && bytes <= limit) return 0;
-  uint64_t excess = bytes > limit ? bytes - limit : 0;
-  std::vector<std::string> doomed;
-  {
-    Cursor c(t, Db::ChangeLog);
-    for (bool ok = c.seek(); ok && doomed.size() < kTrimBatch; ok = c.next()) {
-      uint64_t seq = read_u64(c.key());
-      if (seq >= below && excess == 0) break;
-      if (seq == last) break;  // never the newest: it carries the sequence forward
-      excess -= std::min<uint64_t>(excess, c.value().size() + c.key().size());
-      doomed.emplace_back(c.key());
-    }
-    if (c.error()) return c.error();
-  }
-  for (auto& k : doomed)
-    if (int rc = t.del(Db::ChangeLog, k); rc && rc != MDB_NOTFOUND) return rc;
-  return 0;
-}
-
 }  // namespace
 
 Writer::Writer(Env& env, metrics::RegistryPage* page) : env_(env), page_(page) {}
@@ -142,8 +113,13 @@ int Writer::apply(Batch& b, Txn& txn) {
     }
   if (!b.reap.empty())
     if (int rc = reap(txn, b.epoch, b.reap, &b.reaped)) return rc;
-  if (b.trim)
-    if (int rc = trim_changelog(txn, *b.cfg)) return rc;
+  if (b.trim) {
+    // Bounded by -changelog-keep, by what every registered consumer acknowledged, and by
+    // -changelog-max-mb (store.h plan_changelog_trim). Not itself logged: it changes no state
+    // a standby applies.
+    TrimLimits limits{uint64_t(b.cfg->changelog_keep), uint64_t(b.cfg->changelog_max_mb) << 20};
+    if (int rc = rdv::trim_changelog(txn, limits, kTrimBatch, &b.trimmed)) return rc;
+  }
   MDB_stat st;
   if (mdb_stat(txn.get(), env_.dbi(Db::Nodes), &st) == 0) b.nodes_total = st.ms_entries;
   b.last_seq = meta_u64(txn, "last_seq");

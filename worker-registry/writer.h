@@ -47,6 +47,7 @@ struct Batch {
   uint64_t last_seq = 0;      // the newest change-log sequence after the commit
   uint64_t nodes_total = 0;
   std::vector<uint32_t> reaped;
+  TrimResult trimmed;
   int replays = 0;
   int64_t commit_ns = 0;      // begin to durable
 };

@@ -1,0 +1,205 @@
+#include "epoch.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "util.h"
+
+namespace rdv {
+
+namespace {
+constexpr std::string_view kPrefix = "rendezvous epoch ";
+// The longest valid file: prefix, 20 digits, newline. Reading one byte more tells a longer
+// (corrupt) file apart without reading an arbitrarily large one.
+constexpr size_t kMaxFileBytes = 17 + 20 + 1;
+
+std::string call_failed(const char* call, const std::string& path, int err) {
+  return std::string(call) + "() failed on " + path + ": " + std::strerror(err);
+}
+
+// write(2) until done; EINTR is retried, a short write continues.
+bool write_all(int fd, std::string_view data, int* err) {
+  while (!data.empty()) {
+    ssize_t n = ::write(fd, data.data(), data.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      *err = errno;
+      return false;
+    }
+    data.remove_prefix(size_t(n));
+  }
+  return true;
+}
+}  // namespace
+
+std::string format_epoch_text(uint64_t epoch) { return std::string(kPrefix) + std::to_string(epoch) + "\n"; }
+
+bool parse_epoch_text(std::string_view text, uint64_t* epoch, std::string* error) {
+  if (text.substr(0, kPrefix.size()) != kPrefix) {
+    *error = "does not start with \"rendezvous epoch \"";
+    return false;
+  }
+  text.remove_prefix(kPrefix.size());
+  size_t digits = 0;
+  while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') digits++;
+  if (digits == 0) {
+    *error = "no epoch number after \"rendezvous epoch \"";
+    return false;
+  }
+  if (text[0] == '0') {
+    *error = digits == 1 ? "epoch is 0 (epochs start at 1)" : "epoch number has a leading zero";
+    return false;
+  }
+  if (digits > 20) {
+    *error = "epoch number is out of range";
+    return false;
+  }
+  uint64_t v = 0;
+  for (size_t i = 0; i < digits; i++) {
+    uint64_t d = uint64_t(text[i] - '0');
+    if (v > (UINT64_MAX - d) / 10) {
+      *error = "epoch number is out of range";
+      return false;
+    }
+    v = v * 10 + d;
+  }
+  text.remove_prefix(digits);
+  if (text.empty()) {
+    *error = "line does not end with a newline (truncated write?)";
+    return false;
+  }
+  if (text != "\n") {
+    *error = "unexpected bytes after the epoch number";
+    return false;
+  }
+  *epoch = v;
+  return true;
+}
+
+bool read_epoch_file(const std::string& dir, uint64_t* epoch, bool* exists, std::string* error) {
+  const std::string path = dir + "/" + kEpochFileName;
+  *exists = false;
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
+  if (!fd) {
+    int err = errno;
+    if (err == ENOENT) return true;
+    if (err == ELOOP) {
+      *error = "epoch file " + path + " is a symbolic link; refusing it (replace it with a regular file)";
+      return false;
+    }
+    *error = call_failed("open", path, err);
+    return false;
+  }
+  struct stat st;
+  if (::fstat(fd.get(), &st) != 0) {
+    *error = call_failed("fstat", path, errno);
+    return false;
+  }
+  if (!S_ISREG(st.st_mode)) {
+    *error = "epoch file " + path + " is not a regular file; refusing it";
+    return false;
+  }
+  std::string text;
+  char buf[kMaxFileBytes + 1];
+  for (;;) {
+    ssize_t n = ::read(fd.get(), buf, sizeof(buf));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      *error = call_failed("read", path, errno);
+      return false;
+    }
+    if (n == 0) break;
+    text.append(buf, size_t(n));
+    if (text.size() > kMaxFileBytes) break;
+  }
+  if (text.empty()) {
+    *error = "epoch file " + path + " is corrupt: it is empty; refusing to guess the epoch";
+    return false;
+  }
+  if (text.size() > kMaxFileBytes) {
+    *error = "epoch file " + path + " is corrupt: longer than one \"rendezvous epoch N\" line; refusing to guess the epoch";
+    return false;
+  }
+  std::string why;
+  if (!parse_epoch_text(text, epoch, &why)) {
+    *error = "epoch file " + path + " is corrupt: " + why + "; refusing to guess the epoch";
+    return false;
+  }
+  *exists = true;
+  return true;
+}
+
+bool write_epoch_file(const std::string& dir, uint64_t epoch, std::string* error) {
+  if (epoch == 0) {
+    *error = "epoch file " + dir + "/" + kEpochFileName + ": refusing to write epoch 0 (epochs start at 1)";
+    return false;
+  }
+  const std::string path = dir + "/" + kEpochFileName;
+  const std::string tmp = path + ".tmp";
+  // A temp file left by a crash between create and rename: only this writer makes it, so it
+  // is ours to remove (unlink removes a symlink itself, never its target).
+  if (::unlink(tmp.c_str()) != 0 && errno != ENOENT) {
+    *error = call_failed("unlink", tmp, errno);
+    return false;
+  }
+  {
+    // O_EXCL|O_NOFOLLOW: never write through a link or into a file someone else created.
+    UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0640));
+    if (!fd) {
+      *error = call_failed("open", tmp, errno);
+      return false;
+    }
+    int err = 0;
+    if (!write_all(fd.get(), format_epoch_text(epoch), &err)) {
+      *error = call_failed("write", tmp, err);
+      ::unlink(tmp.c_str());
+      return false;
+    }
+    if (::fsync(fd.get()) != 0) {
+      *error = call_failed("fsync", tmp, errno);
+      ::unlink(tmp.c_str());
+      return false;
+    }
+    int fdnum = fd.release();
+    if (::close(fdnum) != 0) {
+      *error = call_failed("close", tmp, errno);
+      ::unlink(tmp.c_str());
+      return false;
+    }
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    *error = call_failed("rename", tmp + " to " + path, errno);
+    ::unlink(tmp.c_str());
+    return false;
+  }
+  // The rename is durable only once the directory entry is.
+  UniqueFd dfd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!dfd) {
+    *error = call_failed("open", dir, errno);
+    return false;
+  }
+  if (::fsync(dfd.get()) != 0) {
+    *error = call_failed("fsync", dir, errno);
+    return false;
+  }
+  return true;
+}
+
+bool load_or_create_epoch_file(const std::string& dir, uint64_t legacy_epoch, uint64_t* epoch, bool* created,
+                               std::string* error) {
+  *created = false;
+  bool exists = false;
+  if (!read_epoch_file(dir, epoch, &exists, error)) return false;
+  if (exists) return true;
+  uint64_t initial = legacy_epoch == 0 ? 1 : legacy_epoch;
+  if (!write_epoch_file(dir, initial, error)) return false;
+  *epoch = initial;
+  *created = true;
+  return true;
+}
+
+}  // namespace rdv
