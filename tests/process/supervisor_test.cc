@@ -7,6 +7,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -218,6 +219,63 @@ TEST_F(Supervisor, RegistryPortInUseExitsNonZero) {
   EXPECT_NE(WEXITSTATUS(st), 0);
   EXPECT_NE(server.log().find(std::to_string(server.registry_port)), std::string::npos)
       << "the error does not name the address:\n" << server.log();
+}
+
+// The data and run dirs hold the store, the registry's command socket and the metrics page: a
+// directory other users can write to is refused at start with the configuration-error code
+// and a message that names it, says why and how to fix it.
+void expect_refused_dir(Server& server, const std::string& flag, const std::string& path) {
+  std::string err;
+  ASSERT_TRUE(server.spawn(&err)) << err;
+  int st = server.wait_exit(10000);
+  ASSERT_NE(st, -1) << "supervisor kept running with a world-writable " << flag;
+  ASSERT_TRUE(WIFEXITED(st)) << "wait status " << st;
+  EXPECT_EQ(WEXITSTATUS(st), 78);
+  std::string log = server.log();
+  EXPECT_NE(log.find(flag + " " + path + " is writable by every user (mode 0777)"), std::string::npos) << log;
+  EXPECT_NE(log.find("chmod o-w " + path), std::string::npos) << log;
+  EXPECT_EQ(log.find("worker started"), std::string::npos) << "a worker ran in an unsafe directory:\n" << log;
+}
+
+TEST_F(Supervisor, WorldWritableRunDirIsRefused) {
+  ASSERT_EQ(chmod(server.run_dir.c_str(), 0777), 0);
+  expect_refused_dir(server, "-run-dir", server.run_dir);
+}
+
+TEST_F(Supervisor, WorldWritableDataDirIsRefused) {
+  ASSERT_EQ(chmod(server.data_dir.c_str(), 0777), 0);
+  expect_refused_dir(server, "-data-dir", server.data_dir);
+}
+
+TEST_F(Supervisor, PrivateDirectoriesAreAcceptedAndCreatedPrivate) {
+  ASSERT_EQ(chmod(server.data_dir.c_str(), 0750), 0);
+  server.run_dir = server.dir + "/new/run";  // the supervisor creates this one
+  std::string err;
+  ASSERT_TRUE(server.start(&err)) << err;
+  struct stat st;
+  ASSERT_EQ(stat(server.run_dir.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISDIR(st.st_mode));
+  EXPECT_EQ(st.st_mode & S_IWOTH, 0u) << "created run dir is world-writable";
+  int status = server.stop();
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "wait status " << status;
+}
+
+TEST_F(Supervisor, RunDirSymlinkOwnedBySomeoneElseIsRefused) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root to give a symlink to another user";
+  std::string real = server.dir + "/real-run";
+  ASSERT_EQ(mkdir(real.c_str(), 0750), 0);
+  std::string link = server.dir + "/run-link";
+  ASSERT_EQ(symlink(real.c_str(), link.c_str()), 0);
+  ASSERT_EQ(lchown(link.c_str(), 65534, 65534), 0);
+  server.run_dir = link;
+  std::string err;
+  ASSERT_TRUE(server.spawn(&err)) << err;
+  int st = server.wait_exit(10000);
+  ASSERT_NE(st, -1) << "supervisor kept running with someone else's symlink as -run-dir";
+  ASSERT_TRUE(WIFEXITED(st)) << "wait status " << st;
+  EXPECT_EQ(WEXITSTATUS(st), 78);
+  EXPECT_NE(server.log().find("-run-dir " + link + " is a symlink owned by uid 65534"), std::string::npos)
+      << server.log();
 }
 
 }  // namespace
