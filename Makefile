@@ -142,8 +142,9 @@ install: all
 	install -m 0755 $(BIN)/rendezvous $(BIN)/rendezvousctl $(DESTDIR)$(PREFIX)/bin/
 	install -m 0755 $(BIN)/rendezvous-registry $(BIN)/rendezvous-admin $(BIN)/rendezvous-replicator \
 	  $(DESTDIR)$(PREFIX)/lib/rendezvous/
-	install -m 0644 etc/rendezvous.json etc/rendezvous.service etc/rendezvous.socket \
-	  $(DESTDIR)$(PREFIX)/share/rendezvous/
+	install -m 0644 etc/rendezvous.service etc/rendezvous.socket $(DESTDIR)$(PREFIX)/share/rendezvous/
+	# The config can hold the admin, dashboard and replication tokens: owner and group only.
+	install -m 0640 etc/rendezvous.json $(DESTDIR)$(PREFIX)/share/rendezvous/
 
 clean:
 	rm -rf build build-san

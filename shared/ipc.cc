@@ -140,11 +140,11 @@ JsonPtr registry_call(const std::string& run_dir, const json_t* request, int tim
 
 Config WorkerControl::boot(const char* name) {
   log_init(name);
-  signal(SIGPIPE, SIG_IGN);
+  if (signal(SIGPIPE, SIG_IGN) == SIG_ERR) log_warn(sys_error("signal(SIGPIPE) failed"));
   // Belt and braces with the EOF check: if the supervisor dies, the kernel sends SIGTERM.
-  prctl(PR_SET_PDEATHSIG, SIGTERM);
+  if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0) log_warn(sys_error("prctl(PR_SET_PDEATHSIG) failed"));
   if (getppid() == 1) std::exit(kExitOk);  // supervisor already gone before prctl
-  set_cloexec(kControlFd);
+  if (!set_cloexec(kControlFd)) log_warn(sys_error("fcntl(FD_CLOEXEC) failed on the control socket"));
   // The configuration is the supervisor's first message; wait for it whether or not the
   // socket was created non-blocking.
   pollfd pfd{kControlFd, POLLIN, 0};
@@ -170,26 +170,36 @@ Config WorkerControl::boot(const char* name) {
 }
 
 WorkerControl::WorkerControl(event_base* base, Handlers h) : handlers_(std::move(h)) {
-  set_nonblocking(kControlFd);
-  ev_ = event_new(base, kControlFd, EV_READ | EV_PERSIST, &WorkerControl::on_readable, this);
-  event_add(ev_, nullptr);
+  // Non-blocking so on_readable can drain every queued datagram without stalling the loop.
+  if (!set_nonblocking(kControlFd)) {
+    log_error(sys_error("fcntl(O_NONBLOCK) failed on the control socket"));
+    std::exit(kExitFailure);
+  }
+  ev_.reset(event_new(base, kControlFd, EV_READ | EV_PERSIST, &WorkerControl::on_readable, this));
+  if (!ev_) {
+    log_error("event_new(control socket) failed");
+    std::exit(kExitFailure);
+  }
+  if (event_add(ev_.get(), nullptr) != 0) {
+    log_error("event_add(control socket) failed");
+    std::exit(kExitFailure);
+  }
 }
 
-WorkerControl::~WorkerControl() {
-  if (ev_) event_free(ev_);
+void WorkerControl::ready() {
+  if (!send_op(kControlFd, "ready")) log_warn(sys_error("send(ready) failed on the control socket"));
 }
-
-void WorkerControl::ready() { send_op(kControlFd, "ready"); }
 
 void WorkerControl::status(std::string_view text) {
   JsonPtr m(json_pack("{s:s,s:s#}", "op", "status", "text", text.data(), int(text.size())));
-  send_msg(kControlFd, m.get());
+  if (!send_msg(kControlFd, m.get())) log_warn(sys_error("send(status) failed on the control socket"));
 }
 
 void WorkerControl::fatal(std::string_view message) {
   log_error("fatal", {{"error", message}});
   JsonPtr m(json_pack("{s:s,s:s#}", "op", "fatal", "message", message.data(), int(message.size())));
-  send_msg(kControlFd, m.get());
+  // Best effort: the exit status 78 alone already stops the restarts.
+  if (!send_msg(kControlFd, m.get())) log_warn(sys_error("send(fatal) failed on the control socket"));
   std::exit(kExitConfig);
 }
 
@@ -208,7 +218,7 @@ void WorkerControl::on_readable(evutil_socket_t fd, short, void* arg) {
     std::string_view op = json_str(msg.get(), "op");
     if (op == "ping") {
       JsonPtr pong(json_pack("{s:s,s:O}", "op", "pong", "seq", json_object_get(msg.get(), "seq")));
-      send_msg(fd, pong.get());
+      if (!send_msg(fd, pong.get())) log_warn(sys_error("send(pong) failed on the control socket"));
     } else if (op == "reload") {
       Config cfg;
       std::string err;

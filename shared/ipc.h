@@ -24,6 +24,7 @@
 #include <string_view>
 
 #include "config.h"
+#include "event.h"
 #include "json.h"
 
 namespace rdv::ipc {
@@ -59,11 +60,16 @@ class WorkerControl {
   // and asks the kernel to SIGTERM us if the supervisor dies. Exits kExitConfig on failure.
   static Config boot(const char* process_name);
 
+  // Watches kControlFd on `base` (which must outlive this object). Exits kExitFailure, with
+  // the failing call in the log, when the event cannot be set up: a worker that cannot hear
+  // its supervisor would be killed as hung anyway.
   WorkerControl(event_base* base, Handlers handlers);
-  ~WorkerControl();
+  ~WorkerControl() = default;
   WorkerControl(const WorkerControl&) = delete;
   WorkerControl& operator=(const WorkerControl&) = delete;
 
+  // Report to the supervisor; a failed send is logged (the supervisor's hang check or SIGCHLD
+  // deals with what follows).
   void ready();
   void status(std::string_view text);
   // Reports a configuration/store error and exits kExitConfig.
@@ -71,8 +77,8 @@ class WorkerControl {
 
  private:
   static void on_readable(evutil_socket_t fd, short what, void* arg);
-  event* ev_ = nullptr;
   Handlers handlers_;
+  EventPtr ev_;
 };
 
 }  // namespace rdv::ipc

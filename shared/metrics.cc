@@ -26,7 +26,9 @@ size_t type_index(std::string_view type) {
 }
 
 RegistryPage* map_registry_page(const std::string& path, bool writable, std::string* error) {
-  UniqueFd fd(::open(path.c_str(), (writable ? O_RDWR | O_CREAT : O_RDONLY) | O_CLOEXEC, 0600));
+  // O_NOFOLLOW: the page lives in the run dir; a symlink planted there must not make the
+  // registry truncate and scribble over (or the admin worker serve) a file of someone's choosing.
+  UniqueFd fd(::open(path.c_str(), (writable ? O_RDWR | O_CREAT : O_RDONLY) | O_CLOEXEC | O_NOFOLLOW, 0600));
   if (!fd) {
     *error = path + ": " + sys_error("open");
     return nullptr;
@@ -63,7 +65,7 @@ RegistryPage* map_registry_page(const std::string& path, bool writable, std::str
     page->magic = kPageMagic;
   }
   if (!writable && page->magic != kPageMagic) {
-    munmap(p, sizeof(RegistryPage));
+    unmap_registry_page(page);
     *error = path + ": not a metrics page of this build";
     return nullptr;
   }
@@ -71,7 +73,11 @@ RegistryPage* map_registry_page(const std::string& path, bool writable, std::str
 }
 
 void unmap_registry_page(RegistryPage* page) {
-  if (page) munmap(page, sizeof(RegistryPage));
+  // munmap fails only for an address that is not a mapping of ours: an invariant, not an
+  // input error.
+  if (!page) return;
+  const int rc = munmap(page, sizeof(RegistryPage));
+  RDV_ASSERT(rc == 0);
 }
 
 void observe(RegistryPage* page, size_t type, int64_t duration_ns, bool error) {

@@ -78,8 +78,11 @@ struct RegistryPage {
   std::atomic<uint64_t> epoch;
 };
 
-// Maps `path` (creating and sizing it when `writable`). Returns nullptr with *error set.
+// Maps `path` (creating and sizing it when `writable`). A symlink at `path` is refused
+// (O_NOFOLLOW: the page lives in the run dir). Returns nullptr with *error naming the path and
+// the failing call.
 RegistryPage* map_registry_page(const std::string& path, bool writable, std::string* error);
+// Unmaps a page map_registry_page returned; null is a no-op.
 void unmap_registry_page(RegistryPage* page);
 
 // Records one request. Called on the registry's hot path: relaxed atomics only.

@@ -4,16 +4,19 @@
 //   0   clean shutdown (SIGTERM/SIGINT), or --help / --version / --check-config success
 //   1   runtime failure (e.g. a listener address already in use, event loop set-up)
 //   78  configuration error: bad flag or config file, socket-activation mismatch, missing
-//       worker binary, unusable data/run dir, or a worker that exited 78 (its message is
+//       worker binary, unusable data/run dir (including one writable by other users, or a
+//       symlink someone else owns), or a worker that exited 78 (its message is
 //       printed as "rendezvous: <worker>: <message>")
 #include <signal.h>
-#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "config.h"
+#include "directories.h"
 #include "log.h"
 #include "store.h"
 #include "listeners.h"
@@ -21,41 +24,9 @@
 #include "supervisor.h"
 #include "util.h"
 
-namespace {
-
-// mkdir -p with mode 0750 for the components it creates; existing directories are kept as
-// they are. Returns false with *error naming the call and the path.
-bool make_dirs(const std::string& path, std::string* error) {
-  std::string partial;
-  size_t pos = 0;
-  while (pos <= path.size()) {
-    size_t next = path.find('/', pos);
-    if (next == std::string::npos) next = path.size();
-    partial = path.substr(0, next);
-    pos = next + 1;
-    if (partial.empty()) continue;  // leading '/'
-    if (::mkdir(partial.c_str(), 0750) != 0 && errno != EEXIST) {
-      *error = rdv::sys_error("mkdir(" + partial + ") failed");
-      return false;
-    }
-  }
-  struct stat st;
-  if (::stat(path.c_str(), &st) != 0) {
-    *error = rdv::sys_error("stat(" + path + ") failed");
-    return false;
-  }
-  if (!S_ISDIR(st.st_mode)) {
-    *error = path + " exists but is not a directory";
-    return false;
-  }
-  return true;
-}
-
-}  // namespace
-
 int main(int argc, char** argv) {
   rdv::log_init("supervisor");
-  ::signal(SIGPIPE, SIG_IGN);
+  if (::signal(SIGPIPE, SIG_IGN) == SIG_ERR) rdv::log_warn(rdv::sys_error("signal(SIGPIPE) failed"));
 
   std::vector<std::string> args(argv + 1, argv + argc);
   rdv::Config cfg;
@@ -88,9 +59,16 @@ int main(int argc, char** argv) {
                                         {"run_dir", cfg.run_dir},
                                         {"mode", cfg.standby.empty() ? "primary" : "standby"}});
 
-  for (const std::string* dir : {&cfg.data_dir, &cfg.run_dir}) {
-    if (!make_dirs(*dir, &error)) {
+  // Created first (mode 0750), then checked: the check covers directories that were already
+  // there and the umask/ACL result of the ones just made.
+  for (auto [flag, dir] : {std::pair{"-data-dir", &cfg.data_dir}, std::pair{"-run-dir", &cfg.run_dir}}) {
+    if (!rdv::supervisor::make_dirs(*dir, &error)) {
       rdv::log_error("cannot prepare directory", {{"error", error}});
+      return rdv::kExitConfig;
+    }
+    if (!rdv::supervisor::check_private_directory(flag, *dir, &error)) {
+      rdv::log_error("refusing an unsafe directory", {{"error", error}});
+      std::fprintf(stderr, "rendezvous: %s\n", error.c_str());
       return rdv::kExitConfig;
     }
   }

@@ -131,13 +131,19 @@ SpawnedWorker spawn_worker(const std::string& name, const std::string& binary, i
   // child (it would write into the loop's signal pipe, shared with the parent).
   sigset_t all, old;
   sigfillset(&all);
-  ::sigprocmask(SIG_SETMASK, &all, &old);
+  if (::sigprocmask(SIG_SETMASK, &all, &old) != 0) {
+    *error = sys_error("sigprocmask() failed while spawning " + name);
+    return out;
+  }
   pid_t pid = ::fork();
   if (pid == 0)
     exec_child(theirs.get(), listener_fd, binary.c_str(), argv.data(), envp.data(), fail_prefix.data(),
                fail_prefix.size());
   int fork_errno = errno;
-  ::sigprocmask(SIG_SETMASK, &old, nullptr);
+  // Cannot fail with a mask sigprocmask itself returned; asserted all the same, since a
+  // supervisor left with every signal blocked would never see SIGCHLD or SIGTERM again.
+  const int restored = ::sigprocmask(SIG_SETMASK, &old, nullptr);
+  RDV_ASSERT(restored == 0);
   if (pid < 0) {
     *error = sys_error("fork() failed while spawning " + name, fork_errno);
     return out;

@@ -40,6 +40,15 @@ const std::set<std::string>& restart_only_settings() {
   return keys;
 }
 
+// event_add with the failure logged by the call's name. `what` names the event ("ping timer").
+// libevent reports no errno worth printing here: its failures are internal (epoll_ctl, the
+// timer heap), so the event is named instead.
+bool add_event(event* ev, const timeval* tv, const std::string& what) {
+  if (event_add(ev, tv) == 0) return true;
+  log_error("event_add(" + what + ") failed");
+  return false;
+}
+
 }  // namespace
 
 bool is_secret_setting(const std::string& key) {
@@ -132,18 +141,30 @@ int Supervisor::run() {
   }
   for (int sig : {SIGCHLD, SIGTERM, SIGINT, SIGHUP}) {
     EventPtr ev(evsignal_new(base_.get(), sig, &Supervisor::on_signal, this));
-    if (!ev || event_add(ev.get(), nullptr) != 0) {
+    if (!ev) {
       log_error("evsignal_new() failed", {{"signal", strsignal(sig)}});
       return kExitFailure;
     }
+    if (!add_event(ev.get(), nullptr, std::string("signal ") + strsignal(sig))) return kExitFailure;
     signal_events_.push_back(std::move(ev));
   }
-  for (auto& w : workers_) w->restart_timer.reset(evtimer_new(base_.get(), &Supervisor::on_restart_timer, w.get()));
+  for (auto& w : workers_) {
+    w->restart_timer.reset(evtimer_new(base_.get(), &Supervisor::on_restart_timer, w.get()));
+    if (!w->restart_timer) {
+      log_error("evtimer_new() failed for a restart timer", {{"worker", w->name}});
+      return kExitFailure;
+    }
+  }
   ping_timer_.reset(event_new(base_.get(), -1, EV_PERSIST, &Supervisor::on_ping_timer, this));
   stop_deadline_timer_.reset(evtimer_new(base_.get(), &Supervisor::on_stop_deadline, this));
   stop_give_up_timer_.reset(evtimer_new(base_.get(), &Supervisor::on_stop_give_up, this));
+  if (!ping_timer_ || !stop_deadline_timer_ || !stop_give_up_timer_) {
+    log_error(std::string(!ping_timer_ ? "event_new() failed for the ping timer"
+                                       : "evtimer_new() failed for a stop timer"));
+    return kExitFailure;
+  }
   timeval ping = to_timeval(options_.ping_interval_ns);
-  event_add(ping_timer_.get(), &ping);
+  if (!add_event(ping_timer_.get(), &ping, "ping timer")) return kExitFailure;
 
   uint64_t watchdog_usec = 0;
   watchdog_enabled_ = sd_watchdog_enabled(0, &watchdog_usec) > 0;
@@ -151,7 +172,10 @@ int Supervisor::run() {
     log_info("systemd watchdog enabled", {{"interval", seconds_text(int64_t(watchdog_usec) * 1000)}});
 
   apply(*workers_.front(), EventKind::Start);  // the registry; the rest follow its ready
-  event_base_dispatch(base_.get());
+  if (event_base_dispatch(base_.get()) < 0) {
+    log_error("event_base_dispatch() failed");
+    if (exit_code_ == kExitOk) exit_code_ = kExitFailure;
+  }
 
   if (exit_code_ == kExitConfig && !fatal_worker_.empty()) {
     Worker* w = find(fatal_worker_);
@@ -180,7 +204,8 @@ void Supervisor::apply(Worker& w, EventKind kind, int exit_code, int term_signal
     log_debug("worker state", {{"worker", w.name}, {"from", state_name(before)}, {"to", state_name(w.lc.state)},
                                {"event", event_name(kind)}});
 
-  if (a.cancel_restart) event_del(w.restart_timer.get());
+  if (a.cancel_restart && event_del(w.restart_timer.get()) != 0)
+    log_error("event_del(restart timer) failed", {{"worker", w.name}});
   if (a.send_sigterm) send_signal(w, SIGTERM);
   if (a.send_sigkill) send_signal(w, SIGKILL);
   if (a.notify_peers && !shutting_down_) notify_peers_of(w);
@@ -192,7 +217,9 @@ void Supervisor::apply(Worker& w, EventKind kind, int exit_code, int term_signal
                                                    {"attempt", std::to_string(w.lc.failure_streak)},
                                                    {"delay", seconds_text(a.restart_delay_ns)}});
     timeval tv = to_timeval(a.restart_delay_ns);
-    event_add(w.restart_timer.get(), &tv);
+    // Without the timer the worker would stay down for good: say so loudly.
+    if (!add_event(w.restart_timer.get(), &tv, "restart timer"))
+      log_error("worker will not be restarted", {{"worker", w.name}});
   } else if (a.schedule_restart) {
     apply(w, EventKind::Stop);  // shutting down: Backoff → Stopped
   }
@@ -221,8 +248,16 @@ void Supervisor::spawn(Worker& w) {
   w.pid = s.pid;
   w.control = std::move(s.control);
   w.control_event.reset(event_new(base_.get(), w.control.get(), EV_READ | EV_PERSIST, &Supervisor::on_control, &w));
-  event_add(w.control_event.get(), nullptr);
+  bool watching = w.control_event != nullptr;
+  if (!watching) log_error("event_new(control socket) failed", {{"worker", w.name}});
+  else watching = add_event(w.control_event.get(), nullptr, "control socket of " + w.name);
   apply(w, EventKind::Spawned);
+  if (!watching) {
+    // We would never hear from it: kill it now rather than wait for the hang check, and let
+    // SIGCHLD and the restart policy try again.
+    send_signal(w, SIGKILL);
+    return;
+  }
   log_info("worker started", {{"worker", w.name}, {"pid", std::to_string(w.pid)}, {"binary", w.binary},
                               {"start", std::to_string(w.lc.starts)}});
   JsonPtr msg(json_pack("{s:s,s:o}", "op", "config", "config", cfg_.to_json()));
@@ -438,8 +473,8 @@ void Supervisor::begin_shutdown(int exit_code, const std::string& reason) {
   notify("STOPPING=1\nSTATUS=stopping (" + reason + ")");
   last_status_text_.clear();
   timeval grace = to_timeval(options_.stop_grace_ns), give_up = to_timeval(options_.stop_give_up_ns);
-  event_add(stop_deadline_timer_.get(), &grace);
-  event_add(stop_give_up_timer_.get(), &give_up);
+  add_event(stop_deadline_timer_.get(), &grace, "stop deadline timer");
+  add_event(stop_give_up_timer_.get(), &give_up, "stop give-up timer");
   for (auto& w : workers_) apply(*w, EventKind::Stop);
   check_shutdown_done();
 }
@@ -447,7 +482,7 @@ void Supervisor::begin_shutdown(int exit_code, const std::string& reason) {
 void Supervisor::check_shutdown_done() {
   for (auto& w : workers_)
     if (w->lc.has_process()) return;
-  event_base_loopbreak(base_.get());
+  if (event_base_loopbreak(base_.get()) != 0) log_error("event_base_loopbreak() failed");
 }
 
 void Supervisor::on_stop_deadline(evutil_socket_t, short, void* arg) {
@@ -466,7 +501,7 @@ void Supervisor::on_stop_give_up(evutil_socket_t, short, void* arg) {
     if (w->lc.has_process())
       log_error("worker still not reaped after SIGKILL; exiting anyway", {{"worker", w->name},
                                                                           {"pid", std::to_string(w->pid)}});
-  event_base_loopbreak(self->base_.get());
+  if (event_base_loopbreak(self->base_.get()) != 0) log_error("event_base_loopbreak() failed");
 }
 
 void Supervisor::reload() {

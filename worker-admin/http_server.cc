@@ -12,6 +12,7 @@
 #include <exception>
 
 #include "shared/log.h"
+#include "shared/util.h"
 #include "worker-admin/listener_adoption.h"
 
 namespace rdv::admin {
@@ -110,10 +111,15 @@ void wake_listener(int listener_fd) {
   if (getsockname(listener_fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0 || ss.ss_family != AF_INET) return;
   auto* in = reinterpret_cast<sockaddr_in*>(&ss);
   if (in->sin_addr.s_addr == htonl(INADDR_ANY)) in->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (fd < 0) return;
-  (void)::connect(fd, reinterpret_cast<sockaddr*>(in), sizeof *in);
-  ::close(fd);
+  UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  if (!fd) {
+    log_debug(sys_error("socket() failed while waking the HTTP listener"));
+    return;
+  }
+  // Non-blocking: EINPROGRESS is the normal answer, and the SYN alone wakes CivetWeb's poll.
+  // Any other failure only means the waker tries again in 20 ms.
+  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(in), sizeof *in) != 0 && errno != EINPROGRESS)
+    log_debug(sys_error("connect() failed while waking the HTTP listener"));
 }
 }  // namespace
 

@@ -5,13 +5,19 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdlib>
+#include <memory>
 
 #include "shared/util.h"
 
 namespace rdv::admin {
 
 namespace {
+
+struct DirClose {
+  void operator()(DIR* d) const { closedir(d); }
+};
 
 bool is_listening_socket(int fd) {
   int accepting = 0;
@@ -68,18 +74,23 @@ bool check_inherited_listener(int fd, int* family, std::string* error) {
 
 bool list_open_fds(std::vector<int>* out, std::string* error) {
   out->clear();
-  DIR* dir = opendir("/proc/self/fd");
+  std::unique_ptr<DIR, DirClose> dir(opendir("/proc/self/fd"));
   if (!dir) {
     *error = "/proc/self/fd: " + sys_error("opendir");
     return false;
   }
-  int own = dirfd(dir);
-  while (dirent* e = readdir(dir)) {
+  int own = dirfd(dir.get());
+  errno = 0;
+  while (dirent* e = readdir(dir.get())) {
     if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
     int fd = std::atoi(e->d_name);
     if (fd != own) out->push_back(fd);
   }
-  closedir(dir);
+  if (errno != 0) {  // readdir returns null at the end and on an error; only errors set errno
+    *error = "/proc/self/fd: " + sys_error("readdir");
+    return false;
+  }
+  dir.reset();
   std::sort(out->begin(), out->end());
   return true;
 }

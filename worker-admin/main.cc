@@ -83,7 +83,7 @@ int main() {
 
   EventBasePtr base(event_base_new());
   if (!base) {
-    log_error("event_base_new failed");
+    log_error("event_base_new() failed");
     return kExitFailure;
   }
 
@@ -105,11 +105,19 @@ int main() {
   handlers.on_supervisor_gone = [b = base.get()] { event_base_loopbreak(b); };
   ipc::WorkerControl control(base.get(), std::move(handlers));
 
-  EventPtr sigterm(evsignal_new(base.get(), SIGTERM, on_stop_signal, base.get()));
-  EventPtr sigint(evsignal_new(base.get(), SIGINT, on_stop_signal, base.get()));
-  if (!sigterm || !sigint || event_add(sigterm.get(), nullptr) != 0 || event_add(sigint.get(), nullptr) != 0) {
-    log_error("evsignal_new/event_add failed for SIGTERM/SIGINT");
-    return kExitFailure;
+  EventPtr stop_signals[2];
+  for (int i = 0; i < 2; i++) {
+    const int signo = i == 0 ? SIGTERM : SIGINT;
+    const char* name = i == 0 ? "SIGTERM" : "SIGINT";
+    stop_signals[i].reset(evsignal_new(base.get(), signo, on_stop_signal, base.get()));
+    if (!stop_signals[i]) {
+      log_error(std::string("evsignal_new(") + name + ") failed");
+      return kExitFailure;
+    }
+    if (event_add(stop_signals[i].get(), nullptr) != 0) {
+      log_error(std::string("event_add(") + name + ") failed");
+      return kExitFailure;
+    }
   }
 
   admin::HttpServer http;
@@ -117,7 +125,7 @@ int main() {
   control.ready();
   log_info("admin worker ready", {{"http", cfg.http}, {"data_dir", cfg.data_dir}});
 
-  if (event_base_dispatch(base.get()) < 0) log_error("event_base_dispatch failed");
+  if (event_base_dispatch(base.get()) < 0) log_error("event_base_dispatch() failed");
 
   // Requests in flight hold read transactions and page pointers: stop CivetWeb before the
   // store and the metrics page go away (their destructors run after this).

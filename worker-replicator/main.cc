@@ -11,23 +11,16 @@
 #include <event2/event.h>
 #include <signal.h>
 
-#include <memory>
 #include <string>
 
 #include "config.h"
+#include "event.h"
 #include "ipc.h"
 #include "log.h"
 #include "store.h"
 #include "util.h"
 
 namespace {
-
-struct EventBaseFree {
-  void operator()(event_base* b) const { event_base_free(b); }
-};
-struct EventFree {
-  void operator()(event* e) const { event_free(e); }
-};
 
 void on_sigterm(evutil_socket_t, short, void* arg) {
   rdv::log_info("SIGTERM: stopping");
@@ -48,7 +41,7 @@ void announce_role(const rdv::Config& cfg) {
 int main() {
   rdv::Config cfg = rdv::ipc::WorkerControl::boot("replicator");
   // Ctrl-C in a terminal is the supervisor's business; it will SIGTERM us.
-  ::signal(SIGINT, SIG_IGN);
+  if (::signal(SIGINT, SIG_IGN) == SIG_ERR) rdv::log_warn(rdv::sys_error("signal(SIGINT) failed"));
 
   rdv::Env env;
   rdv::EnvOptions options;
@@ -59,14 +52,18 @@ int main() {
   if (!env.open(options, &error)) rdv::ipc::WorkerControl::fatal(error);
   rdv::log_info("store opened", {{"file", env.data_file()}, {"map_size", std::to_string(env.map_size())}});
 
-  std::unique_ptr<event_base, EventBaseFree> base(event_base_new());
+  rdv::EventBasePtr base(event_base_new());
   if (!base) {
     rdv::log_error("event_base_new() failed");
     return rdv::kExitFailure;
   }
-  std::unique_ptr<event, EventFree> term(evsignal_new(base.get(), SIGTERM, on_sigterm, base.get()));
-  if (!term || event_add(term.get(), nullptr) != 0) {
+  rdv::EventPtr term(evsignal_new(base.get(), SIGTERM, on_sigterm, base.get()));
+  if (!term) {
     rdv::log_error("evsignal_new(SIGTERM) failed");
+    return rdv::kExitFailure;
+  }
+  if (event_add(term.get(), nullptr) != 0) {
+    rdv::log_error("event_add(SIGTERM) failed");
     return rdv::kExitFailure;
   }
 
@@ -87,7 +84,10 @@ int main() {
 
   announce_role(cfg);
   control.ready();
-  event_base_dispatch(base.get());
+  if (event_base_dispatch(base.get()) < 0) {
+    rdv::log_error("event_base_dispatch() failed");
+    return rdv::kExitFailure;
+  }
   rdv::log_info("replicator stopped");
   return rdv::kExitOk;
 }

@@ -864,20 +864,37 @@ TEST_F(Reaper, SilentNodeReapedHeartbeatingNodeKept) {
                             alive.sign_b64("heartbeat:1").c_str()));
   rdv::JsonPtr hb3(json_pack("{s:s, s:i, s:s}", "type", "heartbeat", "node_id", 3, "signature",
                              other.sign_b64("heartbeat:3").c_str()));
-  int64_t start = mono_ms();
+  // Ordering, read off the server's own clock (last_seen_unix) rather than a stopwatch:
+  // present right after registering, present again while it has been silent for clearly less
+  // than the threshold, and gone only once it has been silent for about the threshold.
+  constexpr int64_t kThresholdS = 3;
+  rdv::JsonPtr first = do_lookup(c, 2);
+  ASSERT_EQ(str(first.get(), "type"), "lookup_ok") << "silent node missing right after registering: "
+                                                   << dump(first.get());
+  const int64_t last_seen = num(first.get(), "last_seen_unix");
+  ASSERT_GT(last_seen, 0) << dump(first.get());
+  while (rdv::unix_now() < last_seen + 1) sleep_ms(20);  // silent for a while, but < threshold
+  rdv::JsonPtr early = do_lookup(c, 2);
+  if (rdv::unix_now() <= last_seen + 1) {  // answered clearly before the threshold (else: skip)
+    EXPECT_EQ(str(early.get(), "type"), "lookup_ok") << "reaped before the stale threshold: " << dump(early.get());
+  }
   bool reaped = false;
-  while (mono_ms() < start + 30000) {
+  int64_t reaped_seen_at = 0;  // unix time just after the reply that showed it gone
+  for (int64_t deadline = mono_ms() + 30000; mono_ms() < deadline;) {
     ASSERT_EQ(str(c.request(hb.get()).get(), "type"), "heartbeat_ok");
     ASSERT_EQ(str(c.request(hb3.get()).get(), "type"), "heartbeat_ok");
     rdv::JsonPtr r = do_lookup(c, 2);
     if (str(r.get(), "error") == "node 2: node not found") {
       reaped = true;
+      reaped_seen_at = rdv::unix_now();
       break;
     }
     sleep_ms(250);
   }
-  ASSERT_TRUE(reaped) << "silent node not reaped within 30 s with a 3 s threshold";
-  EXPECT_GE(mono_ms() - start, 2500) << "reaped before the stale threshold";
+  ASSERT_TRUE(reaped) << "silent node not reaped (30 s deadline) with a 3 s threshold";
+  // The reap happened before that reply; with whole seconds on both sides, one second of slack.
+  EXPECT_GE(reaped_seen_at, last_seen + kThresholdS - 1)
+      << "reaped before the stale threshold (last seen " << last_seen << ")";
   EXPECT_EQ(str(do_lookup(c, 1).get(), "type"), "lookup_ok") << "heartbeating node was reaped";
   // Hostname freed: another node may take it.
   rdv::JsonPtr r = do_signed(c, other, "set_hostname", "set_hostname", 3, extra.get());

@@ -7,6 +7,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -52,14 +53,21 @@ class NotifySocket {
       if (!needle.empty() && msg.find(needle) != std::string::npos) return true;
     }
   }
-  // Collects for exactly `ms` and counts datagrams containing `needle`.
-  int count_for(const std::string& needle, int ms) {
-    std::vector<std::string> seen;
-    wait_for("", ms, &seen);
-    int n = 0;
-    for (auto& m : seen)
-      if (m.find(needle) != std::string::npos) n++;
-    return n;
+  // Receives one datagram if one arrives within timeout_ms.
+  bool recv_one(int timeout_ms, std::string* msg) {
+    pollfd p{fd_, POLLIN, 0};
+    if (poll(&p, 1, timeout_ms) <= 0) return false;
+    char buf[4096];
+    ssize_t n = recv(fd_, buf, sizeof buf, 0);
+    if (n <= 0) return false;
+    msg->assign(buf, size_t(n));
+    return true;
+  }
+  // Discards every datagram already queued.
+  void drain() {
+    std::string ignored;
+    while (recv_one(0, &ignored)) {
+    }
   }
 
  private:
@@ -67,6 +75,21 @@ class NotifySocket {
   int fd_ = -1;
   bool ok_ = false;
 };
+
+// Polls the server log, from byte `from` on, until it contains `needle`. The deadline only
+// bounds a failure.
+bool wait_for_log(const Server& server, size_t from, const std::string& needle, int timeout_ms) {
+  for (int64_t deadline = mono_ms() + timeout_ms; mono_ms() < deadline; sleep_ms(20)) {
+    std::string log = server.log();
+    if (log.size() > from && log.find(needle, from) != std::string::npos) return true;
+  }
+  return false;
+}
+
+bool log_has(const Server& server, size_t from, const std::string& needle) {
+  std::string log = server.log();
+  return log.size() > from && log.find(needle, from) != std::string::npos;
+}
 
 std::string joined(const std::vector<std::string>& v) {
   std::string s;
@@ -135,14 +158,32 @@ TEST_F(Supervisor, WatchdogOnlyWhileWorkersAnswerAndHungWorkerIsReplaced) {
   server.extra_env = {"NOTIFY_SOCKET=" + ns.path(), "WATCHDOG_USEC=2000000"};
   std::string err;
   ASSERT_TRUE(server.start(&err)) << err;
-  EXPECT_GE(ns.count_for("WATCHDOG=1", 3000), 2) << "no regular WATCHDOG=1 while healthy";
+  // Healthy: WATCHDOG=1 keeps coming (two of them; the deadlines only bound a failure).
+  std::vector<std::string> seen;
+  ASSERT_TRUE(ns.wait_for("WATCHDOG=1", 10000, &seen)) << "no WATCHDOG=1 while healthy; got " << joined(seen);
+  ASSERT_TRUE(ns.wait_for("WATCHDOG=1", 10000, &seen)) << "WATCHDOG=1 did not repeat; got " << joined(seen);
 
   pid_t registry = server.worker("rendezvous-registry");
   ASSERT_GT(registry, 0);
+  const size_t mark = server.log().size();
   ASSERT_EQ(kill(registry, SIGSTOP), 0);  // hung: alive but silent
-  std::vector<std::string> drained;
-  ns.wait_for("", 2500, &drained);  // let the outstanding ping go unanswered
-  EXPECT_EQ(ns.count_for("WATCHDOG=1", 3000), 0) << "WATCHDOG=1 sent while the registry was hung";
+  // Ordering instead of durations: once the supervisor has logged the unanswered ping, no
+  // WATCHDOG=1 may follow until it has declared the worker hung (and killed it). What it sent
+  // before that tick is queued in our socket already (sd_notify is a synchronous send), so it
+  // is discarded first.
+  ASSERT_TRUE(wait_for_log(server, mark, "msg=\"worker missed a ping\" worker=registry", 20000))
+      << "the supervisor never noticed the hung registry's missing pong";
+  ns.drain();
+  const std::string hung = "msg=\"worker hung: no answer on its control socket; killing it\" worker=registry";
+  int watchdogs_while_hung = 0;
+  for (int64_t deadline = mono_ms() + 30000; !log_has(server, mark, hung) && mono_ms() < deadline;) {
+    std::string msg;
+    if (!ns.recv_one(100, &msg) || msg.find("WATCHDOG=1") == std::string::npos) continue;
+    // Sent before the kill was logged (the log is checked after the datagram was read).
+    if (!log_has(server, mark, hung)) watchdogs_while_hung++;
+  }
+  EXPECT_EQ(watchdogs_while_hung, 0) << "WATCHDOG=1 sent while the registry was hung";
+  EXPECT_TRUE(log_has(server, mark, hung)) << "the hung registry was never declared hung";
 
   // The supervisor kills the hung worker (10 s of silence) and starts a new one.
   pid_t replaced = server.wait_worker("rendezvous-registry", registry, 20000);
@@ -151,17 +192,25 @@ TEST_F(Supervisor, WatchdogOnlyWhileWorkersAnswerAndHungWorkerIsReplaced) {
   Conn c = server.connect();
   rdv::JsonPtr r = c.request(R"({"type":"lookup","node_id":1})", nullptr, 10000);
   EXPECT_NE(r, nullptr) << "registry does not answer after the replacement";
-  std::vector<std::string> seen;
-  EXPECT_TRUE(ns.wait_for("WATCHDOG=1", 5000, &seen)) << "WATCHDOG=1 did not resume";
+  seen.clear();
+  EXPECT_TRUE(ns.wait_for("WATCHDOG=1", 10000, &seen)) << "WATCHDOG=1 did not resume; got " << joined(seen);
 }
 
-TEST_F(Supervisor, SighupReloadsAdminToken) {
+// SIGHUP applies the new admin token live: the registry accepts the new one and refuses the
+// old one, and no worker was restarted to get there. A supervisor that ignored SIGHUP fails
+// here (the new token never becomes valid), and so does one that died of it.
+TEST_F(Supervisor, SighupReloadsAdminTokenLiveWithoutRestart) {
   std::string cfg = server.dir + "/config.json";
   std::ofstream(cfg) << R"({"admin-token":"token-one"})";
   server.pass_admin_token = false;
   server.extra_args = {"-config", cfg};
   std::string err;
   ASSERT_TRUE(server.start(&err)) << err;
+  const pid_t registry = server.worker("rendezvous-registry"), admin = server.worker("rendezvous-admin"),
+              replicator = server.worker("rendezvous-replicator");
+  ASSERT_GT(registry, 0);
+  ASSERT_GT(admin, 0);
+  ASSERT_GT(replicator, 0);
   Conn c = server.connect();
   auto list_with = [&](const char* token) {
     rdv::JsonPtr req(json_pack("{s:s, s:i, s:s}", "type", "list_nodes", "network_id", 0, "admin_token", token));
@@ -171,18 +220,28 @@ TEST_F(Supervisor, SighupReloadsAdminToken) {
   EXPECT_EQ(list_with("token-two"), "error");
 
   std::ofstream(cfg, std::ios::trunc) << R"({"admin-token":"token-two"})";
+  size_t mark = server.log().size();
   ASSERT_EQ(kill(server.pid, SIGHUP), 0);
-  int64_t deadline = mono_ms() + 5000;
-  while (list_with("token-two") != "list_nodes_ok" && mono_ms() < deadline) sleep_ms(20);
+  // Every worker acknowledges the reload in its log; the deadline only bounds a failure.
+  for (const char* proc : {"registry", "admin", "replicator"})
+    EXPECT_TRUE(wait_for_log(server, mark, std::string("proc=") + proc + " msg=\"configuration reloaded\"", 20000))
+        << proc << " did not apply the reload";
   EXPECT_EQ(list_with("token-two"), "list_nodes_ok") << "new token not live after SIGHUP";
   EXPECT_EQ(list_with("token-one"), "error") << "old token still accepted after SIGHUP";
+  EXPECT_TRUE(c.still_open()) << "the client connection did not survive the reload";
+  EXPECT_EQ(server.worker("rendezvous-registry"), registry) << "registry restarted instead of reloading";
+  EXPECT_EQ(server.worker("rendezvous-admin"), admin) << "admin restarted instead of reloading";
+  EXPECT_EQ(server.worker("rendezvous-replicator"), replicator) << "replicator restarted instead of reloading";
 
   // A broken file on SIGHUP keeps the running configuration and the server.
   std::ofstream(cfg, std::ios::trunc) << "{not json";
+  mark = server.log().size();
   ASSERT_EQ(kill(server.pid, SIGHUP), 0);
-  sleep_ms(300);
+  EXPECT_TRUE(wait_for_log(server, mark, "configuration reload failed; keeping the running configuration", 20000))
+      << "no reload failure logged for a broken config file";
   EXPECT_TRUE(server.running());
   EXPECT_EQ(list_with("token-two"), "list_nodes_ok");
+  EXPECT_EQ(server.worker("rendezvous-registry"), registry);
   int st = server.stop();
   EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << "wait status " << st;
 }
@@ -218,6 +277,63 @@ TEST_F(Supervisor, RegistryPortInUseExitsNonZero) {
   EXPECT_NE(WEXITSTATUS(st), 0);
   EXPECT_NE(server.log().find(std::to_string(server.registry_port)), std::string::npos)
       << "the error does not name the address:\n" << server.log();
+}
+
+// The data and run dirs hold the store, the registry's command socket and the metrics page: a
+// directory other users can write to is refused at start with the configuration-error code
+// and a message that names it, says why and how to fix it.
+void expect_refused_dir(Server& server, const std::string& flag, const std::string& path) {
+  std::string err;
+  ASSERT_TRUE(server.spawn(&err)) << err;
+  int st = server.wait_exit(10000);
+  ASSERT_NE(st, -1) << "supervisor kept running with a world-writable " << flag;
+  ASSERT_TRUE(WIFEXITED(st)) << "wait status " << st;
+  EXPECT_EQ(WEXITSTATUS(st), 78);
+  std::string log = server.log();
+  EXPECT_NE(log.find(flag + " " + path + " is writable by every user (mode 0777)"), std::string::npos) << log;
+  EXPECT_NE(log.find("chmod o-w " + path), std::string::npos) << log;
+  EXPECT_EQ(log.find("worker started"), std::string::npos) << "a worker ran in an unsafe directory:\n" << log;
+}
+
+TEST_F(Supervisor, WorldWritableRunDirIsRefused) {
+  ASSERT_EQ(chmod(server.run_dir.c_str(), 0777), 0);
+  expect_refused_dir(server, "-run-dir", server.run_dir);
+}
+
+TEST_F(Supervisor, WorldWritableDataDirIsRefused) {
+  ASSERT_EQ(chmod(server.data_dir.c_str(), 0777), 0);
+  expect_refused_dir(server, "-data-dir", server.data_dir);
+}
+
+TEST_F(Supervisor, PrivateDirectoriesAreAcceptedAndCreatedPrivate) {
+  ASSERT_EQ(chmod(server.data_dir.c_str(), 0750), 0);
+  server.run_dir = server.dir + "/new/run";  // the supervisor creates this one
+  std::string err;
+  ASSERT_TRUE(server.start(&err)) << err;
+  struct stat st;
+  ASSERT_EQ(stat(server.run_dir.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISDIR(st.st_mode));
+  EXPECT_EQ(st.st_mode & S_IWOTH, 0u) << "created run dir is world-writable";
+  int status = server.stop();
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "wait status " << status;
+}
+
+TEST_F(Supervisor, RunDirSymlinkOwnedBySomeoneElseIsRefused) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root to give a symlink to another user";
+  std::string real = server.dir + "/real-run";
+  ASSERT_EQ(mkdir(real.c_str(), 0750), 0);
+  std::string link = server.dir + "/run-link";
+  ASSERT_EQ(symlink(real.c_str(), link.c_str()), 0);
+  ASSERT_EQ(lchown(link.c_str(), 65534, 65534), 0);
+  server.run_dir = link;
+  std::string err;
+  ASSERT_TRUE(server.spawn(&err)) << err;
+  int st = server.wait_exit(10000);
+  ASSERT_NE(st, -1) << "supervisor kept running with someone else's symlink as -run-dir";
+  ASSERT_TRUE(WIFEXITED(st)) << "wait status " << st;
+  EXPECT_EQ(WEXITSTATUS(st), 78);
+  EXPECT_NE(server.log().find("-run-dir " + link + " is a symlink owned by uid 65534"), std::string::npos)
+      << server.log();
 }
 
 }  // namespace
