@@ -55,6 +55,10 @@ PROGRAMS := $(BIN)/rendezvous $(BIN)/rendezvous-registry $(BIN)/rendezvous-admin
             $(BIN)/rendezvous-replicator $(BIN)/rendezvousctl
 TEST_PROGRAMS := $(BIN)/unit-tests $(BIN)/process-tests
 BENCH_PROGRAM := $(BIN)/rendezvous-bench
+# LD_PRELOAD shim that slows or holds fsync/fdatasync/msync (tests/shim/slow_fsync.c): process
+# tests and the bench start the server under it. An order-only prerequisite of both programs,
+# so whatever builds them (make test, make bench, make test-san) builds it beside them.
+SHIM_LIB := $(BUILD)/lib/libslowfsync.so
 
 .PHONY: all deps run test test-san unit process bench install clean check-units
 
@@ -112,11 +116,15 @@ $(BIN)/unit-tests: $(call objs,$(UNIT_SRC)) $(SUPERVISOR_LIB) $(REGISTRY_LIB) $(
 	@mkdir -p $(dir $@)
 	$(CXX) $(LDFLAGS) -o $@ $^ -lgtest_main $(GTEST_LIBS) $(CIVET_LIBS) $(LIBS)
 
-$(BIN)/process-tests: $(call objs,$(PROCESS_SRC)) $(SHARED_LIB)
+$(SHIM_LIB): tests/shim/slow_fsync.c
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -g -Wall -Wextra -fPIC -shared -o $@ $< -ldl -lpthread
+
+$(BIN)/process-tests: $(call objs,$(PROCESS_SRC)) $(SHARED_LIB) | $(SHIM_LIB)
 	@mkdir -p $(dir $@)
 	$(CXX) $(LDFLAGS) -o $@ $^ -lgtest_main $(GTEST_LIBS) $(LIBS)
 
-$(BENCH_PROGRAM): $(call objs,$(BENCH_SRC)) $(SHARED_LIB)
+$(BENCH_PROGRAM): $(call objs,$(BENCH_SRC)) $(SHARED_LIB) | $(SHIM_LIB)
 	@mkdir -p $(dir $@)
 	$(CXX) $(LDFLAGS) -o $@ $^ $(LIBS)
 

@@ -23,6 +23,11 @@ SyncFigure measure_fdatasync(const std::string& dir, double seconds);
 // signature (the heartbeat challenge). Returns verifies per second.
 double measure_ed25519_verify(double seconds);
 
+// The same on `threads` threads at once (each its own key pair); the sum of their rates. With
+// threads = the number of cores, that is the most a server verifying one signature per request
+// could reach on this machine.
+double measure_ed25519_verify_threads(double seconds, unsigned threads);
+
 // "ext4", "xfs", "tmpfs", … from statfs(2) f_type, or "0x…" when unknown.
 std::string filesystem_type(const std::string& path);
 

@@ -123,6 +123,10 @@ bool ServerProcess::start(const std::string& bin_dir, const std::string& dir,
     int devnull = ::open("/dev/null", O_RDONLY);
     if (devnull >= 0) dup2(devnull, 0);
     setenv("PILOT_REGISTRY_NORATELIMIT", "1", 1);
+    for (auto& kv : extra_env) {
+      size_t eq = kv.find('=');
+      if (eq != std::string::npos) setenv(kv.substr(0, eq).c_str(), kv.c_str() + eq + 1, 1);
+    }
     execv(exe.c_str(), argv.data());
     _exit(127);
   }

@@ -15,6 +15,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace rdv::bench {
 
@@ -33,6 +34,9 @@ class ServerProcess {
   ~ServerProcess() { stop(); }
 
   std::string log_level = "warn";  // the server's -log-level
+  // "NAME=value" entries added to the server's environment (e.g. LD_PRELOAD of the slow-fsync
+  // shim); the supervisor passes its environment on to the workers.
+  std::vector<std::string> extra_env;
 
   // `dir` must exist; data/ and run/ are created inside it. The server's stdout/stderr go to
   // <dir>/server.log.

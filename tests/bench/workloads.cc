@@ -439,7 +439,7 @@ SourceFactory Fixture::mixed() {
           if (dice < 70) {
             out->append((*nodes)[rng->below(nodes->size())]->lookup_frame);
             *op = Op{OpKind::Lookup, "lookup_ok", 0};
-          } else if (dice < 90) {
+          } else if (dice < 95) {
             out->append((*nodes)[rng->below(nodes->size())]->heartbeat_frame);
             *op = Op{OpKind::Heartbeat, "heartbeat_ok", 0};
           } else {

@@ -82,7 +82,7 @@ class Fixture {
   SourceFactory heartbeat_steady() const;
   SourceFactory register_fresh();   // marks pool entries used; records ids
   SourceFactory heartbeat_first();  // consumes first-heartbeat nodes
-  // 70 % lookup, 20 % heartbeat (steady), 10 % register (fresh).
+  // 70 % lookup, 25 % heartbeat (steady), 5 % register (fresh).
   SourceFactory mixed();
 
  private:

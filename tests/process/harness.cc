@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <climits>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -767,6 +768,26 @@ pid_t Server::wait_worker(const std::string& name, pid_t not_pid, int timeout_ms
   return -1;
 }
 
+bool Server::use_slow_fsync(const std::string& hold_file, int delay_ms, std::string* err) {
+  std::string shim = slow_fsync_shim();
+  if (shim.empty()) {
+    *err = "the slow-fsync shim is not built (expected " + bin_dir() +
+           "/../lib/libslowfsync.so; make builds it with process-tests)";
+    return false;
+  }
+  std::string preload = shim;
+  if (const char* old = getenv("LD_PRELOAD"); old && *old) preload += std::string(":") + old;
+  extra_env.push_back("LD_PRELOAD=" + preload);
+  // Under AddressSanitizer (make test-san) the ASan runtime insists on coming first in the
+  // library list; a preloaded shim comes before it. The check is only about link order.
+  std::string asan = "verify_asan_link_order=0";
+  if (const char* old = getenv("ASAN_OPTIONS"); old && *old) asan = std::string(old) + ":" + asan;
+  extra_env.push_back("ASAN_OPTIONS=" + asan);
+  if (!hold_file.empty()) extra_env.push_back("RENDEZVOUS_FSYNC_HOLD_FILE=" + hold_file);
+  if (delay_ms > 0) extra_env.push_back("RENDEZVOUS_SLOW_FSYNC_MS=" + std::to_string(delay_ms));
+  return true;
+}
+
 void dump_log(const Server& s) {
   fprintf(stderr, "---- server log (%s) ----\n%s\n---- end of server log ----\n", s.log_path.c_str(),
           s.log_tail().c_str());
@@ -779,6 +800,36 @@ void ServerTest::SetUp() {
 
 void ServerTest::TearDown() {
   if (HasFailure()) dump_log(server);
+}
+
+// ---------------------------------------------------------------------------------------------
+// slow-fsync shim
+
+std::string slow_fsync_shim() {
+  std::string path = bin_dir() + "/../lib/libslowfsync.so";
+  char buf[PATH_MAX];
+  if (!realpath(path.c_str(), buf)) return "";
+  return buf;
+}
+
+bool process_maps_file(pid_t pid, const std::string& needle) {
+  std::string maps;
+  if (!read_file("/proc/" + std::to_string(pid) + "/maps", &maps)) return false;
+  return maps.find(needle) != std::string::npos;
+}
+
+bool HoldFile::hold() {
+  int fd = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) return false;
+  ::close(fd);
+  held_ = true;
+  return true;
+}
+
+void HoldFile::release() {
+  if (!held_) return;
+  ::unlink(path_.c_str());
+  held_ = false;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -194,6 +194,13 @@ class Server {
 
   Conn connect(int timeout_ms = 3000) { return Conn::open(registry_port, timeout_ms); }
 
+  // Starts the server under the slow-fsync shim (see slow_fsync_shim() below): adds LD_PRELOAD
+  // and the shim's settings to extra_env. `hold_file` non-empty: every fsync/fdatasync/msync
+  // waits while that file exists; `delay_ms` > 0: each waits that long. The supervisor passes
+  // its environment on, so every worker runs under the shim. Call before spawn(). False (with
+  // *err) when the shim is not built.
+  bool use_slow_fsync(const std::string& hold_file, int delay_ms, std::string* err);
+
  private:
   bool reaped_ = false;
   int status_ = 0;
@@ -209,6 +216,36 @@ class ServerTest : public ::testing::Test {
 
 // Dumps the tail of the log to stderr (used by fixtures on failure).
 void dump_log(const Server& s);
+
+// ---- the slow-fsync shim (tests/shim/slow_fsync.c) ----
+
+// Absolute path of libslowfsync.so beside the binaries under test (bin_dir()/../lib/), or ""
+// when it is not there (the Makefile builds it with process-tests).
+std::string slow_fsync_shim();
+
+// True if /proc/<pid>/maps lists a mapped file whose path contains `needle` (e.g. to check that
+// a worker really runs under the shim).
+bool process_maps_file(pid_t pid, const std::string& needle);
+
+// A file whose existence holds every sync of a server started with use_slow_fsync(path, …).
+// Not created until hold(); removed by release() and by the destructor, so a failing test never
+// leaves the server stuck in fsync.
+class HoldFile {
+ public:
+  explicit HoldFile(std::string path) : path_(std::move(path)) {}
+  ~HoldFile() { release(); }
+  HoldFile(const HoldFile&) = delete;
+  HoldFile& operator=(const HoldFile&) = delete;
+
+  bool hold();     // creates the file; false (errno set) on failure
+  void release();  // removes it (no-op when absent)
+  bool held() const { return held_; }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+  bool held_ = false;
+};
 
 // ---- protocol helpers ----
 
