@@ -20,7 +20,7 @@ namespace rdv::registry {
 namespace {
 constexpr size_t kReadChunk = 64 * 1024;        // per readable event, for fairness
 constexpr size_t kPassRequests = 2048;          // requests decoded per pass, all connections
-constexpr size_t kConnPassRequests = 256;       // …and from one connection
+constexpr size_t kConnPassRequests = 32;        // …and per turn of one connection
 constexpr size_t kMaxQueued = 1024;             // a connection's unanswered requests
 constexpr size_t kBusSkipBytes = 64 * 1024;     // bus frames are skipped past this backlog
 constexpr int64_t kIdleNs = 5LL * 60 * 1000000000;  // wire §2.5
@@ -183,7 +183,9 @@ bool Server::can_take_input(const Conn* c) const {
 }
 
 void Server::update_read_interest(Conn* c) {
-  bool want = can_take_input(c);
+  // A connection whose buffered requests wait their turn in the backlog is not read either:
+  // its input stays in the kernel, and its memory here is one read chunk at most.
+  bool want = can_take_input(c) && !c->in_backlog;
   if (want == c->reading) return;
   c->reading = want;
   if (want) event_add(c->rev.get(), idle_timeout_);
@@ -197,9 +199,7 @@ void Server::on_readable(evutil_socket_t, short what, void* arg) {
 }
 
 void Server::read_input(Conn* c) {
-  // The pass's budget is spent: leave the bytes in the kernel; the level-triggered event
-  // fires again next pass, after the connections that were served first.
-  if (pass_requests_ >= kPassRequests || c->in_backlog) return;
+  if (c->in_backlog || !can_take_input(c)) return;
   // One scratch buffer for all connections: a connection's own buffer holds only the bytes of
   // requests not decoded yet, so idle connections cost almost nothing.
   static char scratch[kReadChunk];
@@ -232,9 +232,10 @@ void Server::read_input(Conn* c) {
 void Server::decode_frames(Conn* c) {
   uint32_t max = uint32_t(reg_.config().max_message_bytes);
   while (!c->closed && !c->close_after_flush) {
-    if (pass_requests_ >= kPassRequests || c->pass_requests >= kConnPassRequests || !can_take_input(c)) {
-      // Budget spent (or replies backed up): the rest waits in c->in.
-      if (c->in_off < c->in.size() && can_take_input(c) && !c->in_backlog) {
+    if (!can_take_input(c)) break;  // replies backed up: flush() brings it back once they drain
+    if (pass_requests_ >= kPassRequests || c->pass_requests >= kConnPassRequests) {
+      // Its turn is over: the rest waits in c->in, at the back of the backlog (round robin).
+      if (c->in_off < c->in.size() && !c->in_backlog) {
         c->in_backlog = true;
         backlog_.push_back(c);
       }
@@ -435,14 +436,21 @@ void Server::publish(std::string_view body) {
 }
 
 void Server::end_pass() {
-  // Decode what the budget left buffered last pass, before anything newer.
-  pass_requests_ = 0;
+  // Buffered input takes its turns, oldest first, with what the pass's budget has left; a
+  // connection whose turn ends with input left goes to the back. Connections read fresh this
+  // pass already had theirs.
   std::vector<Conn*> backlog;
   backlog.swap(backlog_);
-  for (Conn* c : backlog) {
+  size_t i = 0;
+  for (; i < backlog.size() && pass_requests_ < kPassRequests; i++) {
+    Conn* c = backlog[i];
     c->in_backlog = false;
+    c->pass_requests = 0;
     if (!c->closed) decode_frames(c);
+    if (!c->in_backlog) update_read_interest(c);
   }
+  backlog_.insert(backlog_.begin(), backlog.begin() + ptrdiff_t(i), backlog.end());
+  pass_requests_ = 0;
   std::vector<Conn*> marked;
   marked.swap(marked_);
   for (Conn* c : marked) {
