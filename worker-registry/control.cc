@@ -9,6 +9,11 @@
 // and one per liveness flush, {"type":"liveness","rows":N,"unix_ms":T} (server.cc). Frames to
 // a subscriber that does not read are skipped, never buffered without bound: each carries the
 // newest sequence, so the next one says everything a skipped one would have.
+//
+// Consumers that need the change log kept for them (the replicator, for each standby) name
+// themselves and acknowledge what they have: {"type":"bus_ack","consumer":C,"seq":N}. The
+// writer never trims past the lowest acknowledgement (unless the log outgrows
+// -changelog-max-mb); {"type":"bus_forget","consumer":C} drops one.
 #include "json.h"
 #include "message_table.h"
 #include "registry.h"
@@ -37,10 +42,39 @@ Outcome handle_bus_subscribe(Request& r) {
                                "epoch", json_int_t(r.epoch)));
 }
 
+std::string consumer_error(std::string_view name) {
+  if (name.empty()) return "consumer required";
+  if (name.size() > 255) return "consumer name too long (max 255 bytes)";
+  return "";
+}
+
+Outcome handle_bus_ack(Request& r) {
+  std::string_view name = r.msg.str("consumer");
+  if (std::string err = consumer_error(name); !err.empty()) return Outcome::fail(err);
+  JsonPtr seq = r.msg.json("seq");
+  if (!json_is_number(seq.get()) || json_number_value(seq.get()) < 0)
+    return Outcome::fail("seq required (a non-negative number)");
+  Write w(r);
+  uint64_t stored = w.ack_consumer(name, uint64_t(json_number_value(seq.get())));
+  return Outcome::ok(json_pack("{s:s,s:s%,s:I}", "type", "bus_ack_ok", "consumer", name.data(), name.size(), "seq",
+                               json_int_t(stored)));
+}
+
+Outcome handle_bus_forget(Request& r) {
+  std::string_view name = r.msg.str("consumer");
+  if (std::string err = consumer_error(name); !err.empty()) return Outcome::fail(err);
+  Write w(r);
+  w.forget_consumer(name);
+  return Outcome::ok(json_pack("{s:s}", "type", "bus_forget_ok"));
+}
+
 const MessageDesc kMessages[] = {
     {.type = "status", .access = Access::Read, .auth = Auth::Local, .standby_ok = true, .handler = handle_status},
     {.type = "bus_subscribe", .access = Access::Read, .auth = Auth::Local, .standby_ok = true,
      .handler = handle_bus_subscribe},
+    {.type = "bus_ack", .access = Access::Write, .auth = Auth::Local, .standby_ok = false, .handler = handle_bus_ack},
+    {.type = "bus_forget", .access = Access::Write, .auth = Auth::Local, .standby_ok = false,
+     .handler = handle_bus_forget},
 };
 
 }  // namespace

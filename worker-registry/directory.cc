@@ -18,13 +18,11 @@ std::string published_endpoint(const Request& r, const Node& n) {
   return n.relay_only ? beacon_endpoint(r.cfg, r.peer) : n.real_addr;
 }
 
-void add_badge(json_t* out, const Node& n) {
+void write_badge(JsonWriter& w, const Node& n) {
   if (n.badge.empty()) return;
-  json_object_set_new(out, "verified", json_true());
-  json_object_set_new(out, "badge", jstr(n.badge));
-  json_object_set_new(out, "badge_sig", jstr(n.badge_sig));
-  if (!n.verification_provider.empty()) json_object_set_new(out, "verification_provider", jstr(n.verification_provider));
-  if (n.verified_at) json_object_set_new(out, "verified_at", json_string(rfc3339_utc(n.verified_at).c_str()));
+  w.boolean("verified", true).str("badge", n.badge).str("badge_sig", n.badge_sig);
+  if (!n.verification_provider.empty()) w.str("verification_provider", n.verification_provider);
+  if (n.verified_at) w.str("verified_at", rfc3339_utc(n.verified_at));
 }
 
 // True when the two nodes share a network other than the backbone.
@@ -80,11 +78,7 @@ Outcome handle_lookup(Request& r) {
     w.str("real_addr", ep).str("endpoint", ep);
     if (n.relay_only) w.boolean("relay_only", true);
   }
-  if (!n.badge.empty()) {
-    w.boolean("verified", true).str("badge", n.badge).str("badge_sig", n.badge_sig);
-    if (!n.verification_provider.empty()) w.str("verification_provider", n.verification_provider);
-    if (n.verified_at) w.str("verified_at", rfc3339_utc(n.verified_at));
-  }
+  write_badge(w, n);
   if (!n.version.empty()) w.str("version", n.version);
   w.end_object();
   return Outcome::ok_raw(std::move(body));
@@ -206,61 +200,79 @@ Outcome handle_set_tags(Request& r) {
   return Outcome::ok(out);
 }
 
+namespace {
+
+// list_nodes writes at most this many entries per turn; a longer listing continues in later
+// passes (Outcome::more), so a huge network delays nobody else by more than one turn.
+constexpr size_t kListChunk = 1000;
+
+void list_entry_common(JsonWriter& w, const Node& n) {
+  w.boolean("public", n.is_public);
+  if (!n.hostname.empty()) w.str("hostname", n.hostname);
+  if (n.task_exec) w.boolean("task_exec", true);
+  if (n.is_public) w.str("real_addr", n.real_addr);
+  if (!n.tags.empty()) {
+    w.begin_array("tags");
+    for (auto& t : n.tags) w.value_str(t);
+    w.end_array();
+  }
+}
+
+}  // namespace
+
+// Built as text in turns: r.partial holds the reply so far, r.resume the next key.
 Outcome handle_list_nodes(Request& r) {
   uint16_t net = r.msg.u16("network_id");
-  json_t* nodes = json_array();
-  JsonPtr guard(nodes);
-  if (net == 0) {
-    if (!r.admin().empty())
+  bool first = r.resume->empty();
+  if (first) {
+    if (net == 0 && !r.admin().empty())
       return Outcome::fail("listing backbone nodes is not permitted (use lookup with a specific node_id)");
-    Cursor c(r.view.txn(), Db::Nodes);
-    for (bool ok = c.seek(); ok; ok = c.next()) {
-      Node n;
-      if (!decode_node(c.value(), &n)) continue;
-      json_t* e = json_object();
-      json_object_set_new(e, "node_id", json_integer(n.id));
-      json_object_set_new(e, "address", json_string(format_address(0, n.id).c_str()));
-      json_object_set_new(e, "public", json_boolean(n.is_public));
-      if (!n.hostname.empty()) json_object_set_new(e, "hostname", jstr(n.hostname));
-      if (n.task_exec) json_object_set_new(e, "task_exec", json_true());
-      if (n.is_public) json_object_set_new(e, "real_addr", jstr(n.real_addr));
-      if (!n.tags.empty()) json_object_set_new(e, "tags", json_string_list(n.tags));
-      if (!n.external_id.empty()) json_object_set_new(e, "external_id", jstr(n.external_id));
-      if (!n.version.empty()) json_object_set_new(e, "version", jstr(n.version));
-      json_object_set_new(e, "last_seen", json_string(rfc3339_utc(r.last_seen_ns(n.id) / 1000000000).c_str()));
-      json_array_append_new(nodes, e);
-    }
-  } else {
     std::string_view rec;
-    if (r.view.txn().get(Db::Networks, key_u16(net), &rec) != 0)
+    if (net != 0 && r.view.txn().get(Db::Networks, key_u16(net), &rec) != 0)
       return Outcome::fail("network " + std::to_string(net) + ": network not found");
-    std::string prefix = key_u16(net);
-    Cursor c(r.view.txn(), Db::Members);
-    for (bool ok = c.seek(prefix); ok && c.key().substr(0, 2) == prefix; ok = c.next()) {
-      uint32_t id = read_u32(c.key().substr(2));
-      json_t* e = json_object();
-      json_object_set_new(e, "node_id", json_integer(id));
-      json_object_set_new(e, "address", json_string(format_address(net, id).c_str()));
-      Node n;
-      if (!r.view.get_node(id, &n)) {
-        json_object_set_new(e, "offline", json_true());
-      } else {
-        json_object_set_new(e, "public", json_boolean(n.is_public));
-        if (!n.hostname.empty()) json_object_set_new(e, "hostname", jstr(n.hostname));
-        if (n.task_exec) json_object_set_new(e, "task_exec", json_true());
-        if (n.is_public) json_object_set_new(e, "real_addr", jstr(n.real_addr));
-        if (!n.tags.empty()) json_object_set_new(e, "tags", json_string_list(n.tags));
-        add_badge(e, n);
-        if (!n.version.empty()) json_object_set_new(e, "version", jstr(n.version));
-        json_object_set_new(e, "last_seen", json_string(rfc3339_utc(r.last_seen_ns(n.id) / 1000000000).c_str()));
-      }
-      json_array_append_new(nodes, e);
-    }
+    *r.partial = "{\"type\":\"list_nodes_ok\",\"nodes\":[";
   }
-  json_t* out = json_object();
-  json_object_set_new(out, "type", json_string("list_nodes_ok"));
-  json_object_set(out, "nodes", nodes);
-  return Outcome::ok(out);
+  std::string& body = *r.partial;
+  std::string prefix = net == 0 ? std::string() : key_u16(net);
+  Cursor c(r.view.txn(), net == 0 ? Db::Nodes : Db::Members);
+  bool ok = c.seek(first ? prefix : *r.resume);
+  size_t n_done = 0;
+  for (; ok && (net == 0 || c.key().substr(0, 2) == prefix); ok = c.next()) {
+    if (n_done == kListChunk) {
+      *r.resume = std::string(c.key());
+      return Outcome::more();
+    }
+    n_done++;
+    if (body.back() != '[') body += ',';
+    JsonWriter w(body);
+    if (net == 0) {
+      Node n;
+      if (!decode_node(c.value(), &n)) {
+        body.pop_back();  // the comma
+        continue;
+      }
+      w.begin_object().num("node_id", n.id).str("address", format_address(0, n.id));
+      list_entry_common(w, n);
+      if (!n.external_id.empty()) w.str("external_id", n.external_id);
+      if (!n.version.empty()) w.str("version", n.version);
+      w.str("last_seen", rfc3339_utc(r.last_seen_ns(n.id) / 1000000000)).end_object();
+      continue;
+    }
+    uint32_t id = read_u32(c.key().substr(2));
+    w.begin_object().num("node_id", id).str("address", format_address(net, id));
+    Node n;
+    if (!r.view.get_node(id, &n)) {
+      w.boolean("offline", true).end_object();
+      continue;
+    }
+    list_entry_common(w, n);
+    write_badge(w, n);
+    if (!n.version.empty()) w.str("version", n.version);
+    w.str("last_seen", rfc3339_utc(r.last_seen_ns(n.id) / 1000000000)).end_object();
+  }
+  if (c.error()) r.view.note(c.error());
+  body += "]}";
+  return Outcome::ok_raw(std::move(body));
 }
 
 namespace {

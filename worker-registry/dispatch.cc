@@ -128,7 +128,7 @@ void fail_entry(Entry& e, const std::string& text) {
 void run_entry(Entry& e, RunContext& ctx) {
   int64_t t0 = mono_now_ns();
   e.reply.clear();
-  e.effects.clear();
+  if (!e.continuing) e.effects.clear();
   e.is_error = false;
   const MessageDesc* d = e.desc;
 
@@ -176,7 +176,7 @@ void run_entry(Entry& e, RunContext& ctx) {
   caller.local_operator = e.kind == EntryKind::Control;
   Request r{*d, e.msg, e.payload, *e.peer, e.now_ns, ctx.cfg, ctx.epoch, view,
             e.is_write ? &child : nullptr, ctx.state, caller, SignatureChecker{&e.jobs, ctx.page}, ctx.page,
-            e.effects};
+            e.effects, &e.resume, &e.partial};
 
   Outcome out;
   bool ok = false;
@@ -206,11 +206,14 @@ void run_entry(Entry& e, RunContext& ctx) {
     log_warn("store error during request", {{"type", d->type}, {"error", lmdb_error(view.error())}});
     if (e.is_write) ctx.store_error = view.error();
     fail_entry(e, "registry cannot store the request: " + lmdb_error(view.error()));
-    e.run_ns = mono_now_ns() - t0;
+    e.continuing = false;
+    e.run_ns += mono_now_ns() - t0;
     return;
   }
   if (!ok) e.effects.clear();  // a refused request changes nothing, in memory either
-  e.run_ns = mono_now_ns() - t0;
+  e.run_ns += mono_now_ns() - t0;
+  e.continuing = out.continues && !e.is_write;
+  if (e.continuing) return;
   if (e.kind == EntryKind::Native) {
     e.is_error = !ok;
     return;

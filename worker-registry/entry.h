@@ -45,6 +45,8 @@ struct Entry {
   std::vector<VerifyJob> jobs;  // signature checks run ahead on the pool
   State state = State::Ready;
   bool answered = false;  // the reply was made at decoding (bad wire version)
+  bool continuing = false;  // a read in turns (Outcome::more): runs again next pass
+  std::string resume, partial;
 
   // Results, written by whoever ran the request.
   std::string reply;            // the complete reply frame

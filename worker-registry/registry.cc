@@ -57,6 +57,7 @@ bool Registry::load(std::string* error) {
     }
     log_info("store initialised", {{"file", env_.data_file()}});
   }
+  server.last_seq = meta_u64(t, "last_seq");
   // One allocation for the liveness table (ids are dense); its contents load lazily.
   live_.resize(size_t(std::min<uint64_t>(meta_u64(t, "next_node", 1), 1ull << 32)) + 1);
   rc = t.commit();

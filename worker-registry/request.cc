@@ -146,6 +146,14 @@ uint32_t Write::allocate_node_id() {
   return uint32_t(next);
 }
 
+uint64_t Write::ack_consumer(std::string_view name, uint64_t seq) {
+  uint64_t stored = seq;
+  r_.view.note(set_consumer_ack(*r_.write_txn, name, seq, &stored));
+  return stored;
+}
+
+void Write::forget_consumer(std::string_view name) { r_.view.note(remove_consumer(*r_.write_txn, name)); }
+
 std::string node_not_found(uint32_t id) { return "node " + std::to_string(id) + ": node not found"; }
 
 json_t* json_string_list(const std::vector<std::string>& v) {

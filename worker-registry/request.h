@@ -33,6 +33,7 @@ struct Outcome {
   std::string raw;
   std::string error;
   bool failed = false;
+  bool continues = false;  // a read that goes on in a later pass (Request::resume)
 
   static Outcome ok(json_t* j) {
     Outcome o;
@@ -42,6 +43,11 @@ struct Outcome {
   static Outcome ok_raw(std::string body) {
     Outcome o;
     o.raw = std::move(body);
+    return o;
+  }
+  static Outcome more() {
+    Outcome o;
+    o.continues = true;
     return o;
   }
   static Outcome fail(std::string text) {
@@ -138,6 +144,10 @@ struct Request {
   SignatureChecker sigs;
   metrics::RegistryPage* page;
   std::vector<Effect>& effects;
+  // A long read done in turns: `resume` is empty on the first call; a handler that returns
+  // Outcome::more() leaves where to go on in it and its reply so far in `partial`.
+  std::string* resume;
+  std::string* partial;
 
   void effect(Effect::Kind kind, uint32_t id = 0, int64_t value = 0) { effects.push_back({kind, id, value}); }
 
@@ -175,6 +185,10 @@ class Write {
   void set_liveness(uint32_t id, int64_t ns);
   // Allocates the next node id (0 when the space is exhausted).
   uint32_t allocate_node_id();
+  // A local-bus consumer's acknowledged sequence (store.h consumers): this server's own
+  // bookkeeping, so written but never logged. Returns the stored (never lower) value.
+  uint64_t ack_consumer(std::string_view name, uint64_t seq);
+  void forget_consumer(std::string_view name);
 
  private:
   Request& r_;

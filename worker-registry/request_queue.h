@@ -29,8 +29,10 @@ class RequestQueue {
   bool empty() const { return q_.empty(); }
   size_t writes_in_flight() const { return writes_in_flight_; }
 
-  // Starts what may start now: run_read(Entry&) runs a read to completion (it must leave the
-  // entry Done); submit_write(Entry&) hands a write over (the entry becomes Submitted).
+  // Starts what may start now: run_read(Entry&) runs a read and returns true when it is
+  // finished (the entry becomes Done) or false when it continues in a later pass (it stays
+  // at the head of what may start, and holds up the rest); submit_write(Entry&) hands a write
+  // over (the entry becomes Submitted).
   template <class ReadFn, class WriteFn>
   void advance(ReadFn&& run_read, WriteFn&& submit_write) {
     while (next_ < q_.size()) {
@@ -42,7 +44,7 @@ class RequestQueue {
         submit_write(e);
       } else {
         if (writes_in_flight_ > 0) return;
-        run_read(e);
+        if (!run_read(e)) return;
         e.state = Entry::State::Done;
       }
       next_++;

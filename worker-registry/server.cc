@@ -346,11 +346,17 @@ void Server::on_committed(evutil_socket_t, short, void* arg) {
   if (auto b = s->writer_.take_finished()) s->batch_done(std::move(b));
 }
 
-void Server::run_read(Entry& e) {
+bool Server::run_read(Entry& e) {
   RunContext ctx{reg_.config(), reg_.epoch(), reg_.is_standby(), &reg_, reg_.page(), &snapshot(), nullptr};
-  if (e.answered) return;  // answered at decoding (bad wire version)
+  if (e.answered) return true;  // answered at decoding (bad wire version)
   run_entry(e, ctx);
+  if (e.continuing) {
+    // Its next turn is next pass, behind everyone who is waiting now.
+    continuing_.push_back(static_cast<Conn*>(e.conn));
+    return false;
+  }
   finish(e);
+  return true;
 }
 
 // A request is final: its effects take hold and it is counted.
@@ -365,7 +371,7 @@ void Server::finish(Entry& e) {
 
 void Server::advance(Conn* c) {
   c->queue.advance(
-      [&](Entry& e) { run_read(e); },
+      [&](Entry& e) { return run_read(e); },
       [&](Entry& e) {
         if (!next_batch_) next_batch_ = std::make_unique<Batch>();
         next_batch_->entries.push_back(&e);
@@ -397,6 +403,7 @@ void Server::submit_batch() {
 }
 
 void Server::batch_done(std::unique_ptr<Batch> b) {
+  snapshot_.abort();  // reads from here on must see this commit
   // Effects in commit order, then the replies (advance() releases them in request order).
   for (Entry* e : b->entries) {
     Conn* c = static_cast<Conn*>(e->conn);
@@ -451,10 +458,13 @@ void Server::end_pass() {
   }
   backlog_.insert(backlog_.begin(), backlog.begin() + ptrdiff_t(i), backlog.end());
   pass_requests_ = 0;
+  for (Conn* c : continuing_) mark(c);
+  continuing_.clear();
   std::vector<Conn*> marked;
   marked.swap(marked_);
   for (Conn* c : marked) {
     c->marked = false;
+    if (c->closed) continue;  // nobody to answer; free_dead() waits for what is still away
     // New requests: collect their signature checks on the snapshot; those with checks go to
     // the pool (and come back through on_verified), the others are ready now.
     c->queue.prepare([&](Entry& e) {
@@ -469,6 +479,7 @@ void Server::end_pass() {
     });
     advance(c);
   }
+  verify_pool_.flush();
   submit_batch();
   for (Conn* c : marked) {
     c->pass_requests = 0;
@@ -536,7 +547,9 @@ void Server::close_conn(Conn* c, const char* why) {
 // Frees closed connections once nothing on the pool or the writer still points at them.
 void Server::free_dead() {
   std::erase_if(dead_, [&](Conn* c) {
-    if (c->away > 0 || c->marked || c->in_backlog) return false;
+    if (c->away > 0 || c->marked || c->in_backlog ||
+        std::find(continuing_.begin(), continuing_.end(), c) != continuing_.end())
+      return false;
     size_t i = c->index;
     if (i + 1 != conns_.size()) {
       std::swap(conns_[i], conns_.back());

@@ -49,7 +49,7 @@ class Server {
   // Ends the loop pass (see above).
   void end_pass();
   // True when buffered input waits for the next pass: the loop must not block then.
-  bool has_backlog() const { return !backlog_.empty(); }
+  bool has_backlog() const { return !backlog_.empty() || !continuing_.empty(); }
   // Timer work for the next batch.
   void request_liveness_flush() { flush_due_ = true; }
   void request_reap() { reap_due_ = true; }
@@ -77,7 +77,7 @@ class Server {
   bool can_take_input(const Conn* c) const;
   void mark(Conn* c);
   void advance(Conn* c);
-  void run_read(Entry& e);
+  bool run_read(Entry& e);
   void finish(Entry& e);
   void submit_batch();
   void batch_done(std::unique_ptr<Batch> b);
@@ -100,6 +100,7 @@ class Server {
   std::unique_ptr<Batch> next_batch_;      // accumulating while the writer is busy
   std::vector<Conn*> marked_;              // connections with news this pass
   std::vector<Conn*> backlog_;             // buffered input left for the next pass
+  std::vector<Conn*> continuing_;          // a read in turns (list_nodes) goes on next pass
   std::vector<Conn*> dead_;
   std::vector<std::unique_ptr<Conn>> conns_;  // owner; index kept in Conn
   size_t pass_requests_ = 0;

@@ -32,11 +32,19 @@ void VerifyPool::submit(Entry* e) {
     finished_.push_back(e);
     return;
   }
+  pending_.push_back(e);
+}
+
+void VerifyPool::flush() {
+  if (pending_.empty()) return;
+  size_t n = pending_.size();
   {
     std::lock_guard lock(mu_);
-    queue_.push_back(e);
+    queue_.insert(queue_.end(), pending_.begin(), pending_.end());
   }
-  cv_.notify_one();
+  pending_.clear();
+  if (n == 1) cv_.notify_one();
+  else cv_.notify_all();
 }
 
 void VerifyPool::worker_loop() {

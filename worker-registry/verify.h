@@ -43,8 +43,10 @@ class VerifyPool {
   // (then the pool verifies inline in submit()).
   int notify_fd() const { return notify_.get(); }
   // Queues `e` (its e->jobs); the caller keeps ownership and must not touch it until it comes
-  // back from take_finished().
+  // back from take_finished(). Queued entries reach the threads at the next flush(), so a
+  // pass's submissions cost one lock and one wake-up.
   void submit(Entry* e);
+  void flush();
   // Entries whose jobs are all verified, in completion order. Loop thread.
   std::vector<Entry*> take_finished();
   // Entries submitted and not yet taken back.
@@ -57,6 +59,7 @@ class VerifyPool {
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Entry*> queue_;
+  std::vector<Entry*> pending_;  // loop thread only: submitted, not flushed yet
   std::vector<Entry*> finished_;
   size_t in_flight_ = 0;  // loop thread only
   bool stop_ = false;

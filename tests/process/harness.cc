@@ -13,6 +13,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -163,6 +164,29 @@ void Conn::shutdown_write() {
 }
 
 Conn Conn::open(uint16_t port, int timeout_ms, int* err) { return open_ip("127.0.0.1", port, timeout_ms, err); }
+
+Conn Conn::open_unix(const std::string& path, int* err) {
+  Conn c;
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un a{};
+  a.sun_family = AF_UNIX;
+  if (fd < 0 || path.size() >= sizeof a.sun_path) {
+    if (err) *err = fd < 0 ? errno : ENAMETOOLONG;
+    if (fd >= 0) ::close(fd);
+    return c;
+  }
+  memcpy(a.sun_path, path.c_str(), path.size() + 1);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    if (err) *err = errno;
+    ::close(fd);
+    return c;
+  }
+  timeval tv{5, 0};
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  if (err) *err = 0;
+  c.fd_ = fd;
+  return c;
+}
 
 Conn Conn::open_ip(const std::string& ip, uint16_t port, int timeout_ms, int* err) {
   Conn c;

@@ -80,6 +80,8 @@ class Conn {
   // errno in *err.
   static Conn open(uint16_t port, int timeout_ms = 3000, int* err = nullptr);
   static Conn open_ip(const std::string& ip, uint16_t port, int timeout_ms = 3000, int* err = nullptr);
+  // A Unix stream socket (the registry's local command socket and bus, <run-dir>/registry.sock).
+  static Conn open_unix(const std::string& path, int* err = nullptr);
 
   bool ok() const { return fd_ >= 0; }
   int fd() const { return fd_; }
