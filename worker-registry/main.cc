@@ -66,7 +66,7 @@ std::string bound_address(int fd) {
 UniqueFd lock_data_dir(const std::string& dir) {
   ::mkdir(dir.c_str(), 0750);
   std::string path = dir + "/registry.lock";
-  UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0640));
+  UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640));
   if (!fd) ipc::WorkerControl::fatal(path + ": " + sys_error("open"));
   if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
     char holder[32] = {};

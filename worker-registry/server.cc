@@ -366,7 +366,9 @@ void Server::finish(Entry& e) {
     if (fx.kind == Effect::SubscribeBus) c->bus = true;
     else reg_.apply(fx);
   }
-  if (e.kind != EntryKind::Control) metrics::observe(reg_.page(), e.type_index, mono_now_ns() - e.start_mono_ns, e.is_error);
+  // Daemon messages count whoever sent them (the local operator too); local commands do not.
+  if (e.type_index != metrics::kUnknownType || e.kind != EntryKind::Control)
+    metrics::observe(reg_.page(), e.type_index, mono_now_ns() - e.start_mono_ns, e.is_error);
 }
 
 void Server::advance(Conn* c) {
