@@ -177,8 +177,9 @@ std::vector<uint32_t> Registry::reap_candidates(int64_t now_ns, int64_t interval
   if (!liveness_loaded_ || live_.size() <= 1) return out;  // unloaded times read as "never"
   int64_t cutoff = now_ns - cfg_->stale_threshold_ns;
   int64_t sweeps = std::max<int64_t>(1, (cfg_->stale_threshold_ns / 2) / std::max<int64_t>(interval_ns, 1));
-  size_t slice = std::max(kMinReapSlice, live_.size() / size_t(sweeps) + 1);
-  for (size_t n = 0; n < slice && n < live_.size(); n++) {
+  size_t ids = live_.size() - 1;  // index 0 is no node
+  size_t slice = std::min(ids, std::max(kMinReapSlice, ids / size_t(sweeps) + 1));  // never one id twice
+  for (size_t n = 0; n < slice; n++) {
     if (reap_cursor_ >= live_.size() || reap_cursor_ == 0) reap_cursor_ = 1;
     const Liveness& l = live_[reap_cursor_];
     if (l.last_seen_ns != 0 && l.last_seen_ns < cutoff) out.push_back(reap_cursor_);

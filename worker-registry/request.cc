@@ -74,18 +74,41 @@ bool SignatureChecker::verify(const PublicKey& key, std::string_view message, co
   return ok;
 }
 
-std::string base64_error_detail(std::string_view text) {
-  // Go reports the offset of the first byte that is not in the alphabet (or the length when
-  // the padding is wrong); we give the same shape.
-  size_t i = 0;
-  for (; i < text.size(); i++) {
-    char c = text[i];
-    bool alpha = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' ||
-                 c == '/' || c == '=' || c == '\r' || c == '\n';
-    if (!alpha) break;
+// Go's base64.StdEncoding.DecodeString error offset (encoding/base64 decodeQuantum, walked
+// group by group): the daemons' client shows these texts, so they match byte for byte.
+std::string base64_error_detail(std::string_view src) {
+  auto in_alphabet = [](char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' || c == '/';
+  };
+  auto newline = [](char c) { return c == '\r' || c == '\n'; };
+  auto at = [](size_t off) { return "illegal base64 data at input byte " + std::to_string(off); };
+  size_t si = 0;
+  while (si < src.size()) {
+    for (int j = 0; j < 4; j++) {
+      if (si == src.size()) {
+        if (j == 0) return at(0);  // whole groups only: the input was valid
+        return at(si - size_t(j));
+      }
+      char c = src[si++];
+      if (in_alphabet(c)) continue;
+      if (newline(c)) {
+        j--;
+        continue;
+      }
+      if (c != '=') return at(si - 1);
+      if (j < 2) return at(si - 1);  // incorrect padding
+      if (j == 2) {                  // "==" expected, the first '=' consumed
+        while (si < src.size() && newline(src[si])) si++;
+        if (si == src.size()) return at(src.size());  // not enough padding
+        if (src[si] != '=') return at(si - 1);
+        si++;
+      }
+      while (si < src.size() && newline(src[si])) si++;
+      if (si < src.size()) return at(si);  // trailing garbage
+      return at(0);                        // well-formed after all
+    }
   }
-  if (i == text.size()) i = text.empty() ? 0 : text.size() - 1;
-  return "illegal base64 data at input byte " + std::to_string(i);
+  return at(0);
 }
 
 const std::string& Request::admin() {

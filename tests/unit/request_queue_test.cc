@@ -40,6 +40,7 @@ class Planner {
           EXPECT_FALSE(e.is_write);
           EXPECT_EQ(e.state, State::Ready);  // only a ready request runs
           log += (log.empty() ? "r" : " r") + e.reply;
+          return !e.continuing;  // a read in turns stays at the head
         },
         [&](Entry& e) {
           EXPECT_TRUE(e.is_write);
@@ -299,4 +300,22 @@ TEST(RequestQueue, ManyWritesAndReadsKeepTheirOrder) {
   EXPECT_EQ(p.q().writes_in_flight(), 0u);
 }
 
+}  // namespace
+
+namespace {
+// A read done in turns (list_nodes, Outcome::more) holds its place: it runs again on the next
+// advance, and nothing behind it starts or leaves until it is finished.
+TEST(RequestQueue, ReadInTurnsHoldsItsPlaceUntilFinished) {
+  Planner p;
+  p.add('R');
+  p.add('R');
+  p.add('W');
+  p.at(0).continuing = true;
+  EXPECT_EQ(p.advance(), "r0");
+  EXPECT_EQ(p.release(), "");
+  EXPECT_EQ(p.advance(), "r0");  // its next turn
+  p.at(0).continuing = false;
+  EXPECT_EQ(p.advance(), "r0 r1 w2");
+  EXPECT_EQ(p.release(), "0 1");
+}
 }  // namespace

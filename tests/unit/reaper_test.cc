@@ -1,0 +1,80 @@
+// The reaper's choice of stale nodes (Registry::reap_candidates): from the in-memory liveness
+// table, a slice per tick, sized so a full sweep takes at most half the stale threshold.
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <filesystem>
+#include <set>
+
+#include "store.h"
+#include "util.h"
+#include "worker-registry/registry.h"
+
+namespace {
+
+using rdv::registry::Effect;
+
+class Reaper : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/rdv-reaper-XXXXXX";
+    dir_ = mkdtemp(tmpl);
+    std::string err;
+    ASSERT_TRUE(env_.open(rdv::EnvOptions{dir_ + "/data", 64ull << 20, 126, true}, &err)) << err;
+    cfg_.data_dir = dir_ + "/data";
+    cfg_.stale_threshold_ns = 60LL * 1000000000;  // 60 s
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+  std::string dir_;
+  rdv::Env env_;
+  rdv::Config cfg_;
+};
+
+TEST_F(Reaper, AFullSweepTakesAtMostHalfTheThreshold) {
+  rdv::registry::Registry reg(cfg_, env_, nullptr);
+  std::string err;
+  ASSERT_TRUE(reg.load(&err)) << err;
+  ASSERT_TRUE(reg.load_liveness_step(1000));  // an empty liveness database: loaded at once
+  const int64_t now = rdv::unix_now_ns();
+  const uint32_t kNodes = 400000;
+  for (uint32_t id = 1; id <= kNodes; id++) {
+    // Every third node is fresh, the others went silent two thresholds ago.
+    int64_t seen = id % 3 == 0 ? now : now - 2 * cfg_.stale_threshold_ns;
+    reg.apply({Effect::Touch, id, seen});
+  }
+  const int64_t interval = 10LL * 1000000000;  // a reap tick every 10 s
+  // Half the threshold is 30 s: three ticks must have visited every id.
+  std::set<uint32_t> found;
+  for (int tick = 0; tick < 3; tick++) {
+    std::set<uint32_t> this_tick;
+    for (uint32_t id : reg.reap_candidates(now, interval)) {
+      EXPECT_TRUE(this_tick.insert(id).second) << "id " << id << " chosen twice in one tick";
+      found.insert(id);
+    }
+  }
+  EXPECT_EQ(found.size(), size_t(kNodes - kNodes / 3));
+  for (uint32_t id : found) EXPECT_NE(id % 3, 0u) << "a fresh node was chosen";
+}
+
+TEST_F(Reaper, ForgottenNodesAreNotChosen) {
+  rdv::registry::Registry reg(cfg_, env_, nullptr);
+  std::string err;
+  ASSERT_TRUE(reg.load(&err)) << err;
+  ASSERT_TRUE(reg.load_liveness_step(1000));
+  const int64_t old = rdv::unix_now_ns() - 2 * cfg_.stale_threshold_ns;
+  reg.apply({Effect::Touch, 1, old});
+  reg.apply({Effect::Touch, 2, old});
+  reg.apply({Effect::Forget, 2, 0});  // deregistered or reaped already
+  auto ids = reg.reap_candidates(rdv::unix_now_ns(), 10LL * 1000000000);
+  EXPECT_EQ(ids, std::vector<uint32_t>{1});
+}
+
+TEST_F(Reaper, NothingIsChosenBeforeLivenessIsLoaded) {
+  rdv::registry::Registry reg(cfg_, env_, nullptr);
+  std::string err;
+  ASSERT_TRUE(reg.load(&err)) << err;
+  reg.apply({Effect::Touch, 1, 1});
+  EXPECT_TRUE(reg.reap_candidates(rdv::unix_now_ns(), 10LL * 1000000000).empty());
+}
+
+}  // namespace
