@@ -335,7 +335,7 @@ int Env::begin_nested(Txn& parent, Txn* child) {
 
 int Env::grow() {
   std::unique_lock excl(resize_mutex_);
-  uint64_t next = map_size_ * 2;
+  uint64_t next = map_size_.load() * 2;
   int rc = mdb_env_set_mapsize(env_, next);
   if (rc == 0) map_size_ = next;
   return rc;
@@ -456,8 +456,8 @@ bool Env::open(const EnvOptions& o, std::string* error) {
   }
   // An existing file may be larger than the requested map; LMDB then uses the file size.
   map_size_ = o.map_size;
-  if ((rc = mdb_env_set_mapsize(env_, map_size_)) != 0) {
-    *error = "store " + data_file_ + ": mdb_env_set_mapsize(" + std::to_string(map_size_) + "): " + lmdb_error(rc);
+  if ((rc = mdb_env_set_mapsize(env_, map_size_.load())) != 0) {
+    *error = "store " + data_file_ + ": mdb_env_set_mapsize(" + std::to_string(map_size_.load()) + "): " + lmdb_error(rc);
     close_env();
     return false;
   }

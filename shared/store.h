@@ -26,6 +26,7 @@
 
 #include <lmdb.h>
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -180,7 +181,7 @@ class Env {
   // Doubles the map. Precondition: no transaction of this process is active (the registry
   // calls it after aborting the batch that hit MDB_MAP_FULL).
   int grow();
-  uint64_t map_size() const { return map_size_; }
+  uint64_t map_size() const { return map_size_.load(std::memory_order_relaxed); }  // any thread
 
   // Reclaims reader slots of dead processes. Returns the number cleared; a failure of
   // mdb_reader_check is logged (log_warn, naming the call and the file) and returns 0.
@@ -197,7 +198,7 @@ class Env {
   MDB_dbi dbis_[size_t(Db::Count)] = {};
   bool present_[size_t(Db::Count)] = {};
   uint32_t format_ = 0;
-  uint64_t map_size_ = 0;
+  std::atomic<uint64_t> map_size_{0};  // written by the writing thread, read by others
   std::string data_file_;
   std::shared_mutex resize_mutex_;
 };

@@ -81,6 +81,7 @@ void collect_checks(Entry& e, const Txn& snapshot, const Registry& state) {
   e.jobs.clear();
   const MessageDesc* d = e.desc;
   if (!d || !d->challenge) return;
+  if (d->access == Access::Write && !e.is_write) return;  // refused on a standby: nothing to check
   VerifyJob job;
   if (e.kind == EntryKind::Native) {
     uint32_t signer;

@@ -217,6 +217,7 @@ int main() {
     }
     usleep(500);
   }
+  writer.stop();  // before the connections its last batch points into are freed
   ::unlink(ipc::registry_socket_path(cfg.run_dir).c_str());
   log_info("registry stopped");
   metrics::unmap_registry_page(page);

@@ -41,7 +41,9 @@ int reap(Txn& txn, uint64_t epoch, const std::vector<uint32_t>& ids, std::vector
 
 Writer::Writer(Env& env, metrics::RegistryPage* page) : env_(env), page_(page) {}
 
-Writer::~Writer() {
+Writer::~Writer() { stop(); }
+
+void Writer::stop() {
   {
     std::lock_guard lock(mu_);
     stop_ = true;

@@ -68,6 +68,8 @@ class Writer {
   bool busy() const { return busy_; }
   void submit(std::unique_ptr<Batch> batch);
   std::unique_ptr<Batch> take_finished();
+  // Lets the batch in hand finish, then joins the thread (before the batch's owners go).
+  void stop();
 
  private:
   void thread_main();
