@@ -2,6 +2,8 @@
 
 #include <sys/eventfd.h>
 
+#include <algorithm>
+
 #include "entry.h"
 #include "log.h"
 
@@ -43,26 +45,29 @@ void VerifyPool::flush() {
     queue_.insert(queue_.end(), pending_.begin(), pending_.end());
   }
   pending_.clear();
-  if (n == 1) cv_.notify_one();
-  else cv_.notify_all();
+  for (size_t i = 0; i < std::min(n, threads_.size()); i++) cv_.notify_one();
 }
 
+// Each thread takes its share of the queue at once and hands the whole share back with one
+// wake-up: the loop then runs one pass for many verified requests instead of one each.
 void VerifyPool::worker_loop() {
+  std::vector<Entry*> mine;
   for (;;) {
-    Entry* e;
     {
       std::unique_lock lock(mu_);
       cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
       if (stop_) return;
-      e = queue_.front();
-      queue_.pop_front();
+      size_t share = std::clamp<size_t>(queue_.size() / threads_.size(), 1, 32);
+      mine.assign(queue_.begin(), queue_.begin() + ptrdiff_t(share));
+      queue_.erase(queue_.begin(), queue_.begin() + ptrdiff_t(share));
     }
-    for (VerifyJob& j : e->jobs) j.ok = ed25519_verify(j.key, j.message, j.sig.data());
+    for (Entry* e : mine)
+      for (VerifyJob& j : e->jobs) j.ok = ed25519_verify(j.key, j.message, j.sig.data());
     bool wake;
     {
       std::lock_guard lock(mu_);
-      wake = finished_.empty();  // one wake-up per batch of completions
-      finished_.push_back(e);
+      wake = finished_.empty();  // the loop has not been told about any of these yet
+      finished_.insert(finished_.end(), mine.begin(), mine.end());
     }
     if (wake) {
       uint64_t one = 1;
