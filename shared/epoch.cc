@@ -17,10 +17,6 @@ constexpr std::string_view kPrefix = "rendezvous epoch ";
 // (corrupt) file apart without reading an arbitrarily large one.
 constexpr size_t kMaxFileBytes = 17 + 20 + 1;
 
-std::string call_failed(const char* call, const std::string& path, int err) {
-  return std::string(call) + "() failed on " + path + ": " + std::strerror(err);
-}
-
 // write(2) until done; EINTR is retried, a short write continues.
 bool write_all(int fd, std::string_view data, int* err) {
   while (!data.empty()) {
@@ -177,16 +173,7 @@ bool write_epoch_file(const std::string& dir, uint64_t epoch, std::string* error
     return false;
   }
   // The rename is durable only once the directory entry is.
-  UniqueFd dfd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (!dfd) {
-    *error = call_failed("open", dir, errno);
-    return false;
-  }
-  if (::fsync(dfd.get()) != 0) {
-    *error = call_failed("fsync", dir, errno);
-    return false;
-  }
-  return true;
+  return fsync_directory(dir, error);
 }
 
 bool load_or_create_epoch_file(const std::string& dir, uint64_t legacy_epoch, uint64_t* epoch, bool* created,

@@ -195,10 +195,6 @@ bool Cursor::last() { return load(MDB_LAST); }
 // ---- Env ----
 
 namespace {
-std::string call_failed(const char* call, const std::string& path, int err) {
-  return std::string(call) + "() failed on " + path + ": " + std::strerror(err);
-}
-
 // Creates the store marker durably (file and directory entry fsynced). O_NOFOLLOW|O_EXCL: the
 // marker is only ever created, never written through a link someone planted.
 bool write_marker(const std::string& path, std::string* error) {
@@ -224,17 +220,7 @@ bool write_marker(const std::string& path, std::string* error) {
     *error = call_failed("fsync", path, errno);
     return false;
   }
-  std::string dir = path.substr(0, path.rfind('/'));
-  UniqueFd dfd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (!dfd) {
-    *error = call_failed("open", dir, errno);
-    return false;
-  }
-  if (::fsync(dfd.get()) != 0) {
-    *error = call_failed("fsync", dir, errno);
-    return false;
-  }
-  return true;
+  return fsync_directory(path.substr(0, path.rfind('/')), error);
 }
 
 // A v1 record (store format 1), for the migration only.

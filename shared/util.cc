@@ -156,4 +156,21 @@ void assert_fail(const char* expr, const char* file, int line) {
   std::abort();
 }
 
+std::string call_failed(const char* call, const std::string& path, int err) {
+  return std::string(call) + "() failed on " + path + ": " + std::strerror(err);
+}
+
+bool fsync_directory(const std::string& dir, std::string* error) {
+  UniqueFd dfd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!dfd) {
+    *error = call_failed("open", dir, errno);
+    return false;
+  }
+  if (::fsync(dfd.get()) != 0) {
+    *error = call_failed("fsync", dir, errno);
+    return false;
+  }
+  return true;
+}
+
 }  // namespace rdv

@@ -65,6 +65,11 @@ inline std::string sys_error(std::string_view call, int err = errno) {
   return s;
 }
 
+// "<call>() failed on <path>: <strerror(err)>", for file operations.
+std::string call_failed(const char* call, const std::string& path, int err);
+// fsync of a directory, so a file created or renamed in it is durable. False with *error.
+bool fsync_directory(const std::string& dir, std::string* error);
+
 // Wall clock (unix) and monotonic clock.
 int64_t unix_now_ns();
 inline int64_t unix_now() { return unix_now_ns() / 1000000000; }

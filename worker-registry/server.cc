@@ -1,3 +1,5 @@
+// Connection I/O of the registry: accept, read and decode, write and close. The pipeline that
+// runs the decoded requests is in pipeline.cc.
 #include "server.h"
 
 #include <arpa/inet.h>
@@ -10,19 +12,14 @@
 #include <cerrno>
 #include <thread>
 
+#include "conn.h"
 #include "dispatch.h"
 #include "log.h"
-#include "request_queue.h"
 #include "util.h"
 
 namespace rdv::registry {
 
 namespace {
-constexpr size_t kReadChunk = 64 * 1024;        // per readable event, for fairness
-constexpr size_t kPassRequests = 2048;          // requests decoded per pass, all connections
-constexpr size_t kConnPassRequests = 32;        // …and per turn of one connection
-constexpr size_t kMaxQueued = 1024;             // a connection's unanswered requests
-constexpr size_t kBusSkipBytes = 64 * 1024;     // bus frames are skipped past this backlog
 constexpr int64_t kIdleNs = 5LL * 60 * 1000000000;  // wire §2.5
 constexpr int kAcceptBatch = 64;
 
@@ -53,28 +50,6 @@ EventPtr must_event(event_base* base, int fd, short what, event_callback_fn fn, 
 
 }  // namespace
 
-struct Server::Conn {
-  Server* srv = nullptr;
-  UniqueFd fd;
-  size_t index = 0;
-  uint64_t id = 0;
-  bool control = false;
-  Peer peer;
-  wire::Mode mode = wire::Mode::Undetected;
-  std::string in;
-  size_t in_off = 0;
-  std::string out;  // released replies not yet written
-  size_t out_off = 0;
-  EventPtr rev, wev;  // declared after fd: destroyed (and so deleted) before it closes
-  RequestQueue queue;
-  size_t away = 0;  // entries at the verify pool or the writer: the Conn must outlive them
-  size_t pass_requests = 0;
-  bool marked = false, in_backlog = false, closed = false, close_after_flush = false, reading = false;
-  bool bus = false;  // a local-bus subscriber
-  int64_t last_frame_ns = 0;
-
-  size_t pending_out() const { return out.size() - out_off; }
-};
 
 Server::Server(event_base* base, Registry& reg, Writer& writer, int tcp_fd, int control_fd)
     : base_(base), reg_(reg), writer_(writer), tcp_fd_(tcp_fd), control_fd_(control_fd),
@@ -319,176 +294,6 @@ void Server::mark(Conn* c) {
   if (c->marked) return;
   c->marked = true;
   marked_.push_back(c);
-}
-
-// ---- the pipeline ----
-
-const Txn& Server::snapshot() {
-  if (!snapshot_.active()) {
-    int rc = reg_.env().begin_read(&snapshot_);
-    if (rc) log_error("mdb_txn_begin(read) failed", {{"error", lmdb_error(rc)}});
-  }
-  return snapshot_;
-}
-
-void Server::on_verified(evutil_socket_t, short, void* arg) {
-  auto* s = static_cast<Server*>(arg);
-  for (Entry* e : s->verify_pool_.take_finished()) {
-    Conn* c = static_cast<Conn*>(e->conn);
-    c->away--;
-    e->state = Entry::State::Ready;
-    s->mark(c);
-  }
-}
-
-void Server::on_committed(evutil_socket_t, short, void* arg) {
-  auto* s = static_cast<Server*>(arg);
-  if (auto b = s->writer_.take_finished()) s->batch_done(std::move(b));
-}
-
-bool Server::run_read(Entry& e) {
-  RunContext ctx{reg_.config(), reg_.epoch(), reg_.is_standby(), &reg_, reg_.page(), &snapshot(), nullptr};
-  if (e.answered) return true;  // answered at decoding (bad wire version)
-  run_entry(e, ctx);
-  if (e.continuing) {
-    // Its next turn is next pass, behind everyone who is waiting now.
-    continuing_.push_back(static_cast<Conn*>(e.conn));
-    return false;
-  }
-  finish(e);
-  return true;
-}
-
-// A request is final: its effects take hold and it is counted.
-void Server::finish(Entry& e) {
-  Conn* c = static_cast<Conn*>(e.conn);
-  for (const Effect& fx : e.effects) {
-    if (fx.kind == Effect::SubscribeBus) c->bus = true;
-    else reg_.apply(fx);
-  }
-  // Daemon messages count whoever sent them (the local operator too); local commands do not.
-  if (e.type_index != metrics::kUnknownType || e.kind != EntryKind::Control)
-    metrics::observe(reg_.page(), e.type_index, mono_now_ns() - e.start_mono_ns, e.is_error);
-}
-
-void Server::advance(Conn* c) {
-  c->queue.advance(
-      [&](Entry& e) { return run_read(e); },
-      [&](Entry& e) {
-        if (!next_batch_) next_batch_ = std::make_unique<Batch>();
-        next_batch_->entries.push_back(&e);
-        c->away++;
-      });
-  c->queue.release([&](Entry& e) {
-    if (!c->closed) c->out.append(e.reply);
-  });
-}
-
-void Server::submit_batch() {
-  if (writer_.busy() || reg_.is_standby()) return;  // a standby writes nothing but what the replicator applies
-  bool timer_work = flush_due_ || reap_due_;
-  if (!next_batch_ && !timer_work) return;
-  if (!next_batch_) next_batch_ = std::make_unique<Batch>();
-  Batch& b = *next_batch_;
-  b.cfg = reg_.config_ptr();
-  b.epoch = reg_.epoch();
-  if (flush_due_) {
-    b.liveness = reg_.liveness_to_flush();
-    b.flush_liveness = true;
-  }
-  if (reap_due_) {
-    b.reap = reg_.reap_candidates(unix_now_ns(), reap_interval_ns_);
-    b.trim = true;
-  }
-  flush_due_ = reap_due_ = false;
-  writer_.submit(std::move(next_batch_));
-}
-
-void Server::batch_done(std::unique_ptr<Batch> b) {
-  snapshot_.abort();  // reads from here on must see this commit
-  // Effects in commit order, then the replies (advance() releases them in request order).
-  for (Entry* e : b->entries) {
-    Conn* c = static_cast<Conn*>(e->conn);
-    c->away--;
-    c->queue.write_finished(*e);
-    finish(*e);
-    mark(c);
-  }
-  if (b->flush_liveness) reg_.liveness_flushed(b->rc == 0);
-  if (b->rc == 0) {
-    for (uint32_t id : b->reaped) {
-      reg_.apply({Effect::Forget, id, 0});
-      log_info("node reaped", {{"node_id", std::to_string(id)}});
-    }
-    if (!b->reaped.empty()) reg_.apply({Effect::CountReaped, 0, int64_t(b->reaped.size())});
-    if (b->trimmed.past_ack)
-      log_warn("change log over its size limit: dropped records a consumer had not acknowledged; it will need a full copy",
-               {{"lowest_ack", std::to_string(b->trimmed.lowest_ack)}, {"first_kept", std::to_string(b->trimmed.first_kept)}});
-    if (b->last_seq > reg_.server.last_seq) {
-      reg_.server.last_seq = b->last_seq;
-      std::string body = "{\"type\":\"commit\",\"seq\":" + std::to_string(b->last_seq) +
-                         ",\"epoch\":" + std::to_string(b->epoch) + "}";
-      publish(body);
-    }
-    if (b->flush_liveness && !b->liveness.empty())
-      publish("{\"type\":\"liveness\",\"rows\":" + std::to_string(b->liveness.size()) +
-              ",\"unix_ms\":" + std::to_string(unix_now_ns() / 1000000) + "}");
-  }
-}
-
-void Server::publish(std::string_view body) {
-  for (auto& c : conns_) {
-    if (!c->bus || c->closed || c->pending_out() > kBusSkipBytes) continue;
-    wire::append_json_frame(c->out, body);
-    mark(c.get());
-  }
-}
-
-void Server::end_pass() {
-  // Buffered input takes its turns, oldest first, with what the pass's budget has left; a
-  // connection whose turn ends with input left goes to the back. Connections read fresh this
-  // pass already had theirs.
-  std::vector<Conn*> backlog;
-  backlog.swap(backlog_);
-  size_t i = 0;
-  for (; i < backlog.size() && pass_requests_ < kPassRequests; i++) {
-    Conn* c = backlog[i];
-    c->in_backlog = false;
-    c->pass_requests = 0;
-    if (!c->closed) decode_frames(c);
-    if (!c->in_backlog) update_read_interest(c);
-  }
-  backlog_.insert(backlog_.begin(), backlog.begin() + ptrdiff_t(i), backlog.end());
-  pass_requests_ = 0;
-  for (Conn* c : continuing_) mark(c);
-  continuing_.clear();
-  std::vector<Conn*> marked;
-  marked.swap(marked_);
-  for (Conn* c : marked) {
-    c->marked = false;
-    if (c->closed) continue;  // nobody to answer; free_dead() waits for what is still away
-    // New requests: collect their signature checks on the snapshot; those with checks go to
-    // the pool (and come back through on_verified), the others are ready now.
-    c->queue.prepare([&](Entry& e) {
-      collect_checks(e, snapshot(), reg_);
-      if (e.jobs.empty()) {
-        e.state = Entry::State::Ready;
-      } else {
-        e.state = Entry::State::Verifying;
-        c->away++;
-        verify_pool_.submit(&e);
-      }
-    });
-    advance(c);
-  }
-  verify_pool_.flush();
-  submit_batch();
-  for (Conn* c : marked) {
-    c->pass_requests = 0;
-    if (!c->closed) flush(c);
-  }
-  snapshot_.abort();  // never held across passes: the writer's map growth waits for it
-  free_dead();
 }
 
 // ---- writing and closing ----

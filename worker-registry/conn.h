@@ -1,0 +1,47 @@
+// A registry connection, shared by server.cc (its I/O) and pipeline.cc (its requests).
+// Private to the connection layer: nothing outside Server includes it.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "event.h"
+#include "request_queue.h"
+#include "server.h"
+#include "util.h"
+#include "wire.h"
+
+namespace rdv::registry {
+
+// Budgets of a pass and of a connection (server.h explains them).
+inline constexpr size_t kReadChunk = 64 * 1024;     // per readable event, for fairness
+inline constexpr size_t kPassRequests = 2048;       // requests decoded per pass, all connections
+inline constexpr size_t kConnPassRequests = 32;     // …and per turn of one connection
+inline constexpr size_t kMaxQueued = 1024;          // a connection's unanswered requests
+inline constexpr size_t kBusSkipBytes = 64 * 1024;  // bus frames are skipped past this backlog
+
+struct Server::Conn {
+  Server* srv = nullptr;
+  UniqueFd fd;
+  size_t index = 0;
+  uint64_t id = 0;
+  bool control = false;
+  Peer peer;
+  wire::Mode mode = wire::Mode::Undetected;
+  std::string in;
+  size_t in_off = 0;
+  std::string out;  // released replies not yet written
+  size_t out_off = 0;
+  EventPtr rev, wev;  // declared after fd: destroyed (and so deleted) before it closes
+  RequestQueue queue;
+  size_t away = 0;  // entries at the verify pool or the writer: the Conn must outlive them
+  size_t pass_requests = 0;
+  bool marked = false, in_backlog = false, closed = false, close_after_flush = false, reading = false;
+  bool bus = false;  // a local-bus subscriber
+  int64_t last_frame_ns = 0;
+
+  size_t pending_out() const { return out.size() - out_off; }
+};
+
+}  // namespace rdv::registry
