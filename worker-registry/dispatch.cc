@@ -127,7 +127,6 @@ void fail_entry(Entry& e, const std::string& text) {
 }
 
 void run_entry(Entry& e, RunContext& ctx) {
-  int64_t t0 = mono_now_ns();
   e.reply.clear();
   if (!e.continuing) e.effects.clear();
   e.is_error = false;
@@ -208,11 +207,9 @@ void run_entry(Entry& e, RunContext& ctx) {
     if (e.is_write) ctx.store_error = view.error();
     fail_entry(e, "registry cannot store the request: " + lmdb_error(view.error()));
     e.continuing = false;
-    e.run_ns += mono_now_ns() - t0;
     return;
   }
   if (!ok) e.effects.clear();  // a refused request changes nothing, in memory either
-  e.run_ns += mono_now_ns() - t0;
   e.continuing = out.continues && !e.is_write;
   if (e.continuing) return;
   if (e.kind == EntryKind::Native) {

@@ -53,7 +53,6 @@ struct Entry {
   std::vector<Effect> effects;  // applied on the loop once final
   size_t type_index = 0;        // metrics label
   bool is_error = false;
-  int64_t run_ns = 0;           // handler time
   int64_t start_mono_ns = 0;    // decoding time, for the request-duration histogram
 };
 

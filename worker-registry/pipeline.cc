@@ -49,8 +49,11 @@ bool Server::run_read(Entry& e) {
 void Server::finish(Entry& e) {
   Conn* c = static_cast<Conn*>(e.conn);
   for (const Effect& fx : e.effects) {
-    if (fx.kind == Effect::SubscribeBus) c->bus = true;
-    else reg_.apply(fx);
+    if (fx.kind != Effect::SubscribeBus) reg_.apply(fx);
+    else if (!c->bus && !c->closed) {
+      c->bus = true;
+      bus_.push_back(c);
+    }
   }
   // Daemon messages count whoever sent them (the local operator too); local commands do not.
   if (e.type_index != metrics::kUnknownType || e.kind != EntryKind::Control)
@@ -123,10 +126,10 @@ void Server::batch_done(std::unique_ptr<Batch> b) {
 }
 
 void Server::publish(std::string_view body) {
-  for (auto& c : conns_) {
-    if (!c->bus || c->closed || c->pending_out() > kBusSkipBytes) continue;
+  for (Conn* c : bus_) {
+    if (c->pending_out() > kBusSkipBytes) continue;
     wire::append_json_frame(c->out, body);
-    mark(c.get());
+    mark(c);
   }
 }
 

@@ -338,6 +338,7 @@ void Server::close_conn(Conn* c, const char* why) {
   log_debug("connection closed", {{"reason", why}, {"peer", c->peer.ip}});
   c->closed = true;
   c->reading = false;
+  if (c->bus) std::erase(bus_, c);
   c->bus = false;
   event_del(c->rev.get());
   event_del(c->wev.get());

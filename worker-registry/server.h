@@ -101,6 +101,7 @@ class Server {
   std::vector<Conn*> marked_;              // connections with news this pass
   std::vector<Conn*> backlog_;             // buffered input left for the next pass
   std::vector<Conn*> continuing_;          // a read in turns (list_nodes) goes on next pass
+  std::vector<Conn*> bus_;                 // local-bus subscribers (publish() visits only these)
   std::vector<Conn*> dead_;
   std::vector<std::unique_ptr<Conn>> conns_;  // owner; index kept in Conn
   size_t pass_requests_ = 0;

@@ -138,7 +138,6 @@ void Writer::fail_writes(Batch& b, int rc) {
 }
 
 void Writer::run(Batch& b) {
-  int64_t t0 = mono_now_ns();
   for (int attempt = 0;; attempt++) {
     b.reaped.clear();
     Txn txn;
@@ -178,7 +177,6 @@ void Writer::run(Batch& b) {
       page_->changelog_last_seq.store(b.last_seq, std::memory_order_relaxed);
     }
     b.rc = 0;
-    b.commit_ns = mono_now_ns() - t0;
     return;
   }
 }

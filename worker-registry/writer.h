@@ -49,7 +49,6 @@ struct Batch {
   std::vector<uint32_t> reaped;
   TrimResult trimmed;
   int replays = 0;
-  int64_t commit_ns = 0;      // begin to durable
 };
 
 class Writer {

@@ -31,7 +31,6 @@ struct BadCase {
 
 void PrintTo(const BadCase& c, std::ostream* os) { *os << c.name; }
 
-std::string frame(const std::string& body) { return be32(uint32_t(body.size())) + body; }
 std::string preamble(uint8_t v = 1) { return std::string("PILT") + char(v); }
 std::string bframe(uint8_t type, const std::string& payload) {
   return be32(uint32_t(payload.size() + 1)) + char(type) + payload;
@@ -56,71 +55,71 @@ const std::vector<BadCase>& cases() {
       {"JsonTruncatedBodyThenEof", fixed(be32(100) + R"({"type":"lo)"), Expect::Closed, "", true},
       {"JsonTruncatedPrefixThenEof", fixed(std::string("\0\0", 2)), Expect::Closed, "", true},
       {"JsonLargeClaimPartialThenEof", fixed(be32(1 << 20) + std::string(1000, ' ')), Expect::Closed, "", true},
-      {"JsonNotJson", fixed(frame("hello world")), Expect::Closed, ""},
-      {"JsonTopLevelArray", fixed(frame(R"([{"type":"lookup","node_id":1}])")), Expect::Closed, ""},
-      {"JsonTopLevelString", fixed(frame(R"("lookup")")), Expect::Closed, ""},
-      {"JsonTopLevelNumber", fixed(frame("42")), Expect::Closed, ""},
-      {"JsonTopLevelTrue", fixed(frame("true")), Expect::Closed, ""},
-      {"JsonTrailingGarbage", fixed(frame(R"({"type":"lookup","node_id":1} x)")), Expect::Closed, ""},
-      {"JsonTwoObjectsInOneFrame", fixed(frame(R"({"type":"lookup"}{"type":"lookup"})")), Expect::Closed, ""},
-      {"JsonUnterminatedObject", fixed(frame(R"({"type":"lookup","node_id":1)")), Expect::Closed, ""},
-      {"JsonDeepNesting", fixed(frame(R"({"a":)" + std::string(100000, '[') + std::string(100000, ']') + "}")),
+      {"JsonNotJson", fixed(json_frame("hello world")), Expect::Closed, ""},
+      {"JsonTopLevelArray", fixed(json_frame(R"([{"type":"lookup","node_id":1}])")), Expect::Closed, ""},
+      {"JsonTopLevelString", fixed(json_frame(R"("lookup")")), Expect::Closed, ""},
+      {"JsonTopLevelNumber", fixed(json_frame("42")), Expect::Closed, ""},
+      {"JsonTopLevelTrue", fixed(json_frame("true")), Expect::Closed, ""},
+      {"JsonTrailingGarbage", fixed(json_frame(R"({"type":"lookup","node_id":1} x)")), Expect::Closed, ""},
+      {"JsonTwoObjectsInOneFrame", fixed(json_frame(R"({"type":"lookup"}{"type":"lookup"})")), Expect::Closed, ""},
+      {"JsonUnterminatedObject", fixed(json_frame(R"({"type":"lookup","node_id":1)")), Expect::Closed, ""},
+      {"JsonDeepNesting", fixed(json_frame(R"({"a":)" + std::string(100000, '[') + std::string(100000, ']') + "}")),
        Expect::Closed, ""},
       // ---- JSON bodies that decode: error reply, connection kept (§2.3, §2.8, §3.1) ----
-      {"JsonNull", fixed(frame("null")), Expect::JsonError, "request failed"},
-      {"JsonEmptyObject", fixed(frame("{}")), Expect::JsonError, "request failed"},
-      {"JsonTypeNumber", fixed(frame(R"({"type":123})")), Expect::JsonError, "request failed"},
-      {"JsonTypeNull", fixed(frame(R"({"type":null,"node_id":1})")), Expect::JsonError, "request failed"},
-      {"JsonUnknownType", fixed(frame(R"({"type":"bogus"})")), Expect::JsonError, "request failed"},
-      {"JsonUnknownTypeLongName", fixed(frame(R"({"type":")" + std::string(5000, 'z') + "\"}")),
+      {"JsonNull", fixed(json_frame("null")), Expect::JsonError, "request failed"},
+      {"JsonEmptyObject", fixed(json_frame("{}")), Expect::JsonError, "request failed"},
+      {"JsonTypeNumber", fixed(json_frame(R"({"type":123})")), Expect::JsonError, "request failed"},
+      {"JsonTypeNull", fixed(json_frame(R"({"type":null,"node_id":1})")), Expect::JsonError, "request failed"},
+      {"JsonUnknownType", fixed(json_frame(R"({"type":"bogus"})")), Expect::JsonError, "request failed"},
+      {"JsonUnknownTypeLongName", fixed(json_frame(R"({"type":")" + std::string(5000, 'z') + "\"}")),
        Expect::JsonError, "request failed"},
-      {"JsonNodeIdString", fixed(frame(R"({"type":"lookup","node_id":"1"})")), Expect::JsonError,
+      {"JsonNodeIdString", fixed(json_frame(R"({"type":"lookup","node_id":"1"})")), Expect::JsonError,
        "node 0: node not found"},
-      {"JsonNodeIdNegative", fixed(frame(R"({"type":"lookup","node_id":-1})")), Expect::JsonError,
+      {"JsonNodeIdNegative", fixed(json_frame(R"({"type":"lookup","node_id":-1})")), Expect::JsonError,
        "node 0: node not found"},
-      {"JsonNodeIdTooLarge", fixed(frame(R"({"type":"lookup","node_id":1e20})")), Expect::JsonError,
+      {"JsonNodeIdTooLarge", fixed(json_frame(R"({"type":"lookup","node_id":1e20})")), Expect::JsonError,
        "node 0: node not found"},
-      {"JsonNodeIdFractionTruncated", fixed(frame(R"({"type":"lookup","node_id":1.9})")), Expect::JsonType,
+      {"JsonNodeIdFractionTruncated", fixed(json_frame(R"({"type":"lookup","node_id":1.9})")), Expect::JsonType,
        "lookup_ok"},
-      {"JsonNodeIdMissing", fixed(frame(R"({"type":"lookup"})")), Expect::JsonError, "node 0: node not found"},
-      {"JsonHeartbeatNodeIdObject", fixed(frame(R"({"type":"heartbeat","node_id":{"x":1},"signature":"AAAA"})")),
+      {"JsonNodeIdMissing", fixed(json_frame(R"({"type":"lookup"})")), Expect::JsonError, "node 0: node not found"},
+      {"JsonHeartbeatNodeIdObject", fixed(json_frame(R"({"type":"heartbeat","node_id":{"x":1},"signature":"AAAA"})")),
        Expect::JsonError, "node 0: node not found"},
-      {"JsonPublicKeyNumber", fixed(frame(R"({"type":"register","public_key":12345})")), Expect::JsonError,
+      {"JsonPublicKeyNumber", fixed(json_frame(R"({"type":"register","public_key":12345})")), Expect::JsonError,
        "registration requires public_key"},
-      {"JsonPublicKeyNotBase64", fixed(frame(R"({"type":"register","public_key":"%%%not-base64%%%"})")),
+      {"JsonPublicKeyNotBase64", fixed(json_frame(R"({"type":"register","public_key":"%%%not-base64%%%"})")),
        Expect::JsonErrorPrefix, "invalid public key"},
       {"JsonSignatureNotBase64",
-       [](const Key&) { return frame(register_body(Key::generate(), "not-base64!!")); }, Expect::JsonError,
+       [](const Key&) { return json_frame(register_body(Key::generate(), "not-base64!!")); }, Expect::JsonError,
        "registration: invalid signature encoding"},
       {"JsonSignatureWrong",
        [](const Key&) {
          Key k = Key::generate();
-         return frame(register_body(k, k.sign_b64("register:1.2.3.4:5:" + k.pub_b64())));
+         return json_frame(register_body(k, k.sign_b64("register:1.2.3.4:5:" + k.pub_b64())));
        },
        Expect::JsonError, "registration: signature verification failed"},
       {"JsonSignatureWrongLength",
        [](const Key&) {
          Key k = Key::generate();
          std::string sig = k.sign_b64(std::string("register:") + kPublicAddr + ":" + k.pub_b64());
-         return frame(register_body(k, sig.substr(0, 40)));
+         return json_frame(register_body(k, sig.substr(0, 40)));
        },
        Expect::JsonErrorPrefix, "registration: "},
-      {"JsonResolveHostnameNumber", fixed(frame(R"({"type":"resolve_hostname","hostname":123})")),
+      {"JsonResolveHostnameNumber", fixed(json_frame(R"({"type":"resolve_hostname","hostname":123})")),
        Expect::JsonError, "hostname required"},
       {"JsonLargeButLegalBody",
-       fixed(frame(R"({"type":"lookup","node_id":1,"pad":")" + std::string(1 << 20, 'p') + "\"}")),
+       fixed(json_frame(R"({"type":"lookup","node_id":1,"pad":")" + std::string(1 << 20, 'p') + "\"}")),
        Expect::JsonType, "lookup_ok"},
       // Spec leaves these reactions open (Go would accept and process them); the server must
       // answer or close, and survive.
       {"JsonTagsNotArray",
        [](const Key& k) {
-         return frame(std::string(R"({"type":"set_tags","node_id":1,"tags":"web","signature":")") +
+         return json_frame(std::string(R"({"type":"set_tags","node_id":1,"tags":"web","signature":")") +
                       k.sign_b64("set_tags:1") + "\"}");
        },
        Expect::JsonAnyReply, ""},
-      {"JsonInvalidUtf8", fixed(frame("{\"type\":\"lookup\",\"node_id\":1,\"x\":\"\xff\xfe\xc3\"}")),
+      {"JsonInvalidUtf8", fixed(json_frame("{\"type\":\"lookup\",\"node_id\":1,\"x\":\"\xff\xfe\xc3\"}")),
        Expect::JsonReplyOrClosed, ""},
-      {"JsonNulInString", fixed(frame(R"({"type":"lookup\u0000","node_id":1})")), Expect::JsonReplyOrClosed, ""},
+      {"JsonNulInString", fixed(json_frame(R"({"type":"lookup\u0000","node_id":1})")), Expect::JsonReplyOrClosed, ""},
       // ---- binary mode (§2.4, §2.6, §7) ----
       {"BinaryZeroLengthFrame", fixed(preamble() + be32(0)), Expect::Closed, ""},
       {"BinaryOversizeFrame", fixed(preamble() + be32((64u << 20) + 2) + char(0x02)), Expect::Closed, ""},

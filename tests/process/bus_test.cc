@@ -17,11 +17,6 @@ class Bus : public ServerTest {
   }
 };
 
-std::string register_body(const Key& k) {
-  return R"({"type":"register","public_key":")" + k.pub_b64() + R"(","signature":")" +
-         k.sign_b64("register::" + k.pub_b64()) + R"("})";
-}
-
 TEST_F(Bus, SubscriberHearsEachCommitWithItsSequence) {
   Conn bus = local();
   rdv::JsonPtr ok = bus.request(R"({"type":"bus_subscribe"})");
@@ -33,7 +28,7 @@ TEST_F(Bus, SubscriberHearsEachCommitWithItsSequence) {
 
   Conn daemon = server.connect();
   for (int i = 0; i < 3; i++) {
-    rdv::JsonPtr r = daemon.request(register_body(Key::generate()));
+    rdv::JsonPtr r = do_register(daemon, Key::generate());
     ASSERT_EQ(str(r.get(), "type"), "register_ok") << dump(r.get());
     // The commit that acknowledged it is announced (a liveness frame may come between).
     int64_t announced = 0;

@@ -19,12 +19,11 @@ std::string register_frame(const Key& k, const std::string& listen, const std::s
   return be32(uint32_t(body.size())) + body;
 }
 
-std::string frame(const std::string& body) { return be32(uint32_t(body.size())) + body; }
 
 TEST_F(Concurrency, PipelinedLookupSeesPrecedingRegister) {
   Conn c = server.connect();
   Key k = Key::generate();
-  std::string batch = register_frame(k, kPublicAddr) + frame(R"({"type":"lookup","node_id":1})");
+  std::string batch = register_frame(k, kPublicAddr) + json_frame(R"({"type":"lookup","node_id":1})");
   ASSERT_TRUE(c.send_all(batch));
   std::string a, b;
   ASSERT_EQ(c.recv_json(&a), Io::Ok);
@@ -39,7 +38,7 @@ TEST_F(Concurrency, PipelinedDeregisterThenLookup) {
   Conn c = server.connect();
   Key k = Key::generate();
   std::string body = std::string(R"({"type":"deregister","node_id":1,"signature":")") + k.sign_b64("deregister:1") + "\"}";
-  ASSERT_TRUE(c.send_all(register_frame(k, kPublicAddr) + frame(body) + frame(R"({"type":"lookup","node_id":1})")));
+  ASSERT_TRUE(c.send_all(register_frame(k, kPublicAddr) + json_frame(body) + json_frame(R"({"type":"lookup","node_id":1})")));
   std::string r1, r2, r3;
   ASSERT_EQ(c.recv_json(&r1), Io::Ok);
   ASSERT_EQ(c.recv_json(&r2), Io::Ok);
@@ -114,7 +113,7 @@ TEST_F(Concurrency, ContestedHostnameHasOneWinner) {
     std::string body = R"({"type":"set_hostname","node_id":)" + std::to_string(id) +
                        R"(,"hostname":"contested","signature":")" +
                        keys[i].sign_b64("set_hostname:" + std::to_string(id)) + "\"}";
-    ASSERT_TRUE(conns[i].send_all(frame(body)));
+    ASSERT_TRUE(conns[i].send_all(json_frame(body)));
   }
   int winners = 0;
   int64_t winner = 0;

@@ -65,6 +65,8 @@ uint16_t free_port() {
   return port;
 }
 
+std::string json_frame(std::string_view body) { return be32(uint32_t(body.size())) + std::string(body); }
+
 std::string be32(uint32_t v) {
   return std::string{char(v >> 24), char(v >> 16), char(v >> 8), char(v)};
 }

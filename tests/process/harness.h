@@ -34,6 +34,8 @@ std::string bin_dir();
 uint16_t free_port();
 
 std::string be32(uint32_t v);
+// One JSON-mode frame: [u32 BE length][body].
+std::string json_frame(std::string_view body);
 std::string be16(uint16_t v);
 uint32_t get_be32(std::string_view s, size_t off);
 uint16_t get_be16(std::string_view s, size_t off);

@@ -12,7 +12,6 @@ namespace {
 
 class ListNodes : public ServerTest {};
 
-std::string frame(const std::string& body) { return be32(uint32_t(body.size())) + body; }
 
 TEST_F(ListNodes, AListingOfManyTurnsIsOneCompleteReplyInOrder) {
   Conn c = server.connect();
@@ -21,7 +20,7 @@ TEST_F(ListNodes, AListingOfManyTurnsIsOneCompleteReplyInOrder) {
   std::string batch;
   for (int i = 0; i < kNodes; i++) {
     Key k = Key::generate();
-    batch += frame(R"({"type":"register","public_key":")" + k.pub_b64() + R"(","hostname":"list-)" +
+    batch += json_frame(R"({"type":"register","public_key":")" + k.pub_b64() + R"(","hostname":"list-)" +
                    std::to_string(i) + R"("})");
   }
   ASSERT_TRUE(c.send_all(batch));
@@ -34,7 +33,7 @@ TEST_F(ListNodes, AListingOfManyTurnsIsOneCompleteReplyInOrder) {
 
   // The listing, then a lookup pipelined behind it on the same connection.
   std::string list = R"({"type":"list_nodes","network_id":0,"admin_token":")" + server.admin_token + R"("})";
-  ASSERT_TRUE(c.send_all(frame(list) + frame(R"({"type":"lookup","node_id":7})")));
+  ASSERT_TRUE(c.send_all(json_frame(list) + json_frame(R"({"type":"lookup","node_id":7})")));
   Conn other = server.connect();  // meanwhile another connection is served
   rdv::JsonPtr o = other.request(R"({"type":"lookup","node_id":1})", nullptr, 10000);
   ASSERT_TRUE(o);

@@ -30,7 +30,6 @@ namespace {
 
 constexpr int kDeadlineMs = 5000;  // an answer later than this fails the test
 
-std::string frame(const std::string& body) { return be32(uint32_t(body.size())) + body; }
 
 std::string register_json(const Key& k, const std::string& listen = kPublicAddr) {
   return std::string(R"({"type":"register","public_key":")") + k.pub_b64() + R"(","listen_addr":")" + listen +
@@ -149,7 +148,7 @@ TEST_F(Pipeline, ReadsAnsweredWhileACommitWaitsForTheDisk) {
     EXPECT_EQ(str(r.get(), "type"), "lookup_ok") << dump(r.get());
     EXPECT_EQ(num(r.get(), "node_id"), id) << dump(r.get());
   }
-  ASSERT_TRUE(b.send_all(frame(lookup_json(3)) + frame(lookup_json(2)) + frame(lookup_json(1))));
+  ASSERT_TRUE(b.send_all(json_frame(lookup_json(3)) + json_frame(lookup_json(2)) + json_frame(lookup_json(1))));
   for (uint32_t id : {3u, 2u, 1u}) {
     std::string why;
     rdv::JsonPtr r = next_reply(b, kDeadlineMs, &why);
@@ -174,7 +173,7 @@ TEST_F(Pipeline, ReadsAnsweredWhileACommitWaitsForTheDisk) {
   // D: a register and a lookup of the node it creates, in one write, while A's commit is held.
   // A's register went in first, so A's node is 4 and D's is 5 (ids are dense, in order).
   Key kd = Key::generate();
-  ASSERT_TRUE(d.send_all(frame(register_json(kd)) + frame(lookup_json(5))));
+  ASSERT_TRUE(d.send_all(json_frame(register_json(kd)) + json_frame(lookup_json(5))));
   // B's reply proves the loop ran after D's bytes were sent; still nothing for A or D.
   r = b.request(lookup_json(2), nullptr, kDeadlineMs);
   ASSERT_NE(r, nullptr) << "lookup on B not answered while the commits of A and D were held";
@@ -219,7 +218,7 @@ TEST_F(Pipeline, PipelinedRegisterThenLookupKeepOrderAcrossAHeldCommit) {
   HoldFile hold(hold_path);
   ASSERT_TRUE(hold.hold()) << hold_path << ": " << std::strerror(errno);
   Key kd = Key::generate();
-  ASSERT_TRUE(d.send_all(frame(register_json(kd)) + frame(lookup_json(4)) + frame(lookup_json(1))));
+  ASSERT_TRUE(d.send_all(json_frame(register_json(kd)) + json_frame(lookup_json(4)) + json_frame(lookup_json(1))));
   // Neither reply may leave before the register is durable (a short look, not a timing claim).
   EXPECT_FALSE(readable(d, 200)) << "a reply left while the register's commit waited for fsync";
   hold.release();
@@ -337,7 +336,7 @@ TEST_F(Pipeline, NeverReadingPipelinersDoNotStarveOthers) {
   ASSERT_GE(rl.rlim_cur, rlim_t(kFloodConns + 64)) << "RLIMIT_NOFILE too low for the crowd";
 
   Flood flood;
-  const std::string one = frame(lookup_json(1));
+  const std::string one = json_frame(lookup_json(1));
   while (flood.data.size() + one.size() <= kFloodBytes) flood.data += one;
 
   Conn probe = server.connect();  // established before the crowd arrives

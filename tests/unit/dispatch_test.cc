@@ -867,3 +867,33 @@ TEST_F(DispatchTinyMap, MapFullGrowsAndReplaysTheBatch) {
 }
 
 }  // namespace
+
+namespace {
+// list_nodes of more than one turn (directory.cc kListChunk = 1 000): the first run yields
+// with nothing sent, the next finishes, and the one reply holds every node once, in order.
+TEST_F(Dispatch, ListNodesYieldsAfterATurnAndFinishesWithOneReply) {
+  {
+    rdv::Txn t;
+    ASSERT_EQ(env_.begin_write(&t), 0);
+    for (uint32_t id = 1; id <= 1500; id++) {
+      rdv::Node n;
+      n.id = id;
+      n.networks = {0};
+      ASSERT_EQ(t.put(rdv::Db::Nodes, rdv::key_u32(id), rdv::encode_node(n)), 0);
+    }
+    ASSERT_EQ(t.commit(), 0);
+  }
+  auto e = entry(R"({"type":"list_nodes","network_id":0})", EntryKind::Control);  // the local operator
+  run_read(*e);
+  EXPECT_TRUE(e->continuing) << "the first turn did not yield";
+  EXPECT_TRUE(e->reply.empty());
+  run_read(*e);
+  ASSERT_FALSE(e->continuing);
+  rdv::JsonPtr j(json_loads(body(*e).c_str(), 0, nullptr));
+  ASSERT_TRUE(j) << body(*e).substr(0, 200);
+  json_t* nodes = json_object_get(j.get(), "nodes");
+  ASSERT_EQ(json_array_size(nodes), 1500u);
+  for (size_t i = 0; i < 1500; i++)
+    EXPECT_EQ(json_integer_value(json_object_get(json_array_get(nodes, i), "node_id")), json_int_t(i + 1));
+}
+}  // namespace
