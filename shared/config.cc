@@ -52,6 +52,8 @@ const std::vector<FlagDef>& flags() {
       I("block-profile-rate", &Config::block_profile_rate, "Go runtime knob (accepted, no effect)"),
       S("wss-addr", &Config::wss_addr, "compat WSS bridge address (not provided by this server)"),
       B("strict-registration-auth", &Config::strict_registration_auth, "refuse unsigned register requests"),
+      B("strict-directory-auth", &Config::strict_directory_auth, "private nodes and networks only for signed, entitled requesters (breaks current daemons)"),
+      B("strict-heartbeat-freshness", &Config::strict_heartbeat_freshness, "heartbeats must sign a fresh ts; binary heartbeats refused (breaks current daemons)"),
       S("data-dir", &Config::data_dir, "directory of the LMDB environment"),
       S("run-dir", &Config::run_dir, "directory for Unix sockets and metrics pages"),
       I("max-nodes", &Config::max_nodes, "maximum registered nodes (0 = unlimited)"),
@@ -63,6 +65,15 @@ const std::vector<FlagDef>& flags() {
       I("heartbeat-flush-ms", &Config::heartbeat_flush_ms, "interval for writing liveness times"),
       I("max-lan-addrs", &Config::max_lan_addrs, "most LAN addresses a node may register"),
       I("max-conn-output-kb", &Config::max_conn_output_kb, "replies a connection may leave unread before it is no longer read, in KiB"),
+      I("rate-limit-global", &Config::rate_limit_global, "requests per second for the whole server (0 = off)"),
+      I("rate-limit-per-ip", &Config::rate_limit_per_ip, "requests per second per source IP (0 = off)"),
+      I("rate-limit-per-conn", &Config::rate_limit_per_conn, "requests per second per connection (0 = off)"),
+      S("rate-limit-whitelist", &Config::rate_limit_whitelist, "whitelist file [{cidr,rate}] (default <data-dir>/rate-limit-whitelist.json)"),
+      S("allow-private-endpoints", &Config::allow_private_endpoints, "CIDRs outbound URLs may reach despite being private (a/n,b/m)"),
+      S("badge-issuer-keys", &Config::badge_issuer_keys, "badge and enrollment issuer keyring (JSON {keys:[{kid,public_key}]})"),
+      S("recovery-keys", &Config::recovery_keys, "cold recovery keyring for recover_identity (same format)"),
+      D("beacon-register-cooldown", &Config::beacon_register_cooldown_ns, "least time between two registrations of one beacon id"),
+      I("audit-keep", &Config::audit_keep, "audit-log entries kept (the newest)"),
   };
   return defs;
 }
@@ -195,6 +206,8 @@ bool Config::parse(const std::vector<std::string>& args, std::string* error) {
   std::set<std::string> explicit_flags;
   // The Go server's environment switch; flags and the config file still win.
   if (const char* e = std::getenv("RENDEZVOUS_STRICT_REGISTRATION_AUTH")) parse_bool(e, &strict_registration_auth);
+  if (const char* e = std::getenv("RENDEZVOUS_STRICT_DIRECTORY_AUTH")) parse_bool(e, &strict_directory_auth);
+  if (const char* e = std::getenv("RENDEZVOUS_STRICT_HEARTBEAT_FRESHNESS")) parse_bool(e, &strict_heartbeat_freshness);
   for (size_t i = 0; i < args.size(); i++) {
     std::string a = args[i];
     if (a.size() < 2 || a[0] != '-') {
@@ -330,6 +343,14 @@ bool Config::validate(std::string* error) const {
     *error = "max-conn-output-kb: must be between 64 and 1048576";
     return false;
   }
+  for (auto [name, v] : {std::pair{"rate-limit-global", rate_limit_global}, {"rate-limit-per-ip", rate_limit_per_ip},
+                         {"rate-limit-per-conn", rate_limit_per_conn}})
+    if (v < 0) {
+      *error = std::string(name) + ": must be >= 0 (0 turns the limit off)";
+      return false;
+    }
+  if (beacon_register_cooldown_ns < 0) { *error = "beacon-register-cooldown: must be >= 0"; return false; }
+  if (audit_keep < 1 || audit_keep > 10000000) { *error = "audit-keep: must be between 1 and 10000000"; return false; }
   if (heartbeat_flush_ms < 10 || heartbeat_flush_ms > 60000) {
     *error = "heartbeat-flush-ms: must be between 10 and 60000";
     return false;

@@ -35,6 +35,8 @@ struct Config {
   int64_t block_profile_rate = 10000;
   std::string wss_addr;
   bool strict_registration_auth = false;  // -strict-registration-auth (wire §4.6)
+  bool strict_directory_auth = false;     // -strict-directory-auth
+  bool strict_heartbeat_freshness = false;  // -strict-heartbeat-freshness
 
   // Ours.
   std::string data_dir = "/var/lib/rendezvous";  // the LMDB environment
@@ -48,6 +50,20 @@ struct Config {
   int64_t heartbeat_flush_ms = 1000;             // how often liveness times are written to LMDB
   int64_t max_lan_addrs = 32;                    // register: most lan_addrs entries
   int64_t max_conn_output_kb = 256;              // unread replies before a connection is not read
+  // Rate limits (wire §2.7, ops-spec §10), requests per second; 0 turns a limit off.
+  int64_t rate_limit_global = 1000;
+  int64_t rate_limit_per_ip = 100;
+  int64_t rate_limit_per_conn = 500;
+  std::string rate_limit_whitelist;              // "" = <data-dir>/rate-limit-whitelist.json
+  // Outbound URLs (webhooks, identity webhook, JWKS, audit export) may not reach loopback,
+  // link-local or private addresses unless inside one of these CIDRs ("a/n,b/m").
+  std::string allow_private_endpoints;
+  // Keyrings (JSON files {"keys":[{"kid","public_key"}]}): badge and enrollment issuers
+  // (submit_badge, enroll_recovery), and the cold recovery keys (recover_identity).
+  std::string badge_issuer_keys;
+  std::string recovery_keys;
+  int64_t beacon_register_cooldown_ns = 10LL * 1000000000;  // same beacon id re-registering
+  int64_t audit_keep = 1000;                     // audit entries kept (the newest)
 
   bool check_config = false;
   bool show_help = false;

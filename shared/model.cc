@@ -5,6 +5,8 @@
 #include <cstdio>
 #include <cstring>
 
+#include "json.h"
+
 namespace rdv {
 namespace {
 
@@ -200,6 +202,183 @@ bool parse_address(std::string_view s, uint16_t* network, uint32_t* node) {
   *network = uint16_t(dec);
   *node = groups[1] << 16 | groups[2];
   return true;
+}
+
+// ---- networks, memberships, inboxes, beacons, audit ----
+
+namespace {
+constexpr uint8_t kNetworkFormat = 1, kMemberFormat = 1, kSmallFormat = 1;
+
+bool decode_legacy_network(std::string_view bytes, Network* n) {
+  json_error_t err;
+  JsonPtr j(json_loadb(bytes.data(), bytes.size(), 0, &err));
+  if (!j || !json_is_object(j.get())) return false;
+  *n = Network{};
+  if (const char* name = json_string_value(json_object_get(j.get(), "name"))) n->name = name;
+  if (const char* rule = json_string_value(json_object_get(j.get(), "join_rule"))) n->join_rule = rule;
+  n->created = json_integer_value(json_object_get(j.get(), "created"));
+  return true;
+}
+}  // namespace
+
+std::string encode_network(const Network& n) {
+  std::string out;
+  out += char(kNetworkFormat);
+  put_varint(out, n.id);
+  put_bytes(out, n.name);
+  put_bytes(out, n.join_rule);
+  put_bytes(out, n.token);
+  put_bytes(out, n.admin_token);
+  out += char((n.enterprise ? 1 : 0) | (n.has_allowed_ports ? 2 : 0) | (n.provisioned ? 4 : 0));
+  put_i64(out, n.created);
+  put_varint(out, n.member_count);
+  put_varint(out, n.max_members);
+  put_varint(out, n.allowed_ports.size());
+  for (uint16_t p : n.allowed_ports) put_varint(out, p);
+  put_bytes(out, n.description);
+  put_bytes(out, n.rules);
+  put_bytes(out, n.expr_policy);
+  put_i64(out, n.last_sync);
+  return out;
+}
+
+bool decode_network(std::string_view bytes, Network* n) {
+  if (!bytes.empty() && bytes[0] == '{') return decode_legacy_network(bytes, n);
+  if (bytes.empty() || uint8_t(bytes[0]) != kNetworkFormat) return false;
+  Reader r{bytes.substr(1)};
+  *n = Network{};
+  n->id = uint16_t(r.varint());
+  n->name = r.bytes();
+  n->join_rule = r.bytes();
+  n->token = r.bytes();
+  n->admin_token = r.bytes();
+  if (r.in.empty()) return false;
+  uint8_t flags = uint8_t(r.in[0]);
+  r.in.remove_prefix(1);
+  n->enterprise = flags & 1;
+  n->has_allowed_ports = flags & 2;
+  n->provisioned = flags & 4;
+  n->created = int64_t(r.varint());
+  n->member_count = uint32_t(r.varint());
+  n->max_members = uint32_t(r.varint());
+  uint64_t ports = r.varint();
+  if (!r.ok || ports > r.in.size()) return false;
+  for (uint64_t i = 0; i < ports; i++) n->allowed_ports.push_back(uint16_t(r.varint()));
+  n->description = r.bytes();
+  n->rules = r.bytes();
+  n->expr_policy = r.bytes();
+  n->last_sync = int64_t(r.varint());
+  return r.ok;
+}
+
+std::string encode_member(const Member& m) {
+  std::string out;
+  out += char(kMemberFormat);
+  put_bytes(out, m.role);
+  put_varint(out, m.tags.size());
+  for (auto& t : m.tags) put_bytes(out, t);
+  put_i64(out, m.joined_at);
+  return out;
+}
+
+bool decode_member(std::string_view bytes, Member* m) {
+  *m = Member{};
+  if (bytes.empty()) return true;  // a bare membership (older records): no role, no tags
+  if (uint8_t(bytes[0]) != kMemberFormat) return false;
+  Reader r{bytes.substr(1)};
+  m->role = r.bytes();
+  m->tags = r.list();
+  m->joined_at = int64_t(r.varint());
+  return r.ok;
+}
+
+std::string encode_invite(const Invite& i) {
+  std::string out(1, char(kSmallFormat));
+  put_varint(out, i.inviter);
+  put_i64(out, i.timestamp);
+  return out;
+}
+bool decode_invite(std::string_view bytes, Invite* i) {
+  if (bytes.empty() || uint8_t(bytes[0]) != kSmallFormat) return false;
+  Reader r{bytes.substr(1)};
+  i->inviter = uint32_t(r.varint());
+  i->timestamp = int64_t(r.varint());
+  return r.ok;
+}
+
+std::string encode_handshake(const Handshake& h) {
+  std::string out(1, char(kSmallFormat));
+  put_i64(out, h.timestamp_ns);
+  put_bytes(out, h.justification);
+  return out;
+}
+bool decode_handshake(std::string_view bytes, Handshake* h) {
+  if (bytes.empty() || uint8_t(bytes[0]) != kSmallFormat) return false;
+  Reader r{bytes.substr(1)};
+  h->timestamp_ns = int64_t(r.varint());
+  h->justification = r.bytes();
+  return r.ok;
+}
+
+std::string encode_handshake_response(const HandshakeResponse& h) {
+  std::string out(1, char(kSmallFormat));
+  out += char(h.accept ? 1 : 0);
+  put_i64(out, h.timestamp_ns);
+  return out;
+}
+bool decode_handshake_response(std::string_view bytes, HandshakeResponse* h) {
+  if (bytes.size() < 2 || uint8_t(bytes[0]) != kSmallFormat) return false;
+  h->accept = bytes[1] != 0;
+  Reader r{bytes.substr(2)};
+  h->timestamp_ns = int64_t(r.varint());
+  return r.ok;
+}
+
+std::string encode_beacon(const Beacon& b) {
+  std::string out(1, char(kSmallFormat));
+  put_bytes(out, b.addr);
+  put_i64(out, b.last_seen_ns);
+  return out;
+}
+bool decode_beacon(std::string_view bytes, Beacon* b) {
+  if (bytes.empty() || uint8_t(bytes[0]) != kSmallFormat) return false;
+  Reader r{bytes.substr(1)};
+  b->addr = r.bytes();
+  b->last_seen_ns = int64_t(r.varint());
+  return r.ok;
+}
+
+std::string encode_audit(const AuditEntry& e) {
+  std::string out(1, char(kSmallFormat));
+  put_i64(out, e.timestamp);
+  put_bytes(out, e.action);
+  put_varint(out, e.network_id);
+  put_varint(out, e.node_id);
+  put_bytes(out, e.details);
+  put_bytes(out, e.prev_hash);
+  put_bytes(out, e.hash);
+  return out;
+}
+bool decode_audit(std::string_view bytes, AuditEntry* e) {
+  if (bytes.empty() || uint8_t(bytes[0]) != kSmallFormat) return false;
+  Reader r{bytes.substr(1)};
+  e->timestamp = int64_t(r.varint());
+  e->action = r.bytes();
+  e->network_id = uint16_t(r.varint());
+  e->node_id = uint32_t(r.varint());
+  e->details = r.bytes();
+  e->prev_hash = r.bytes();
+  e->hash = r.bytes();
+  return r.ok;
+}
+
+std::string network_name_error(std::string_view name) {
+  if (name.empty()) return "network name required";
+  if (name.size() > 63) return "network name too long (max 63 chars)";
+  if (!matches_label(name, 63))
+    return "network name must be lowercase alphanumeric with hyphens, start/end with alphanumeric";
+  if (name == "backbone") return "network name \"backbone\" is reserved";
+  return "";
 }
 
 std::string hostname_error(std::string_view h) {

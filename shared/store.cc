@@ -17,8 +17,10 @@
 namespace rdv {
 
 namespace {
-const char* const kDbNames[] = {"meta", "nodes", "keyidx", "hostidx", "owneridx", "liveness",
-                                "networks", "members", "trust", "changelog", "consumers"};
+const char* const kDbNames[] = {"meta",     "nodes",      "keyidx",    "hostidx",  "owneridx",   "liveness",
+                                "networks", "members",    "trust",     "changelog", "consumers", "netnames",
+                                "invites",  "handshakes", "pending",   "responses", "beacons",   "audit",
+                                "settings", "nonces",     "preassign", "sentinvites"};
 static_assert(sizeof(kDbNames) / sizeof(kDbNames[0]) == size_t(Db::Count));
 
 // Db → stable id (store.h). Indexed by the enum ordinal; the numbers are the contract.
@@ -34,6 +36,17 @@ constexpr uint8_t kStableIds[] = {
     9,   // trust
     10,  // changelog (never in an op)
     11,  // consumers (never in an op)
+    12,  // netnames
+    13,  // invites
+    14,  // handshakes
+    15,  // pending
+    16,  // responses
+    17,  // beacons
+    18,  // audit
+    19,  // settings
+    20,  // nonces
+    21,  // preassign
+    22,  // sentinvites
 };
 static_assert(sizeof(kStableIds) == size_t(Db::Count), "every Db needs a stable id");
 
@@ -41,6 +54,11 @@ static_assert(sizeof(kStableIds) == size_t(Db::Count), "every Db needs a stable 
 // migration reads them.
 constexpr Db kFormat1Dbs[] = {Db::Meta,     Db::Nodes,    Db::KeyIndex, Db::HostIndex, Db::OwnerIndex,
                               Db::Liveness, Db::Networks, Db::Members,  Db::Trust};
+
+// The store format that introduced each database (indexed by ordinal). A reader of an older
+// store leaves the newer ones out (Env::has false); the writer creates them on open.
+constexpr uint8_t kDbSince[] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3};
+static_assert(sizeof(kDbSince) == size_t(Db::Count), "every Db needs its format");
 
 constexpr size_t kMaxConsumerName = 255;
 
@@ -385,7 +403,7 @@ int Env::migrate_from_format_1(Txn& txn, std::string* error) {
     *error = "migration: writing the format marker: " + lmdb_error(rc);
     return rc;
   }
-  log_info("store migrated from format 1 to format 2 (change-log records re-encoded as v2, consumers database added)",
+  log_info("store migrated from format 1 to format " + std::to_string(kStoreFormat) + " (change-log records re-encoded as v2, newer databases added)",
            {{"file", data_file_}, {"records", std::to_string(migrated)}});
   return 0;
 }
@@ -509,11 +527,12 @@ bool Env::open(const EnvOptions& o, std::string* error) {
         return fail("unsupported store format " + std::to_string(format_) + " (this build reads " +
                     std::to_string(kOldestStoreFormat) + " to " + std::to_string(kStoreFormat) + ")");
     }
-    const bool reader_of_format_1 = !o.create && format_ == 1;
+    const bool reader_of_old_format = !o.create && format_ < kStoreFormat;
     for (size_t i = 0; i < size_t(Db::Count); i++) {
       if (Db(i) == Db::Meta) continue;
-      // Format 1 has no consumers database; a reader leaves it out (the writer creates it).
-      if (reader_of_format_1 && Db(i) == Db::Consumers) continue;
+      // An older store lacks the databases added since; a reader leaves them out (the writer
+      // creates them).
+      if (!o.create && kDbSince[i] > format_) continue;
       rc = mdb_dbi_open(txn.get(), kDbNames[i], o.create ? MDB_CREATE : 0, &dbis_[i]);
       if (rc == MDB_NOTFOUND && fresh) return fail("store is not initialised yet");
       if (rc == MDB_NOTFOUND) return fail(std::string("database \"") + kDbNames[i] + "\" is missing");
@@ -541,8 +560,17 @@ bool Env::open(const EnvOptions& o, std::string* error) {
       }
       if (rc) return fail(why);
       format_ = kStoreFormat;
-    } else if (reader_of_format_1) {
-      log_info("store is format 1 (the registry migrates it to format 2); opened without the consumers database",
+    } else if (format_ < kStoreFormat && o.create) {
+      // Format 2 → 3 only adds databases, created above in this transaction.
+      rc = txn.put(Db::Meta, "format", key_u32(kStoreFormat));
+      if (!rc)
+        log_info("store upgraded from format " + std::to_string(format_) + " to " + std::to_string(kStoreFormat) +
+                     " (databases for networks, inboxes, audit and settings added)",
+                 {{"file", data_file_}});
+      format_ = kStoreFormat;
+    } else if (reader_of_old_format) {
+      log_info("store is format " + std::to_string(format_) + " (the registry upgrades it to " +
+                   std::to_string(kStoreFormat) + "); opened without the newer databases",
                {{"file", data_file_}});
     }
     // Committing (also a read-only transaction) keeps the dbi handles for the environment.
@@ -572,7 +600,7 @@ bool Env::open(const EnvOptions& o, std::string* error) {
     std::string_view first_key = c.key(), first_value = c.value();
     if (any) c.last();
     if (c.error()) return fail(std::string("database \"") + kDbNames[i] + "\" is damaged: " + lmdb_error(c.error()));
-    if (any && Db(i) == Db::ChangeLog && format_ == kStoreFormat) {
+    if (any && Db(i) == Db::ChangeLog && format_ >= 2) {
       std::pair<std::string_view, std::string_view> ends[] = {{first_key, first_value}, {c.key(), c.value()}};
       for (auto& [key, value] : ends) {
         ChangeRecord rec;
@@ -599,6 +627,15 @@ const char* change_type_name(ChangeType t) {
     case ChangeType::SetVisibility: return "set_visibility";
     case ChangeType::SetTags: return "set_tags";
     case ChangeType::Reap: return "reap";
+    case ChangeType::Identity: return "identity";
+    case ChangeType::Network: return "network";
+    case ChangeType::Membership: return "membership";
+    case ChangeType::Invite: return "invite";
+    case ChangeType::Trust: return "trust";
+    case ChangeType::Handshake: return "handshake";
+    case ChangeType::Policy: return "policy";
+    case ChangeType::Beacon: return "beacon";
+    case ChangeType::Settings: return "settings";
   }
   return "unknown";
 }

@@ -9,9 +9,20 @@
 //   hostidx    hostname           → u32 node id  (live nodes only)
 //   owneridx   owner              → u32 node id  (never removed on reap/deregister)
 //   liveness   u32 node id        → i64 BE last-seen unix ns (flushed in batches)
-//   networks   u16 network id     → network record
-//   members    u16 net ‖ u32 node → membership record
+//   networks   u16 network id     → encode_network() (model.h)
+//   members    u16 net ‖ u32 node → encode_member() (non-backbone networks only)
 //   trust      u32 min ‖ u32 max  → "" (symmetric trust pairs)
+//   netnames   network name       → u16 network id
+//   invites    u32 target ‖ u16 net → encode_invite()   (a node's invite inbox)
+//   handshakes u32 target ‖ u32 from → encode_handshake() (a node's handshake-request inbox)
+//   pending    u32 target ‖ u32 from → ""  (requests an accepting respond_handshake may consume)
+//   responses  u32 requester ‖ u32 responder → encode_handshake_response() (response inbox)
+//   beacons    u32 beacon id      → encode_beacon()
+//   audit      u64 sequence       → encode_audit() (hash-chained; the newest -audit-keep kept)
+//   settings   name               → JSON text (webhook, identity webhook, IdP, audit export)
+//   nonces     recovery nonce     → i64 BE expiry unix seconds (used recovery authorisations)
+//   preassign  u16 net ‖ lower-case external id → role (RBAC pre-assignments)
+//   sentinvites u32 inviter ‖ u16 net ‖ u32 target → "" (invites by sender, to drop them)
 //   changelog  u64 sequence       → change record v2 (see "The change log" below)
 //   consumers  consumer name      → u64 BE last acknowledged sequence (see below)
 //
@@ -42,6 +53,8 @@ namespace rdv {
 enum class Db : uint8_t {
   Meta = 0, Nodes, KeyIndex, HostIndex, OwnerIndex, Liveness, Networks, Members, Trust,
   ChangeLog, Consumers,
+  // store format 3
+  NetNames, Invites, Handshakes, Pending, Responses, Beacons, Audit, Settings, Nonces, PreAssign, SentInvites,
   Count
 };
 const char* db_name(Db db);
@@ -50,7 +63,9 @@ const char* db_name(Db db);
 // records written by one version are applied by another (a standby across an upgrade).
 //
 //   1 meta   2 nodes   3 keyidx   4 hostidx   5 owneridx   6 liveness   7 networks
-//   8 members   9 trust   10 changelog   11 consumers
+//   8 members   9 trust   10 changelog   11 consumers   12 netnames   13 invites
+//   14 handshakes   15 pending   16 responses   17 beacons   18 audit   19 settings
+//   20 nonces   21 preassign   22 sentinvites
 //
 // 0 is never a valid id. changelog and consumers have ids for completeness but are local to
 // a node (db_is_replicated() is false): an op may not name them.
@@ -65,9 +80,10 @@ bool db_is_replicated(Db db);
 // Format history:
 //   1  change-log records v1 (no version, ordinal db ids, no checksum); epoch in meta
 //   2  change-log records v2; the consumers database; epoch in <data-dir>/epoch
+//   3  the databases of the whole protocol (netnames … preassign); records unchanged
 // The writer migrates a format-1 store on open (Env::open); other processes accept a format-1
 // store read-only until then (Env::format() tells which they saw).
-inline constexpr uint32_t kStoreFormat = 2;
+inline constexpr uint32_t kStoreFormat = 3;
 inline constexpr uint32_t kOldestStoreFormat = 1;
 // Written next to data.mdb once a store exists, so a later missing or empty data.mdb is an
 // error instead of a silent fresh start.
@@ -239,6 +255,15 @@ enum class ChangeType : uint8_t {
   SetVisibility = 6,
   SetTags = 7,
   Reap = 8,
+  Identity = 9,     // rotate_key, set_key_expiry, badges, recovery, external ids
+  Network = 10,     // create, delete, rename, enterprise flag, provisioning
+  Membership = 11,  // join, leave, kick, roles, member tags, directory sync
+  Invite = 12,
+  Trust = 13,
+  Handshake = 14,
+  Policy = 15,      // network and expression policies
+  Beacon = 16,
+  Settings = 17,    // enterprise configuration: webhooks, IdP, audit export
 };
 const char* change_type_name(ChangeType t);  // "unknown" for a number this build does not know
 

@@ -6,6 +6,7 @@
 #include "crypto.h"
 #include "field_limits.h"
 #include "log.h"
+#include "membership.h"
 #include "message_table.h"
 #include "registry.h"
 #include "util.h"
@@ -201,10 +202,17 @@ Outcome handle_deregister(Request& r) {
   std::string err = r.authorise(node);
   if (!err.empty()) return Outcome::fail(err);
   Write w(r);
-  // Leave every network (members entry) and free the hostname; key and owner indices stay so
-  // the same key gets the same id back.
-  for (uint16_t net : node.networks)
-    if (net != 0) w.del(Db::Members, key_u16(net) + key_u32(id));
+  // Leave every network (members entry and role; a network that loses its owner stays
+  // ownerless), drop the invites to and from the node, and free the hostname; key and owner
+  // indices stay so the same key gets the same id back (§6.1.2).
+  for (uint16_t net_id : node.networks) {
+    Network net;
+    if (net_id == 0 || !r.view.get_network(net_id, &net)) continue;
+    w.del(Db::Members, key_u16(net_id) + key_u32(id));
+    if (net.member_count) net.member_count--;
+    w.put_network(net);
+  }
+  drop_invites_of_node(r, w, id);
   if (!node.hostname.empty() && r.view.node_for_hostname(node.hostname) == id) w.del(Db::HostIndex, node.hostname);
   w.del(Db::Nodes, key_u32(id));
   w.del(Db::Liveness, key_u32(id));

@@ -10,10 +10,12 @@ namespace {
 constexpr int64_t kVerifyWindowNs = 120LL * 1000000000;  // §4.5
 constexpr size_t kMinReapSlice = 65536;
 
-// The backbone network record (networks are few; a JSON record keeps them easy to extend).
+// The backbone network record: open, no roles; its members are every live node (not stored).
 std::string backbone_record(int64_t now) {
-  JsonPtr j(json_pack("{s:s,s:s,s:I}", "name", "backbone", "join_rule", "open", "created", json_int_t(now)));
-  return json_dump_compact(j.get());
+  Network n;
+  n.name = "backbone";
+  n.created = now;
+  return encode_network(n);
 }
 }  // namespace
 

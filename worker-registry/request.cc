@@ -5,6 +5,9 @@
 #include "message_table.h"
 #include "registry.h"
 
+#include <algorithm>
+#include <cstdlib>
+
 namespace rdv::registry {
 
 // ---- View ----
@@ -51,6 +54,47 @@ uint64_t View::node_count() {
     return 0;
   }
   return st.ms_entries;
+}
+
+bool View::get_network(uint16_t id, Network* out) {
+  std::string_view v;
+  int rc = txn_.get(Db::Networks, key_u16(id), &v);
+  if (rc) {
+    note(rc);
+    return false;
+  }
+  if (!decode_network(v, out)) return false;
+  out->id = id;
+  return true;
+}
+
+uint16_t View::network_for_name(std::string_view name) {
+  if (name.empty()) return 0;
+  std::string_view v;
+  int rc = txn_.get(Db::NetNames, name, &v);
+  note(rc);
+  return rc || v.size() != 2 ? 0 : uint16_t(uint8_t(v[0]) << 8 | uint8_t(v[1]));
+}
+
+bool View::get_member(uint16_t net, uint32_t node, Member* out) {
+  if (net == 0) return false;
+  std::string_view v;
+  int rc = txn_.get(Db::Members, key_u16(net) + key_u32(node), &v);
+  if (rc) {
+    note(rc);
+    return false;
+  }
+  Member m;
+  if (!decode_member(v, &m)) return false;
+  if (out) *out = std::move(m);
+  return true;
+}
+
+std::string View::setting(std::string_view name) {
+  std::string_view v;
+  int rc = txn_.get(Db::Settings, name, &v);
+  note(rc);
+  return rc ? std::string() : std::string(v);
 }
 
 int64_t View::stored_last_seen_ns(uint32_t id) {
@@ -144,6 +188,42 @@ std::string Request::authorise(const Node& signer) {
   return err;
 }
 
+namespace {
+std::string roles_list(std::initializer_list<std::string_view> roles) {
+  std::string out = "[";
+  for (auto r : roles) {
+    if (out.size() > 1) out += ' ';
+    out += r;
+  }
+  return out + "]";
+}
+}  // namespace
+
+std::string Request::role(uint16_t net, std::initializer_list<std::string_view> roles, Network* network) {
+  Network n;
+  bool found = view.get_network(net, &n);
+  if (network && found) *network = n;
+  if (has_admin()) return found ? "" : "network " + std::to_string(net) + ": network not found";
+  if (!found) return "network " + std::to_string(net) + ": network not found";
+  std::string_view token = msg.str("admin_token");
+  if (!n.admin_token.empty() && !token.empty() && token_equal(token, n.admin_token)) return "";
+  uint32_t node = msg.u32("node_id");
+  if (node == 0) return "rbac: node_id required for role-based authorization";
+  Member m;
+  if (!view.get_member(net, node, &m) || m.role.empty())
+    return "rbac: node " + std::to_string(node) + " has no role in network " + std::to_string(net);
+  for (auto r : roles)
+    if (m.role == r) return "";
+  return "rbac: node " + std::to_string(node) + " has role \"" + m.role + "\", requires one of " + roles_list(roles);
+}
+
+std::string Request::enterprise(uint16_t net, Network* network) {
+  Network n;
+  if (!view.get_network(net, &n)) return "network " + std::to_string(net) + ": network not found";
+  if (network) *network = n;
+  return n.enterprise ? "" : "enterprise feature: requires enterprise network";
+}
+
 int64_t Request::last_seen_ns(uint32_t id) {
   return state ? state->last_seen_ns(view.txn(), id) : view.stored_last_seen_ns(id);
 }
@@ -167,6 +247,52 @@ uint32_t Write::allocate_node_id() {
   if (next == 0 || next > 0xFFFFFFFFull) return 0;
   r_.view.note(set_meta_u64(m_, "next_node", next + 1));
   return uint32_t(next);
+}
+
+uint16_t Write::allocate_network_id() {
+  uint64_t next = meta_u64(*r_.write_txn, "next_net", 1);
+  if (next == 0 || next > 0xFFFFull) return 0;
+  r_.view.note(set_meta_u64(m_, "next_net", next + 1));
+  return uint16_t(next);
+}
+
+void Write::put_network(const Network& n) { put(Db::Networks, key_u16(n.id), encode_network(n)); }
+
+void Write::put_member(uint16_t net, uint32_t node, const Member& m) {
+  put(Db::Members, key_u16(net) + key_u32(node), encode_member(m));
+}
+
+void Write::put_setting(std::string_view name, std::string_view json_text) {
+  if (json_text.empty()) del(Db::Settings, name);
+  else put(Db::Settings, name, json_text);
+}
+
+void Write::audit(std::string_view action, uint16_t network_id, uint32_t node_id, const AuditAttrs& attrs) {
+  AuditEntry e;
+  e.timestamp = r_.now_ns / 1000000000;
+  e.action = std::string(action);
+  e.network_id = network_id;
+  e.node_id = node_id;
+  for (auto& [k, v] : attrs) {
+    if (k == "node_id" && !e.node_id) e.node_id = uint32_t(std::strtoul(v.c_str(), nullptr, 10));
+    if (k == "network_id" && !e.network_id) e.network_id = uint16_t(std::strtoul(v.c_str(), nullptr, 10));
+  }
+  e.details = audit_details(attrs);
+  uint64_t seq = 1;
+  {
+    Cursor c(*r_.write_txn, Db::Audit);
+    if (c.last()) {
+      seq = read_u64(c.key()) + 1;
+      AuditEntry prev;
+      if (decode_audit(c.value(), &prev)) e.prev_hash = prev.hash;
+    }
+    r_.view.note(c.error());
+  }
+  e.hash = audit_hash(e);
+  put(Db::Audit, key_u64(seq), encode_audit(e));
+  // The log keeps the newest -audit-keep entries: one append drops at most one.
+  uint64_t keep = uint64_t(std::max<int64_t>(1, r_.cfg.audit_keep));
+  if (seq > keep) del(Db::Audit, key_u64(seq - keep));
 }
 
 uint64_t Write::ack_consumer(std::string_view name, uint64_t seq) {

@@ -9,11 +9,13 @@
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "config.h"
+#include "audit.h"
 #include "crypto.h"
 #include "json.h"
 #include "message.h"
@@ -100,6 +102,13 @@ class View {
   uint32_t node_for_owner(std::string_view owner);
   bool trust_pair(uint32_t a, uint32_t b);
   uint64_t node_count();
+  // Networks (§5.3). Network 0 is the backbone (its members are every live node, not stored).
+  bool get_network(uint16_t id, Network* out);
+  uint16_t network_for_name(std::string_view name);  // 0 when no network has the name
+  // A non-backbone membership; false when `node` is not a member of `net`.
+  bool get_member(uint16_t net, uint32_t node, Member* out = nullptr);
+  // A settings value (store.h settings): JSON text, "" when unset.
+  std::string setting(std::string_view name);
   // Last-seen time as last flushed to the liveness database (0 when none).
   int64_t stored_last_seen_ns(uint32_t id);
 
@@ -157,6 +166,17 @@ struct Request {
   std::string authorise(const Node& signer);
   // ADMIN: the global admin token (or the local operator).
   const std::string& admin();
+  // ROLE(roles…) of §4.3 for network `net`: a valid global admin token; or the network's own
+  // non-empty admin token in `admin_token`; or the role of `node_id` (no signature: the
+  // official client sends none). "" when authorised, otherwise the error text in Go's words
+  // ("network <n>: network not found", "rbac: …"). *network receives the record when found.
+  std::string role(uint16_t net, std::initializer_list<std::string_view> roles, Network* network = nullptr);
+  // ENTERPRISE of §4.3: "" or "network <n>: network not found" / "enterprise feature: requires
+  // enterprise network".
+  std::string enterprise(uint16_t net, Network* network = nullptr);
+  // Whether the request carries a valid global admin token (or comes from the local operator),
+  // without making the admin error the answer: for messages where admin only widens access.
+  bool has_admin() { return msg.has("admin_token") || caller.local_operator ? admin().empty() : false; }
   // A raw signature (binary mode).
   bool verify(const PublicKey& key, std::string_view message, const uint8_t* sig) const {
     return sigs.verify(key, message, sig);
@@ -185,6 +205,15 @@ class Write {
   void set_liveness(uint32_t id, int64_t ns);
   // Allocates the next node id (0 when the space is exhausted).
   uint32_t allocate_node_id();
+  // Allocates the next network id (0 when the u16 space is exhausted).
+  uint16_t allocate_network_id();
+  void put_network(const Network& n);
+  void put_member(uint16_t net, uint32_t node, const Member& m);
+  void put_setting(std::string_view name, std::string_view json_text);  // "" deletes
+  // Appends one audit entry (ops-spec §7.1) in this request's transaction, chained to the last
+  // one, and trims the log to -audit-keep entries. `attrs` become the redacted details.
+  // Explicit non-zero ids win over node_id / network_id attributes (§7.1).
+  void audit(std::string_view action, uint16_t network_id, uint32_t node_id, const AuditAttrs& attrs = {});
   // A local-bus consumer's acknowledged sequence (store.h consumers): this server's own
   // bookkeeping, so written but never logged. Returns the stored (never lower) value.
   uint64_t ack_consumer(std::string_view name, uint64_t seq);

@@ -77,7 +77,10 @@ TEST(StoreStableIds, NumbersNeverChange) {
   const std::pair<rdv::Db, uint8_t> expected[] = {
       {rdv::Db::Meta, 1},     {rdv::Db::Nodes, 2},    {rdv::Db::KeyIndex, 3}, {rdv::Db::HostIndex, 4},
       {rdv::Db::OwnerIndex, 5}, {rdv::Db::Liveness, 6}, {rdv::Db::Networks, 7}, {rdv::Db::Members, 8},
-      {rdv::Db::Trust, 9},    {rdv::Db::ChangeLog, 10}, {rdv::Db::Consumers, 11},
+      {rdv::Db::Trust, 9},    {rdv::Db::ChangeLog, 10}, {rdv::Db::Consumers, 11}, {rdv::Db::NetNames, 12},
+      {rdv::Db::Invites, 13}, {rdv::Db::Handshakes, 14}, {rdv::Db::Pending, 15}, {rdv::Db::Responses, 16},
+      {rdv::Db::Beacons, 17}, {rdv::Db::Audit, 18}, {rdv::Db::Settings, 19}, {rdv::Db::Nonces, 20},
+      {rdv::Db::PreAssign, 21}, {rdv::Db::SentInvites, 22},
   };
   ASSERT_EQ(std::size(expected), size_t(rdv::Db::Count));
   for (auto [db, id] : expected) {
@@ -87,7 +90,7 @@ TEST(StoreStableIds, NumbersNeverChange) {
     EXPECT_EQ(back, db);
   }
   rdv::Db db;
-  for (int id : {0, 12, 100, 255}) EXPECT_FALSE(rdv::db_from_stable_id(uint8_t(id), &db)) << id;
+  for (int id : {0, 23, 100, 255}) EXPECT_FALSE(rdv::db_from_stable_id(uint8_t(id), &db)) << id;
   EXPECT_FALSE(rdv::db_is_replicated(rdv::Db::ChangeLog));
   EXPECT_FALSE(rdv::db_is_replicated(rdv::Db::Consumers));
   EXPECT_TRUE(rdv::db_is_replicated(rdv::Db::Liveness));
@@ -191,7 +194,7 @@ TEST(StoreChangeCodecV2, UnknownOrLocalDatabaseIdRefused) {
   ASSERT_TRUE(rdv::decode_change(record(2), &out));
   EXPECT_EQ(out.ops[0].db, rdv::Db::Nodes);
   EXPECT_FALSE(out.ops[0].is_put);
-  for (uint8_t id : {0, 12, 200})
+  for (uint8_t id : {0, 23, 200})
     EXPECT_NE(decode_error(record(id)).find("unknown database id"), std::string::npos) << int(id);
   EXPECT_NE(decode_error(record(10)).find("changelog"), std::string::npos);
   EXPECT_NE(decode_error(record(11)).find("consumers"), std::string::npos);
@@ -218,18 +221,18 @@ TEST_F(StoreFormat, FreshStoreIsFormat2WithConsumers) {
   auto env = open_ok(true);
   ASSERT_NE(env, nullptr);
   EXPECT_EQ(env->format(), rdv::kStoreFormat);
-  EXPECT_EQ(rdv::kStoreFormat, 2u);
+  EXPECT_EQ(rdv::kStoreFormat, 3u);
   EXPECT_TRUE(env->has(rdv::Db::Consumers));
   rdv::Txn t;
   ASSERT_EQ(env->begin_read(&t), 0);
   std::string_view v;
   ASSERT_EQ(t.get(rdv::Db::Meta, "format", &v), 0);
-  EXPECT_EQ(rdv::read_u32(v), 2u);
+  EXPECT_EQ(rdv::read_u32(v), rdv::kStoreFormat);
   t.abort();
   env.reset();
   env = open_ok(false);
   ASSERT_NE(env, nullptr);
-  EXPECT_EQ(env->format(), 2u);
+  EXPECT_EQ(env->format(), rdv::kStoreFormat);
   EXPECT_TRUE(env->has(rdv::Db::Consumers));
 }
 
@@ -341,12 +344,12 @@ TEST_F(StoreFormat, NewerFormatRefused) {
     ASSERT_NE(env, nullptr);
     rdv::Txn t;
     ASSERT_EQ(env->begin_write(&t), 0);
-    ASSERT_EQ(t.put(rdv::Db::Meta, "format", rdv::key_u32(3)), 0);
+    ASSERT_EQ(t.put(rdv::Db::Meta, "format", rdv::key_u32(4)), 0);
     ASSERT_EQ(t.commit(), 0);
   }
   std::string err;
   EXPECT_EQ(open_env(dir_.path(), false, &err), nullptr);
-  EXPECT_NE(err.find("unsupported store format 3"), std::string::npos) << err;
+  EXPECT_NE(err.find("unsupported store format 4"), std::string::npos) << err;
 }
 
 // ---- migration from format 1 ----
@@ -479,7 +482,7 @@ TEST_F(Format1Store, WriterMigratesEveryRecordInOneTransaction) {
   {
     auto env = open_ok(true);
     ASSERT_NE(env, nullptr);
-    EXPECT_EQ(env->format(), 2u);
+    EXPECT_EQ(env->format(), rdv::kStoreFormat);
     EXPECT_TRUE(env->has(rdv::Db::Consumers));
     rdv::Txn t;
     ASSERT_EQ(env->begin_write(&t), 0);
@@ -488,12 +491,12 @@ TEST_F(Format1Store, WriterMigratesEveryRecordInOneTransaction) {
   }
   auto env = open_ok(false);
   ASSERT_NE(env, nullptr);
-  EXPECT_EQ(env->format(), 2u);
+  EXPECT_EQ(env->format(), rdv::kStoreFormat);
   rdv::Txn t;
   ASSERT_EQ(env->begin_read(&t), 0);
   std::string_view v;
   ASSERT_EQ(t.get(rdv::Db::Meta, "format", &v), 0);
-  EXPECT_EQ(rdv::read_u32(v), 2u);
+  EXPECT_EQ(rdv::read_u32(v), rdv::kStoreFormat);
   // The old epoch stays in meta for the registry to move into the epoch file.
   EXPECT_EQ(rdv::meta_u64(t, "epoch"), 3u);
   EXPECT_EQ(rdv::meta_u64(t, "last_seq"), kRecords);
@@ -562,7 +565,7 @@ TEST_F(Format1Store, MigrationGrowsANearlyFullMap) {
   o.max_readers = 16;
   std::string err;
   ASSERT_TRUE(env->open(o, &err)) << err;
-  EXPECT_EQ(env->format(), 2u);
+  EXPECT_EQ(env->format(), rdv::kStoreFormat);
   EXPECT_GT(env->map_size(), 2ull << 20);
   rdv::Txn t;
   ASSERT_EQ(env->begin_read(&t), 0);
@@ -576,7 +579,7 @@ TEST_F(Format1Store, EmptyChangeLogMigrates) {
   build(0);
   auto env = open_ok(true);
   ASSERT_NE(env, nullptr);
-  EXPECT_EQ(env->format(), 2u);
+  EXPECT_EQ(env->format(), rdv::kStoreFormat);
 }
 
 // The registry on a migrated store: it loads (no re-initialisation), moves the old epoch
