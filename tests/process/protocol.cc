@@ -1,0 +1,53 @@
+#include "protocol.h"
+
+namespace rt {
+
+Daemon register_daemon(Conn& c, const json_t* extra) {
+  Daemon d{Key::generate(), 0};
+  rdv::JsonPtr r = do_register(c, d.key, kPublicAddr, extra);
+  EXPECT_TRUE(is_ok(r, "register_ok"));
+  if (r) d.id = uint32_t(num(r.get(), "node_id", 0));
+  return d;
+}
+
+rdv::JsonPtr call(Conn& c, json_t* req) {
+  rdv::JsonPtr owned(req);
+  if (!owned) {
+    ADD_FAILURE() << "json_pack failed (bad format string?)";
+    return nullptr;
+  }
+  return c.request(owned.get());
+}
+
+::testing::AssertionResult is_ok(const rdv::JsonPtr& reply, const std::string& type) {
+  if (!reply) return ::testing::AssertionFailure() << "no reply (connection closed?)";
+  if (str(reply.get(), "type") != type || has(reply.get(), "error"))
+    return ::testing::AssertionFailure() << "expected " << type << ", got " << dump(reply.get());
+  return ::testing::AssertionSuccess();
+}
+
+::testing::AssertionResult is_error(const rdv::JsonPtr& reply, const std::string& text) {
+  if (!reply) return ::testing::AssertionFailure() << "no reply (connection closed?)";
+  if (str(reply.get(), "type") != "error" || str(reply.get(), "error") != text)
+    return ::testing::AssertionFailure() << "expected error \"" << text << "\", got " << dump(reply.get());
+  return ::testing::AssertionSuccess();
+}
+
+::testing::AssertionResult is_error_containing(const rdv::JsonPtr& reply, const std::string& part) {
+  if (!reply) return ::testing::AssertionFailure() << "no reply (connection closed?)";
+  if (str(reply.get(), "type") != "error" || str(reply.get(), "error").find(part) == std::string::npos)
+    return ::testing::AssertionFailure() << "expected an error containing \"" << part << "\", got " << dump(reply.get());
+  return ::testing::AssertionSuccess();
+}
+
+uint16_t create_network(Conn& c, const Server& s, const Daemon& creator, const std::string& name,
+                        const json_t* extra) {
+  rdv::JsonPtr req(json_pack("{s:s, s:s, s:I, s:s}", "type", "create_network", "admin_token", s.admin_token.c_str(),
+                             "node_id", json_int_t(creator.id), "name", name.c_str()));
+  if (extra) json_object_update(req.get(), const_cast<json_t*>(extra));
+  rdv::JsonPtr r = c.request(req.get());
+  EXPECT_TRUE(is_ok(r, "create_network_ok"));
+  return r ? uint16_t(num(r.get(), "network_id", 0)) : 0;
+}
+
+}  // namespace rt
