@@ -81,7 +81,8 @@ void collect_checks(Entry& e, const Txn& snapshot, const Registry& state) {
   e.jobs.clear();
   const MessageDesc* d = e.desc;
   if (!d || !d->challenge) return;
-  if (d->access == Access::Write && !e.is_write) return;  // refused on a standby: nothing to check
+  // Refused on a standby: nothing to check.
+  if (d->access == Access::Write && !e.is_write && !d->standby_read) return;
   VerifyJob job;
   if (e.kind == EntryKind::Native) {
     uint32_t signer;
@@ -150,8 +151,10 @@ void run_entry(Entry& e, RunContext& ctx) {
     else fail_json(e, replication_refusal(ctx.cfg, e.msg), false);
     return;
   }
-  if (ctx.standby && !(d && d->standby_ok))
-    return fail_json(e, "standby mode: write operations not accepted (use primary)");
+  // Verbatim, not sanitised (the original hid it as "request failed"): a daemon must be able to
+  // tell that it reached a standby (docs/protocol-notes.md).
+  if (ctx.standby && !(d && (d->standby_ok || d->standby_read)))
+    return fail_json(e, "standby mode: write operations not accepted (use primary)", false);
   if (!d) {
     std::string_view type = e.msg.type();
     if (e.kind == EntryKind::Control) return fail_json(e, "unknown command \"" + std::string(type) + "\"", false);

@@ -51,6 +51,8 @@ std::string check_message_table() {
     if (++seen[d->type] > 1) return name + ": declared twice";
     if (!d->handler) return name + ": no handler";
     if (d->access == Access::Write && d->standby_ok) return name + ": a write must be refused on a standby";
+    if (d->standby_read && (d->access != Access::Write || d->standby_ok))
+      return name + ": standby_read is for writes a standby serves as reads";
     if (d->access == Access::Write && d->auth != Auth::Local && d->change == ChangeType::Init)
       return name + ": a write needs its change-record type";
     if ((d->auth == Auth::Sig || d->auth == Auth::SigOrAdmin) && (!d->signer || !d->challenge))

@@ -50,6 +50,10 @@ struct MessageDesc {
   ChallengeFn challenge = nullptr; // …over which bytes (wire §4.2); verified ahead on the pool
   ChangeType change = ChangeType::Init;  // the change-record type of a write
   bool verify_window = false;      // heartbeat: skipped ahead when verified within 120 s (§4.5)
+  // A write that a standby still serves, as a read: the handler then sees write_txn == null and
+  // answers without writing (poll_handshakes, poll_invites: on the allowlist of §2.9, though on
+  // a leader they drain or prune their inbox).
+  bool standby_read = false;
   bool raw_errors = false;         // error texts bypass the sanitiser (subscribe_replication)
   uint8_t opcode = 0;              // native binary opcode (0: JSON only)
   BinaryHandler binary = nullptr;
