@@ -64,6 +64,15 @@ struct MessageDesc {
 std::span<const MessageDesc> node_messages();       // nodes.cc
 std::span<const MessageDesc> directory_messages();  // directory.cc
 std::span<const MessageDesc> control_messages();    // control.cc
+std::span<const MessageDesc> identity_messages();   // identity.cc
+std::span<const MessageDesc> tokens_messages();     // tokens.cc
+std::span<const MessageDesc> networks_messages();   // networks.cc
+std::span<const MessageDesc> invites_messages();    // invites.cc
+std::span<const MessageDesc> roles_messages();      // roles.cc
+std::span<const MessageDesc> trust_messages();      // trust.cc
+std::span<const MessageDesc> policy_messages();     // policy.cc
+std::span<const MessageDesc> routing_messages();    // routing.cc
+std::span<const MessageDesc> enterprise_messages(); // enterprise.cc
 
 // The whole table, in area order.
 std::span<const MessageDesc* const> all_messages();

@@ -134,7 +134,10 @@ Outcome handle_register(Request& r) {
       if (!holder || holder == id || !view.get_node(holder, &other)) w.put(Db::OwnerIndex, owner, key_u32(id));
     }
     if (!hostname.empty()) hostname_err = claim_hostname(r, w, node, hostname);
-    if (encode_node(node) != before) w.put_node(node);
+    if (encode_node(node) != before) {
+      w.put_node(node);
+      w.audit("node.re_registered", 0, id, {{"endpoint", node.real_addr}, {"signed", is_signed ? "true" : "false"}});
+    }
   } else {
     uint32_t owner_id = (!id && !owner.empty()) ? view.node_for_owner(owner) : 0;
     if (owner_id) {
@@ -171,6 +174,8 @@ Outcome handle_register(Request& r) {
     node.created_at = now;
     if (!hostname.empty()) hostname_err = claim_hostname(r, w, node, hostname);
     w.put_node(node);
+    w.audit(id || owner_id ? "node.re_registered" : "node.registered", 0, node.id,
+            {{"endpoint", node.real_addr}, {"owner", node.owner}, {"signed", is_signed ? "true" : "false"}});
     r.effect(Effect::Forget, node.id);
     if (id || owner_id) log_info("node returned", {{"node_id", std::to_string(node.id)}});
   }
@@ -213,6 +218,7 @@ Outcome handle_deregister(Request& r) {
     w.put_network(net);
   }
   drop_invites_of_node(r, w, id);
+  w.audit("node.deregistered", 0, id, {{"by", r.has_admin() ? "admin" : "node"}});
   if (!node.hostname.empty() && r.view.node_for_hostname(node.hostname) == id) w.del(Db::HostIndex, node.hostname);
   w.del(Db::Nodes, key_u32(id));
   w.del(Db::Liveness, key_u32(id));
