@@ -70,8 +70,9 @@ std::string expr_policy_error(std::string_view document, ExprPolicyRules rules) 
 
   if (rules == ExprPolicyRules::Required) {
     const json_t* r = field_ci(doc.get(), "rules");
-    // Go refuses an absent or null "rules"; the spec adds an empty list ("at least one rule").
-    if (!r || json_is_null(r) || (json_is_array(r) && json_array_size(r) == 0))
+    // As Go: an absent or null "rules" is refused; any other value passes, even [] (the rules
+    // are the daemons' to compile, and Go's check is len(raw) == 0 || raw == "null").
+    if (!r || json_is_null(r))
       return "expr_policy: at least one rule is required";
   }
   return "";

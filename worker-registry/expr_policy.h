@@ -31,8 +31,9 @@ enum class ExprPolicyRules { Required, Optional };
 //                                                              object without keys, as in Go);
 //                                                              "version" not an integer
 //   "expr_policy: unsupported version <v> (want 1)"            version absent/null (0) or ≠ 1
-//   "expr_policy: at least one rule is required"               (Required only) "rules" absent,
-//                                                              null or an empty array
+//   "expr_policy: at least one rule is required"               (Required only) "rules" absent
+//                                                              or null (any other value, even
+//                                                              [], passes, as in Go)
 // Keys match case-insensitively (ASCII), as Go's decoder matches struct fields.
 std::string expr_policy_error(std::string_view document, ExprPolicyRules rules);
 

@@ -70,10 +70,13 @@ TEST(ExprPolicy, VersionIsCheckedBeforeRules) {
 
 TEST(ExprPolicy, RulesAreRequiredOnlyWhenSetting) {
   const std::string none = "expr_policy: at least one rule is required";
-  for (const char* doc : {R"({"version":1})", R"({"version":1,"rules":null})", R"({"version":1,"rules":[]})"}) {
+  for (const char* doc : {R"({"version":1})", R"({"version":1,"rules":null})", R"({"version":1,"RULES":null})"}) {
     EXPECT_EQ(expr_policy_error(doc, kSet), none) << doc;
     EXPECT_EQ(expr_policy_error(doc, kCreate), "") << doc;
   }
+  // Go checks only that the raw value is neither absent nor null.
+  EXPECT_EQ(expr_policy_error(R"({"version":1,"rules":[]})", kSet), "");
+  EXPECT_EQ(expr_policy_error(R"({"version":1,"rules":false})", kSet), "");
 }
 
 TEST(ExprPolicy, KeysMatchIgnoringCaseAndTheLastOneWins) {
