@@ -106,12 +106,12 @@ void store_identity_webhook(Write& w, std::string_view url, std::string_view via
   w.audit("identity_webhook.set", 0, 0, a);
 }
 
-void store_idp(Write& w, const IdpConfig* idp, std::string_view via) {
+void store_idp(Write& w, const IdpSettings* idp, std::string_view via) {
   std::string body, hook;
   if (idp) {
     JsonWriter(body)
         .begin_object()
-        .str("idp_type", idp->type)
+        .str("idp_type", idp->idp_type)
         .str("url", idp->url)
         .str("issuer", idp->issuer)
         .str("client_id", idp->client_id)
@@ -124,7 +124,7 @@ void store_idp(Write& w, const IdpConfig* idp, std::string_view via) {
   // §6.8: the IdP's URL is the identity webhook too; clearing the IdP clears it.
   w.put_setting(kSettingIdentityWebhook, hook);
   AuditAttrs a;
-  if (idp) a = {{"idp_type", idp->type}, {"url", idp->url}, {"issuer", idp->issuer}};
+  if (idp) a = {{"idp_type", idp->idp_type}, {"url", idp->url}, {"issuer", idp->issuer}};
   a.emplace_back("status", status_of(idp != nullptr));
   add_via(a, via);
   w.audit("idp.set", 0, 0, a);
@@ -336,26 +336,26 @@ Outcome handle_set_identity_webhook(Request& r) {
 
 Outcome handle_set_idp_config(Request& r) {
   if (const std::string& err = r.admin(); !err.empty()) return Outcome::fail(err);
-  IdpConfig idp;
-  for (auto [key, field, max] : {std::tuple{"idp_type", &idp.type, kMaxFieldBytes}, {"url", &idp.url, kMaxUrlBytes},
+  IdpSettings idp;
+  for (auto [key, field, max] : {std::tuple{"idp_type", &idp.idp_type, kMaxFieldBytes}, {"url", &idp.url, kMaxUrlBytes},
                                  {"issuer", &idp.issuer, kMaxUrlBytes}, {"client_id", &idp.client_id, kMaxFieldBytes},
                                  {"tenant_id", &idp.tenant_id, kMaxFieldBytes}, {"domain", &idp.domain, kMaxFieldBytes}})
     if (std::string e = string_arg(r.msg, key, max, field); !e.empty()) return Outcome::fail("set_idp_config: " + e);
   // As the original: without a type or a URL the identity provider is switched off.
-  if (idp.type.empty() || idp.url.empty()) {
+  if (idp.idp_type.empty() || idp.url.empty()) {
     Write w(r);
     store_idp(w, nullptr);
     return Outcome::ok(json_pack("{s:s,s:s}", "type", "set_idp_config_ok", "status", "disabled"));
   }
-  if (!is_idp_type(idp.type))
-    return Outcome::fail("set_idp_config: invalid idp_type \"" + idp.type +
+  if (!is_idp_type(idp.idp_type))
+    return Outcome::fail("set_idp_config: invalid idp_type \"" + idp.idp_type +
                          "\" (must be oidc, saml, webhook, entra_id or ldap)");
   if (std::string e = outbound_error(idp.url, allowed_private_endpoints(r.cfg)); !e.empty())
     return Outcome::fail("set_idp_config: " + e);
   Write w(r);
   store_idp(w, &idp);
   json_t* out = json_pack("{s:s,s:s}", "type", "set_idp_config_ok", "status", "enabled");
-  json_object_set_new(out, "idp_type", jstr(idp.type));
+  json_object_set_new(out, "idp_type", jstr(idp.idp_type));
   return Outcome::ok(out);
 }
 

@@ -45,10 +45,11 @@ inline constexpr size_t kMaxFieldBytes = 256;        // every other string
 inline constexpr size_t kMaxDirectoryEntries = 10000;
 inline constexpr size_t kMaxBlueprintRoles = 10000;
 inline constexpr size_t kMaxEntryGroups = 256;
-inline constexpr size_t kMaxExprPolicyBytes = 65536;
+inline constexpr size_t kMaxBlueprintExprBytes = 65536;
 
-struct IdpConfig {
-  std::string type, url, issuer, client_id, tenant_id, domain;
+// Field for field tokens.cc's IdpConfig (another branch): to be one struct once merged.
+struct IdpSettings {
+  std::string idp_type, url, issuer, client_id, tenant_id, domain;
 };
 
 struct AuditExportConfig {
@@ -78,7 +79,7 @@ std::string export_endpoint_error(std::string_view format, std::string_view endp
 // (a new dispatcher, ops-spec §8.1); clearing the IdP clears the identity webhook too.
 void store_webhook(Write& w, std::string_view url, std::string_view secret, std::string_view via = {});
 void store_identity_webhook(Write& w, std::string_view url, std::string_view via = {});
-void store_idp(Write& w, const IdpConfig* idp, std::string_view via = {});
+void store_idp(Write& w, const IdpSettings* idp, std::string_view via = {});
 void store_audit_export(Write& w, const AuditExportConfig* cfg, std::string_view via = {});
 
 // A settings record as a JSON object, or null when unset or unreadable.
@@ -103,7 +104,7 @@ struct Blueprint {
   std::string expr_policy;  // canonical compact JSON text; "" = none
   std::vector<std::pair<std::string, std::string>> roles;  // external_id, role
   bool has_idp = false;
-  IdpConfig idp;
+  IdpSettings idp;
   std::string audit_url, identity_url;  // webhooks; "" = leave as is
   bool has_audit_export = false;
   AuditExportConfig audit_export;
@@ -115,9 +116,10 @@ struct Blueprint {
 // (types, sizes, the network-name rule, the policy limits of set_network_policy) added.
 std::string parse_blueprint(const json_t* blueprint, const CidrList& allowed, Blueprint* out);
 
-// The minimal expression-policy check provisioning needs (version 1, a non-empty rules
-// array): "" or "expr_policy: …". To be unified with worker-registry/expr_policy.h.
-std::string expr_policy_error(const json_t* doc);
+// The minimal expression-policy check provisioning needs, the Go server's: an object whose
+// "version" is the integer 1 and whose "rules" is present and not null: "" or
+// "expr_policy: …". To be replaced by worker-registry/expr_policy.h (another branch).
+std::string blueprint_expr_policy_error(const json_t* doc);
 
 // Reals that hold whole numbers become integers, recursively: request values arrive with
 // every number as a double, and a stored policy must read back as {"version":1}, not 1.0.

@@ -101,8 +101,8 @@ std::string parse_expr_policy(const json_t* v, Blueprint* b) {
   JsonPtr doc;
   if (json_is_string(v)) {
     if (json_string_length(v) == 0) return "";
-    if (json_string_length(v) > kMaxExprPolicyBytes)
-      return "expr_policy too long (max " + std::to_string(kMaxExprPolicyBytes) + " bytes)";
+    if (json_string_length(v) > kMaxBlueprintExprBytes)
+      return "expr_policy too long (max " + std::to_string(kMaxBlueprintExprBytes) + " bytes)";
     json_error_t err;
     doc.reset(json_loadb(json_string_value(v), json_string_length(v), JSON_DECODE_ANY, &err));
     if (!doc) return std::string("expr_policy: invalid JSON: ") + err.text;
@@ -112,10 +112,10 @@ std::string parse_expr_policy(const json_t* v, Blueprint* b) {
   } else {
     return "expr_policy: invalid JSON: the policy must be an object";
   }
-  if (std::string e = expr_policy_error(doc.get()); !e.empty()) return e;
+  if (std::string e = blueprint_expr_policy_error(doc.get()); !e.empty()) return e;
   b->expr_policy = json_dump_compact(doc.get());
-  if (b->expr_policy.size() > kMaxExprPolicyBytes)
-    return "expr_policy too long (max " + std::to_string(kMaxExprPolicyBytes) + " bytes)";
+  if (b->expr_policy.size() > kMaxBlueprintExprBytes)
+    return "expr_policy too long (max " + std::to_string(kMaxBlueprintExprBytes) + " bytes)";
   return "";
 }
 
@@ -143,18 +143,20 @@ void json_integralize(json_t* j) {
   }
 }
 
-std::string expr_policy_error(const json_t* doc) {
+std::string blueprint_expr_policy_error(const json_t* doc) {
   if (!json_is_object(doc)) return "expr_policy: invalid JSON: the policy must be an object";
   const json_t* version = json_object_get(doc, "version");
-  if (version && !json_is_null(version) && !json_is_number(version))
-    return "expr_policy: invalid JSON: version must be a number";
-  double v = version ? json_number_value(version) : 0;
-  if (v != 1) {
-    std::string shown = v == std::trunc(v) && std::fabs(v) < 1e15 ? std::to_string(int64_t(v)) : json_dump_compact(version);
-    return "expr_policy: unsupported version " + shown + " (want 1)";
+  double v = 0;
+  if (version && !json_is_null(version)) {
+    if (!json_is_number(version) || json_number_value(version) != std::trunc(json_number_value(version)) ||
+        std::fabs(json_number_value(version)) > 2147483647.0)
+      return "expr_policy: invalid JSON: version must be an integer";
+    v = json_number_value(version);
   }
+  if (v != 1) return "expr_policy: unsupported version " + std::to_string(int64_t(v)) + " (want 1)";
+  // As the Go server: any rules value but null passes (daemons compile the rules).
   const json_t* rules = json_object_get(doc, "rules");
-  if (!json_is_array(rules) || json_array_size(rules) == 0) return "expr_policy: at least one rule is required";
+  if (!rules || json_is_null(rules)) return "expr_policy: at least one rule is required";
   return "";
 }
 
@@ -197,13 +199,13 @@ std::string parse_blueprint(const json_t* bp, const CidrList& allowed, Blueprint
   const json_t* obj;
   if (!(e = blueprint_object(bp, "identity_provider", &obj)).empty()) return e;
   if (obj) {
-    IdpConfig& idp = b->idp;
+    IdpSettings& idp = b->idp;
     for (auto [key, field, max] :
-         {std::tuple{"type", &idp.type, kMaxFieldBytes}, {"url", &idp.url, kMaxUrlBytes}, {"issuer", &idp.issuer, kMaxUrlBytes},
+         {std::tuple{"type", &idp.idp_type, kMaxFieldBytes}, {"url", &idp.url, kMaxUrlBytes}, {"issuer", &idp.issuer, kMaxUrlBytes},
           {"client_id", &idp.client_id, kMaxFieldBytes}, {"tenant_id", &idp.tenant_id, kMaxFieldBytes},
           {"domain", &idp.domain, kMaxFieldBytes}})
       if (!(e = blueprint_string(obj, key, std::string("identity_provider.") + key, max, field)).empty()) return e;
-    if (!is_idp_type(idp.type)) return "invalid identity_provider type " + quoted(idp.type);
+    if (!is_idp_type(idp.idp_type)) return "invalid identity_provider type " + quoted(idp.idp_type);
     if (idp.url.empty()) return "identity_provider.url is required";
     if (!(e = outbound_error(idp.url, allowed)).empty()) return "identity_provider.url: " + e;
     b->has_idp = true;
@@ -346,7 +348,7 @@ Outcome handle_provision_network(Request& r) {
 
   if (b.has_idp) {
     store_idp(w, &b.idp, kVia);
-    actions.push_back("configured " + b.idp.type + " identity provider");
+    actions.push_back("configured " + b.idp.idp_type + " identity provider");
   }
   if (!b.audit_url.empty()) {
     store_webhook(w, b.audit_url, "", kVia);

@@ -659,7 +659,7 @@ TEST_F(Enterprise, ProvisionRefusals) {
       {R"({"name":"n","identity_provider":{"type":"oidc","url":""}})", "invalid blueprint: identity_provider.url is required"},
       {R"({"name":"n","audit_export":{"format":"csv","endpoint":"https://x.example.com"}})",
        "invalid blueprint: invalid audit_export format \"csv\""},
-      {R"({"name":"n","expr_policy":{"version":1,"rules":[]}})", "invalid blueprint: expr_policy: at least one rule is required"},
+      {R"({"name":"n","expr_policy":{"version":1}})", "invalid blueprint: expr_policy: at least one rule is required"},
       {R"({"name":"n","policy":{"allowed_ports":[1,2,99999]}})",
        "invalid blueprint: invalid port number in allowed_ports (must be integer 1-65535)"},
       {R"({"name":"n","policy":{"max_members":-1}})", "invalid blueprint: invalid max_members (must be integer 0-10000)"},

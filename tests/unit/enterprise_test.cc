@@ -68,7 +68,7 @@ TEST(Blueprint, EverySection) {
   EXPECT_EQ(b.roles[0].first, "Alice@Corp");
   EXPECT_EQ(b.roles[0].second, "admin");
   EXPECT_TRUE(b.has_idp);
-  EXPECT_EQ(b.idp.type, "oidc");
+  EXPECT_EQ(b.idp.idp_type, "oidc");
   EXPECT_EQ(b.idp.client_id, "c1");
   EXPECT_EQ(b.audit_url, "https://hooks.example.com/a");
   EXPECT_EQ(b.identity_url, "https://id.example.com/v");
@@ -102,7 +102,8 @@ TEST(Blueprint, ValidationErrorsInOrder) {
   EXPECT_EQ(parse(R"({"name":"n","audit_export":{"format":"json"}})"), "audit_export.endpoint is required");
   EXPECT_EQ(parse(R"({"name":"n","expr_policy":{"version":2,"rules":[1]}})"),
             "expr_policy: unsupported version 2 (want 1)");
-  EXPECT_EQ(parse(R"({"name":"n","expr_policy":{"version":1,"rules":[]}})"), "expr_policy: at least one rule is required");
+  EXPECT_EQ(parse(R"({"name":"n","expr_policy":{"version":1,"rules":null}})"), "expr_policy: at least one rule is required");
+  EXPECT_EQ(parse(R"({"name":"n","expr_policy":{"version":1,"rules":[]}})"), "");  // as the Go server
   EXPECT_EQ(parse(R"({"name":"n","expr_policy":{"version":1}})"), "expr_policy: at least one rule is required");
   EXPECT_EQ(parse(R"({"name":"n","expr_policy":"{not json"})").rfind("expr_policy: invalid JSON: ", 0), 0u);
   EXPECT_EQ(parse(R"({"name":"n","policy":{"max_members":10001}})"), "invalid max_members (must be integer 0-10000)");
@@ -141,12 +142,14 @@ TEST(Blueprint, Oversize) {
 }
 
 TEST(ExprPolicy, ExpressionPolicyCheck) {
-  EXPECT_EQ(rdv::registry::expr_policy_error(doc(R"({"version":1,"rules":[{}]})").get()), "");
-  EXPECT_EQ(rdv::registry::expr_policy_error(doc(R"({"rules":[{}]})").get()),
+  EXPECT_EQ(rdv::registry::blueprint_expr_policy_error(doc(R"({"version":1,"rules":[{}]})").get()), "");
+  EXPECT_EQ(rdv::registry::blueprint_expr_policy_error(doc(R"({"rules":[{}]})").get()),
             "expr_policy: unsupported version 0 (want 1)");
-  EXPECT_EQ(rdv::registry::expr_policy_error(doc(R"({"version":"1","rules":[{}]})").get()),
-            "expr_policy: invalid JSON: version must be a number");
-  EXPECT_EQ(rdv::registry::expr_policy_error(doc(R"([1])").get()), "expr_policy: invalid JSON: the policy must be an object");
+  EXPECT_EQ(rdv::registry::blueprint_expr_policy_error(doc(R"({"version":"1","rules":[{}]})").get()),
+            "expr_policy: invalid JSON: version must be an integer");
+  EXPECT_EQ(rdv::registry::blueprint_expr_policy_error(doc(R"({"version":1.5,"rules":[{}]})").get()),
+            "expr_policy: invalid JSON: version must be an integer");
+  EXPECT_EQ(rdv::registry::blueprint_expr_policy_error(doc(R"([1])").get()), "expr_policy: invalid JSON: the policy must be an object");
 }
 
 TEST(ExprPolicy, Integralize) {
