@@ -18,6 +18,16 @@
 
 namespace rdv::registry {
 
+namespace {
+// A counter the deliverer keeps (or an event id): a non-negative JSON number, anything else 0.
+json_int_t counter(const json_t* obj, const char* key) {
+  const json_t* v = json_object_get(obj, key);
+  if (json_is_integer(v)) return std::max<json_int_t>(0, json_integer_value(v));
+  if (json_is_real(v) && json_real_value(v) >= 0 && json_real_value(v) < 9.0e18) return json_int_t(json_real_value(v));
+  return 0;
+}
+}  // namespace
+
 // ---- shared with provisioning.cc (enterprise.h) ----
 
 CidrList allowed_private_endpoints(const Config& cfg) {
@@ -67,6 +77,33 @@ JsonPtr setting_object(View& view, std::string_view name) {
   JsonPtr j(json_loadb(text.data(), text.size(), 0, &err));
   if (!json_is_object(j.get())) return nullptr;
   return j;
+}
+
+json_t* webhook_dlq_events(const json_t* dlq, size_t* dlq_size) {
+  constexpr size_t kShown = 100;  // the last 100 failures (ops-spec §8.5)
+  const json_t* stored = json_object_get(dlq, "events");
+  size_t total = json_is_array(stored) ? json_array_size(stored) : 0;
+  json_t* list = json_array();
+  for (size_t i = total > kShown ? total - kShown : 0; i < total; i++) {
+    const json_t* ev = json_array_get(stored, i);
+    if (!json_is_object(ev)) continue;
+    json_t* e = json_object();
+    json_object_set_new(e, "event_id", json_integer(counter(ev, "event_id")));
+    std::string_view action = json_str(ev, "action"), ts = json_str(ev, "timestamp");
+    json_object_set_new(e, "action", json_stringn(action.data(), action.size()));
+    json_object_set_new(e, "timestamp", json_stringn(ts.data(), ts.size()));
+    const json_t* details = json_object_get(ev, "details");
+    if (details && !json_is_null(details)) {
+      json_t* copy = json_deep_copy(details);
+      audit_redact_json(copy);
+      json_object_set_new(e, "details", copy);
+    }
+    json_array_append_new(list, e);
+  }
+  *dlq_size = json_array_size(list);
+  if (*dlq_size) return list;
+  json_decref(list);
+  return nullptr;
 }
 
 namespace {
@@ -158,8 +195,6 @@ constexpr uint32_t kAuditMaxLimit = 1000;
 // A filtered read examines at most this many entries per turn (the log may keep up to
 // -audit-keep = 10 million), then goes on in the next pass (Outcome::more).
 constexpr size_t kAuditScanPerTurn = 4096;
-// The dead-letter queue shows the last 100 failures (ops-spec §8.5).
-constexpr size_t kDlqShown = 100;
 
 std::string too_long(std::string_view key, size_t max) {
   return std::string(key) + " too long (max " + std::to_string(max) + " bytes)";
@@ -169,14 +204,6 @@ std::string too_long(std::string_view key, size_t max) {
 std::string string_arg(const Message& m, std::string_view key, size_t max, std::string* out) {
   *out = std::string(m.str(key));
   return out->size() > max ? too_long(key, max) : "";
-}
-
-// A counter the deliverer keeps: a non-negative JSON number, anything else 0.
-json_int_t counter(const json_t* obj, const char* key) {
-  const json_t* v = json_object_get(obj, key);
-  if (json_is_integer(v)) return std::max<json_int_t>(0, json_integer_value(v));
-  if (json_is_real(v) && json_real_value(v) >= 0 && json_real_value(v) < 9.0e18) return json_int_t(json_real_value(v));
-  return 0;
 }
 
 json_t* jstr(std::string_view s) { return json_stringn(s.data(), s.size()); }
@@ -263,18 +290,14 @@ Outcome handle_set_webhook(Request& r) {
   return Outcome::ok(out);
 }
 
-size_t dlq_events(const json_t* dlq, const json_t** events) {
-  *events = json_object_get(dlq, "events");
-  return json_is_array(*events) ? std::min(json_array_size(*events), kDlqShown) : 0;
-}
-
 Outcome handle_get_webhook(Request& r) {
   if (const std::string& err = r.admin(); !err.empty()) return Outcome::fail(err);
   JsonPtr hook = setting_object(r.view, kSettingWebhook);
   JsonPtr stats = setting_object(r.view, kSettingWebhookStats);
   JsonPtr dlq = setting_object(r.view, kSettingWebhookDlq);
   std::string_view url = json_str(hook.get(), "url");
-  const json_t* events;
+  size_t dlq_size = 0;
+  if (json_t* events = webhook_dlq_events(dlq.get(), &dlq_size)) json_decref(events);
   json_t* out = json_object();
   json_object_set_new(out, "type", json_string("get_webhook_ok"));
   json_object_set_new(out, "enabled", json_boolean(!url.empty()));
@@ -282,7 +305,7 @@ Outcome handle_get_webhook(Request& r) {
   json_object_set_new(out, "delivered", json_integer(counter(stats.get(), "delivered")));
   json_object_set_new(out, "failed", json_integer(counter(stats.get(), "failed")));
   json_object_set_new(out, "dropped", json_integer(counter(stats.get(), "dropped")));
-  json_object_set_new(out, "dlq_size", json_integer(json_int_t(dlq_events(dlq.get(), &events))));
+  json_object_set_new(out, "dlq_size", json_integer(json_int_t(dlq_size)));
   return Outcome::ok(out);
 }
 
@@ -290,33 +313,11 @@ Outcome handle_get_webhook(Request& r) {
 Outcome handle_get_webhook_dlq(Request& r) {
   if (const std::string& err = r.admin(); !err.empty()) return Outcome::fail(err);
   JsonPtr dlq = setting_object(r.view, kSettingWebhookDlq);
-  const json_t* events;
-  size_t n = dlq_events(dlq.get(), &events);
-  size_t total = n ? json_array_size(events) : 0;
-  json_t* list = json_array();
-  for (size_t i = total - n; i < total; i++) {
-    const json_t* ev = json_array_get(events, i);
-    if (!json_is_object(ev)) continue;
-    json_t* e = json_object();
-    json_object_set_new(e, "event_id", json_integer(counter(ev, "event_id")));
-    json_object_set_new(e, "action", jstr(json_str(ev, "action")));
-    json_object_set_new(e, "timestamp", jstr(json_str(ev, "timestamp")));
-    const json_t* details = json_object_get(ev, "details");
-    if (details && !json_is_null(details)) {
-      json_t* copy = json_deep_copy(details);
-      audit_redact_json(copy);
-      json_object_set_new(e, "details", copy);
-    }
-    json_array_append_new(list, e);
-  }
-  size_t count = json_array_size(list);
+  size_t count = 0;
+  json_t* events = webhook_dlq_events(dlq.get(), &count);
   json_t* out = json_object();
   json_object_set_new(out, "type", json_string("get_webhook_dlq_ok"));
-  if (count) json_object_set_new(out, "events", list);
-  else {
-    json_decref(list);
-    json_object_set_new(out, "events", json_null());  // as the original: no failures is null
-  }
+  json_object_set_new(out, "events", events ? events : json_null());  // no failures: null, as the original
   json_object_set_new(out, "count", json_integer(json_int_t(count)));
   return Outcome::ok(out);
 }

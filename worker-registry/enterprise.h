@@ -85,6 +85,12 @@ void store_audit_export(Write& w, const AuditExportConfig* cfg, std::string_view
 // A settings record as a JSON object, or null when unset or unreadable.
 JsonPtr setting_object(View& view, std::string_view name);
 
+// What get_webhook_dlq shows of a webhook_dlq record (null = none): its last 100 events, each
+// {"event_id","action","timestamp","details"?} with the details redacted (RedactMap, ops-spec
+// §7.4/§8.5), oldest first. Returns a new array, or null when there is no event (the reply's
+// "events":null). *dlq_size receives how many the queue holds (at most 100 are kept).
+json_t* webhook_dlq_events(const json_t* dlq, size_t* dlq_size);
+
 // ---- blueprints (provision_network, wire §6.8; the common library's NetworkBlueprint) ----
 
 struct Blueprint {

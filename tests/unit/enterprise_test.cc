@@ -185,4 +185,49 @@ TEST(AllowPrivateEndpointsFlag, ValidatedNamingTheBadEntry) {
   EXPECT_EQ(rdv::registry::allowed_private_endpoints(ok).size(), 2u);
 }
 
+TEST(WebhookDlq, NoneIsNull) {
+  size_t n = 7;
+  EXPECT_EQ(rdv::registry::webhook_dlq_events(nullptr, &n), nullptr);
+  EXPECT_EQ(n, 0u);
+  rdv::JsonPtr empty = doc(R"({"events":[]})");
+  EXPECT_EQ(rdv::registry::webhook_dlq_events(empty.get(), &n), nullptr);
+  rdv::JsonPtr junk = doc(R"({"events":"x"})");
+  EXPECT_EQ(rdv::registry::webhook_dlq_events(junk.get(), &n), nullptr);
+}
+
+TEST(WebhookDlq, EventsRedactedAndShapes) {
+  rdv::JsonPtr dlq = doc(R"({"events":[
+      {"event_id":3,"action":"network.joined","timestamp":"2026-01-02T03:04:05Z",
+       "details":{"node_id":5,"token":"t-1","nested":{"api_key":"k-2"},"note":"url=https://h/?secret=s-3&x=1"},"extra":1},
+      {"event_id":4,"action":"trust.created","timestamp":"2026-01-02T03:04:06Z","details":null},
+      "not an event"]})");
+  size_t n = 0;
+  rdv::JsonPtr events(rdv::registry::webhook_dlq_events(dlq.get(), &n));
+  ASSERT_TRUE(events);
+  EXPECT_EQ(n, 2u);
+  std::string text = rdv::json_dump_compact(events.get());
+  for (const char* secret : {"t-1", "k-2", "s-3"}) EXPECT_EQ(text.find(secret), std::string::npos) << text;
+  const json_t* first = json_array_get(events.get(), 0);
+  EXPECT_EQ(json_integer_value(json_object_get(first, "event_id")), 3);
+  EXPECT_EQ(rdv::json_str(first, "action"), "network.joined");
+  EXPECT_EQ(rdv::json_str(first, "timestamp"), "2026-01-02T03:04:05Z");
+  EXPECT_EQ(json_number_value(json_object_get(json_object_get(first, "details"), "node_id")), 5);
+  EXPECT_FALSE(json_object_get(first, "extra"));
+  EXPECT_FALSE(json_object_get(json_array_get(events.get(), 1), "details")) << "null details are left out";
+  // The stored record is not changed by the read.
+  EXPECT_NE(rdv::json_dump_compact(dlq.get()).find("t-1"), std::string::npos);
+}
+
+TEST(WebhookDlq, LastHundredShown) {
+  std::string text = R"({"events":[)";
+  for (int i = 1; i <= 130; i++)
+    text += std::string(i > 1 ? "," : "") + R"({"event_id":)" + std::to_string(i) + R"(,"action":"a","timestamp":"t"})";
+  rdv::JsonPtr dlq = doc(text + "]}");
+  size_t n = 0;
+  rdv::JsonPtr events(rdv::registry::webhook_dlq_events(dlq.get(), &n));
+  ASSERT_EQ(n, 100u);
+  EXPECT_EQ(json_integer_value(json_object_get(json_array_get(events.get(), 0), "event_id")), 31);
+  EXPECT_EQ(json_integer_value(json_object_get(json_array_get(events.get(), 99), "event_id")), 130);
+}
+
 }  // namespace
