@@ -8,6 +8,7 @@
 // records); delivering webhooks and exports is the admin worker's job, which keeps the counters
 // and the dead-letter queue these messages report.
 #include <algorithm>
+#include <cctype>
 #include <cinttypes>
 #include <tuple>
 
@@ -52,7 +53,9 @@ std::string export_endpoint_error(std::string_view format, std::string_view endp
   if (format != "syslog_cef") return outbound_error(endpoint, allowed);
   if (endpoint.size() > kMaxUrlBytes) return "endpoint too long (max " + std::to_string(kMaxUrlBytes) + " bytes)";
   std::string host, port;
-  bool ok = go_split_host_port(endpoint, &host, &port) && !host.empty() && !port.empty() && port.size() <= 5 &&
+  auto host_char = [](char c) { return std::isalnum(uint8_t(c)) || c == '.' || c == '-' || c == '_' || c == ':'; };
+  bool ok = go_split_host_port(endpoint, &host, &port) && !host.empty() &&
+            std::all_of(host.begin(), host.end(), host_char) && !port.empty() && port.size() <= 5 &&
             std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; }) &&
             std::stoi(port) >= 1 && std::stoi(port) <= 65535;
   if (!ok) return "invalid syslog_cef endpoint \"" + std::string(endpoint) + "\" (must be host:port)";

@@ -829,6 +829,54 @@ TEST_F(Enterprise, DirectorySyncMapsMembers) {
   EXPECT_EQ(num(st.get(), "pre_assignments"), 1);
 }
 
+// Reads that visit more than a turn's worth of records (4 096) go on over several loop passes
+// and still answer completely.
+TEST(EnterpriseTurns, LongReadsAnswerCompletely) {
+  Server s;
+  s.extra_args = {"-audit-keep", "20000"};
+  std::string err;
+  ASSERT_TRUE(s.start(&err)) << err;
+  Conn c = s.connect();
+  std::string roles = "[";
+  for (int i = 0; i < 5000; i++)
+    roles += std::string(i ? "," : "") + R"({"external_id":"user)" + std::to_string(i) + R"(@corp","role":"member"})";
+  uint16_t big = provision_ok(c, s, R"({"name":"big","enterprise":true,"roles":)" + roles + "]}");
+  uint16_t small = provision_ok(c, s, R"({"name":"small","roles":[{"external_id":"x","role":"admin"}]})");
+
+  rdv::JsonPtr r = admin_call(c, s, json_pack("{s:s}", "type", "get_provision_status"));
+  ASSERT_TRUE(is_ok(r, "get_provision_status_ok"));
+  const json_t* nets = json_object_get(r.get(), "networks");
+  ASSERT_EQ(json_array_size(nets), 2u) << dump(r.get());
+  EXPECT_EQ(num(json_array_get(nets, 0), "network_id"), big);
+  EXPECT_EQ(num(json_array_get(nets, 0), "rbac_pre_assignments"), 5000);
+  EXPECT_EQ(num(json_array_get(nets, 1), "network_id"), small);
+  EXPECT_EQ(num(json_array_get(nets, 1), "rbac_pre_assignments"), 1);
+
+  r = admin_call(c, s, json_pack("{s:s,s:i}", "type", "directory_status", "network_id", big));
+  ASSERT_TRUE(is_ok(r, "directory_status_ok"));
+  EXPECT_EQ(num(r.get(), "pre_assignments"), 5000) << dump(r.get());
+
+  // 4 500 newer entries on top of the two of "small": a filtered read walks past them in turns.
+  // Pipelined in batches (a connection with 1 024 unanswered requests is not read).
+  std::string req = R"({"type":"set_identity_webhook","url":"","admin_token":")" + s.admin_token + "\"}";
+  std::string batch;
+  for (int i = 0; i < 150; i++) batch += json_frame(req);
+  for (int b = 0; b < 30; b++) {
+    ASSERT_TRUE(c.send_all(batch));
+    for (int i = 0; i < 150; i++) {
+      std::string body;
+      ASSERT_EQ(c.recv_json(&body, 20000), Io::Ok) << "batch " << b << " reply " << i;
+    }
+  }
+  r = audit_log(c, s, json_pack("{s:i,s:i}", "network_id", small, "limit", 10));
+  ASSERT_TRUE(is_ok(r, "get_audit_log_ok"));
+  EXPECT_EQ(actions_of(entries_of(r)), (std::vector<std::string>{"network.provisioned", "network.created"}));
+  r = audit_log(c, s, json_pack("{s:i}", "limit", 1000));
+  EXPECT_EQ(json_array_size(entries_of(r)), 1000u);
+  EXPECT_TRUE(chain_intact(entries_of(r)));
+  if (HasFailure()) dump_log(s);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Durability
 

@@ -168,7 +168,7 @@ TEST(AuditExportEndpoint, Formats) {
   EXPECT_EQ(export_endpoint_error("syslog_cef", "[2001:db8::1]:514", none), "");
   EXPECT_EQ(export_endpoint_error("syslog_cef", "[::1]:514", none), "loopback address ::1 not allowed");
   for (const char* bad : {"logs.example.com", "logs.example.com:", ":514", "logs.example.com:99999", "h:5x",
-                          "https://logs.example.com:514"})
+                          "https://logs.example.com:514", "bad host:514", "a/b:514"})
     EXPECT_EQ(export_endpoint_error("syslog_cef", bad, none),
               "invalid syslog_cef endpoint \"" + std::string(bad) + "\" (must be host:port)")
         << bad;
