@@ -30,7 +30,7 @@ std::string at_offset(int64_t unix, int offset) {
   time_t local = time_t(unix + offset);
   tm t;
   gmtime_r(&local, &t);
-  char buf[40];
+  char buf[96];
   int a = offset < 0 ? -offset : offset;
   snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d%c%02d:%02d", t.tm_year + 1900, t.tm_mon + 1, t.tm_mday,
            t.tm_hour, t.tm_min, t.tm_sec, offset < 0 ? '-' : '+', a / 3600, a / 60 % 60);
@@ -756,8 +756,9 @@ TEST_F(Identity, RotationsAndSpentNoncesSurviveCrashAndRestart) {
     SCOPED_TRACE(when);
     c = server.connect();
     ASSERT_TRUE(c.ok());
-    EXPECT_TRUE(is_ok(heartbeat(d.id, &rotated), "heartbeat_ok"));
+    // The old key first: a verified heartbeat would open the 120 s window (§4.5).
     EXPECT_TRUE(is_error(heartbeat(d.id, &d.key), "signature verification failed"));
+    EXPECT_TRUE(is_ok(heartbeat(d.id, &rotated), "heartbeat_ok"));
     EXPECT_EQ(num(do_register(c, rotated).get(), "node_id"), d.id);
     EXPECT_EQ(num(key_info(d.id).get(), "rotate_count"), 1);
     EXPECT_TRUE(is_ok(heartbeat(e.id, &recovered), "heartbeat_ok"));
