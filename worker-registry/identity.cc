@@ -157,10 +157,12 @@ std::string parse_go_rfc3339(std::string_view text, GoTime* out) {
     char sign = v[0];
     v.remove_prefix(6);
     int oh = 0, om = 0;
-    bool ok = getnum(hh, true, &oh) && getnum(mm, true, &om);
-    // Go's bounds are > rather than >=: offsets of 24 h or 60 min are written by some.
-    if (ok && oh > 24) return range("time zone offset hour");
-    if (ok && om > 60) return range("time zone offset minute");
+    bool ok = getnum(hh, true, &oh);
+    if (ok) ok = getnum(mm, true, &om);
+    // Go's bounds are > rather than >=: offsets of 24 h or 60 min are written by some. Its
+    // range errors win over a bad sign or minute, and the minute's over the hour's.
+    if (om > 60) return range("time zone offset minute");
+    if (oh > 24) return range("time zone offset hour");
     if (!ok || (sign != '+' && sign != '-')) return cannot(hold, "Z07:00");
     offset = (oh * 3600 + om * 60) * (sign == '-' ? -1 : 1);
   }

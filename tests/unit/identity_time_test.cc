@@ -71,6 +71,12 @@ TEST(GoRfc3339, GoErrorTexts) {
   EXPECT_EQ(error_of("2026-01-02T15:04:60Z"), "parsing time \"2026-01-02T15:04:60Z\": second out of range");
   EXPECT_EQ(error_of("2026-01-02T15:04:05+25:00"),
             "parsing time \"2026-01-02T15:04:05+25:00\": time zone offset hour out of range");
+  EXPECT_EQ(error_of("2026-01-02T15:04:05+25:61"),
+            "parsing time \"2026-01-02T15:04:05+25:61\": time zone offset minute out of range");
+  EXPECT_EQ(error_of("2026-01-02T15:04:05+99:xx"),
+            "parsing time \"2026-01-02T15:04:05+99:xx\": time zone offset hour out of range");
+  EXPECT_EQ(error_of("2026-01-02T15:04:05*02:00"),
+            "parsing time \"2026-01-02T15:04:05*02:00\" as " + kLayout + ": cannot parse \"*02:00\" as \"Z07:00\"");
   EXPECT_EQ(error_of("2026-01-02T15:04:05"),
             "parsing time \"2026-01-02T15:04:05\" as " + kLayout + ": cannot parse \"\" as \"Z07:00\"");
   EXPECT_EQ(error_of("2026-01-02T15:04:05+0200"),
