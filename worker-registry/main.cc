@@ -16,6 +16,7 @@
 
 #include "event.h"
 #include "ipc.h"
+#include "keyring.h"
 #include "log.h"
 #include "message_table.h"
 #include "metrics.h"
@@ -128,6 +129,16 @@ int main() {
     ipc::WorkerControl::fatal("message table inconsistent: " + bad);
 
   std::string err;
+  // The badge-issuer and recovery keyrings, read once before any thread exists; handlers then
+  // only read them (shared/keyring.h). A keyring that cannot be read or is invalid stops the
+  // start-up with a message naming the flag, the file and the reason.
+  {
+    IdentityKeyrings keyrings;
+    if (!load_identity_keyrings(cfg.badge_issuer_keys, cfg.recovery_keys, &keyrings, &err))
+      ipc::WorkerControl::fatal(err);
+    install_identity_keyrings(std::move(keyrings));
+  }
+
   auto* page = metrics::map_registry_page(ipc::registry_metrics_path(cfg.run_dir), true, &err);
   if (!page) log_warn("metrics page unavailable; metrics will not be exported", {{"error", err}});
   else page->worker_starts_total.fetch_add(1, std::memory_order_relaxed);
