@@ -45,7 +45,6 @@ inline constexpr size_t kMaxFieldBytes = 256;        // every other string
 inline constexpr size_t kMaxDirectoryEntries = 10000;
 inline constexpr size_t kMaxBlueprintRoles = 10000;
 inline constexpr size_t kMaxEntryGroups = 256;
-inline constexpr size_t kMaxBlueprintExprBytes = 65536;
 
 // Field for field tokens.cc's IdpConfig (another branch): to be one struct once merged.
 struct IdpSettings {
@@ -121,11 +120,6 @@ struct Blueprint {
 // the check order of the common library's ValidateBlueprint, with this server's own checks
 // (types, sizes, the network-name rule, the policy limits of set_network_policy) added.
 std::string parse_blueprint(const json_t* blueprint, const CidrList& allowed, Blueprint* out);
-
-// The minimal expression-policy check provisioning needs, the Go server's: an object whose
-// "version" is the integer 1 and whose "rules" is present and not null: "" or
-// "expr_policy: …". To be replaced by worker-registry/expr_policy.h (another branch).
-std::string blueprint_expr_policy_error(const json_t* doc);
 
 // Reals that hold whole numbers become integers, recursively: request values arrive with
 // every number as a double, and a stored policy must read back as {"version":1}, not 1.0.

@@ -15,6 +15,7 @@
 #include <tuple>
 
 #include "enterprise.h"
+#include "policy_rules.h"
 #include "membership.h"
 #include "message_table.h"
 #include "util.h"
@@ -96,26 +97,26 @@ std::string parse_policy(const json_t* p, Blueprint* b) {
   return "";
 }
 
-// The expression policy: an object, or a string holding the JSON document ("" = none).
+// The expression policy: an object, or a string holding the JSON document ("" = none). The
+// same rule and stored form as create_network and set_expr_policy (policy_rules.h).
 std::string parse_expr_policy(const json_t* v, Blueprint* b) {
-  JsonPtr doc;
+  std::string text;
   if (json_is_string(v)) {
     if (json_string_length(v) == 0) return "";
-    if (json_string_length(v) > kMaxBlueprintExprBytes)
-      return "expr_policy too long (max " + std::to_string(kMaxBlueprintExprBytes) + " bytes)";
-    json_error_t err;
-    doc.reset(json_loadb(json_string_value(v), json_string_length(v), JSON_DECODE_ANY, &err));
-    if (!doc) return std::string("expr_policy: invalid JSON: ") + err.text;
+    text.assign(json_string_value(v), json_string_length(v));
   } else if (json_is_object(v)) {
-    doc.reset(json_deep_copy(v));
-    json_integralize(doc.get());
+    // As the Go server marshals a decoded map: keys sorted, whole numbers as integers.
+    JsonPtr copy(json_deep_copy(v));
+    json_integralize(copy.get());
+    char* dumped = json_dumps(copy.get(), JSON_COMPACT | JSON_SORT_KEYS);
+    if (!dumped) return "expr_policy: invalid JSON: cannot encode the policy";
+    text = dumped;
+    free(dumped);
   } else {
     return "expr_policy: invalid JSON: the policy must be an object";
   }
-  if (std::string e = blueprint_expr_policy_error(doc.get()); !e.empty()) return e;
-  b->expr_policy = json_dump_compact(doc.get());
-  if (b->expr_policy.size() > kMaxBlueprintExprBytes)
-    return "expr_policy too long (max " + std::to_string(kMaxBlueprintExprBytes) + " bytes)";
+  if (std::string e = expr_policy_error(text, /*require_rules=*/true); !e.empty()) return e;
+  b->expr_policy = go_json_compact(text);
   return "";
 }
 
@@ -141,23 +142,6 @@ void json_integralize(json_t* j) {
       else json_integralize(v);
     }
   }
-}
-
-std::string blueprint_expr_policy_error(const json_t* doc) {
-  if (!json_is_object(doc)) return "expr_policy: invalid JSON: the policy must be an object";
-  const json_t* version = json_object_get(doc, "version");
-  double v = 0;
-  if (version && !json_is_null(version)) {
-    if (!json_is_number(version) || json_number_value(version) != std::trunc(json_number_value(version)) ||
-        std::fabs(json_number_value(version)) > 2147483647.0)
-      return "expr_policy: invalid JSON: version must be an integer";
-    v = json_number_value(version);
-  }
-  if (v != 1) return "expr_policy: unsupported version " + std::to_string(int64_t(v)) + " (want 1)";
-  // As the Go server: any rules value but null passes (daemons compile the rules).
-  const json_t* rules = json_object_get(doc, "rules");
-  if (!rules || json_is_null(rules)) return "expr_policy: at least one rule is required";
-  return "";
 }
 
 std::string parse_blueprint(const json_t* bp, const CidrList& allowed, Blueprint* b) {
@@ -364,7 +348,7 @@ Outcome handle_provision_network(Request& r) {
   }
   if (!b.roles.empty()) {
     // Applied when a node whose external id matches (case-insensitively) joins (§6.4.2).
-    for (auto& [ext, role] : b.roles) w.put(Db::PreAssign, key_u16(net.id) + lower_ascii(ext), role);
+    for (auto& [ext, role] : b.roles) w.put(Db::PreAssign, preassign_key(net.id, ext), role);
     actions.push_back("stored " + std::to_string(b.roles.size()) + " RBAC pre-assignments");
   }
   w.audit("network.provisioned", net.id, 0,
@@ -619,7 +603,7 @@ Outcome handle_directory_sync(Request& r) {
     if (it == by_id.end()) {
       unmapped++;
       // For a future join_network (§6.4.2); a disabled identity gets none.
-      std::string pre_key = key_u16(net_id) + d.key;
+      std::string pre_key = preassign_key(net_id, d.external_id);
       if (d.disabled) w.del(Db::PreAssign, pre_key);
       else if (!d.role.empty()) w.put(Db::PreAssign, pre_key, d.role);
       continue;
