@@ -34,14 +34,6 @@ Conn local_conn(const Server& s) {
   return c;
 }
 
-// Whether the registry serves `type` (areas merged from other branches: join_network,
-// set_external_id). The local socket names an unknown type instead of hiding it.
-bool serves(const Server& s, const char* type) {
-  Conn c = local_conn(s);
-  rdv::JsonPtr r = call(c, json_pack("{s:s}", "type", type));
-  return r && str(r.get(), "error").rfind("unknown command", 0) != 0;
-}
-
 const json_t* entries_of(const rdv::JsonPtr& r) { return r ? json_object_get(r.get(), "entries") : nullptr; }
 
 rdv::JsonPtr audit_log(Conn& c, const Server& s, json_t* extra = nullptr) {
@@ -782,11 +774,8 @@ TEST_F(Enterprise, DirectoryStatusRefusals) {
   EXPECT_TRUE(json_is_false(json_object_get(st.get(), "enterprise"))) << dump(st.get());
 }
 
-// The mapped path needs members with external ids: join_network and set_external_id come from
-// the networks and identity areas; the test runs once those are in the build.
+// The mapped path: members with external ids (set_external_id), roles read back.
 TEST_F(Enterprise, DirectorySyncMapsMembers) {
-  if (!serves(server, "join_network") || !serves(server, "set_external_id") || !serves(server, "get_member_role"))
-    GTEST_SKIP() << "join_network / set_external_id / get_member_role not in this build yet";
   Conn c = server.connect();
   uint16_t net = provision_ok(c, server, R"({"name":"mapped","enterprise":true})");
   Daemon alice = register_daemon(c), bob = register_daemon(c), carol = register_daemon(c), nobody = register_daemon(c);
