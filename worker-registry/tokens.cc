@@ -29,10 +29,10 @@ std::string member(const json_t* obj, const char* key) { return std::string(json
 
 }  // namespace
 
-bool read_idp_config(View& view, IdpConfig* out) {
+bool read_identity_provider(View& view, IdentityProvider* out) {
   JsonPtr j = parse_setting(view, kIdpSetting);
   if (!j) return false;
-  *out = IdpConfig{member(j.get(), "idp_type"), member(j.get(), "url"),       member(j.get(), "issuer"),
+  *out = IdentityProvider{member(j.get(), "idp_type"), member(j.get(), "url"),       member(j.get(), "issuer"),
                    member(j.get(), "client_id"), member(j.get(), "tenant_id"), member(j.get(), "domain")};
   return !out->url.empty();
 }
@@ -80,7 +80,7 @@ namespace {
 
 // What the checks before the keys established.
 struct Prelude {
-  IdpConfig idp;
+  IdentityProvider idp;
   jwt::Token token;
 };
 
@@ -108,7 +108,7 @@ bool prelude(Request& r, Prelude* p, Outcome* answer) {
     *answer = Outcome::fail("token too long (max " + std::to_string(kMaxTokenBytes) + " bytes)");
     return false;
   }
-  if (!read_idp_config(r.view, &p->idp)) {
+  if (!read_identity_provider(r.view, &p->idp)) {
     *answer = Outcome::fail("no identity provider configured");
     return false;
   }

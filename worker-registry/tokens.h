@@ -28,12 +28,12 @@ inline constexpr size_t kMaxTokenBytes = 16384;
 // What a verified external id may be: it is stored on the node.
 inline constexpr size_t kMaxExternalIdBytes = 256;
 
-struct IdpConfig {
+struct IdentityProvider {
   std::string idp_type, url, issuer, client_id, tenant_id, domain;
 };
 
 // The configured identity provider; false when none is (unset, or a `url` that is empty).
-bool read_idp_config(View& view, IdpConfig* out);
+bool read_identity_provider(View& view, IdentityProvider* out);
 // The identity webhook's URL, "" when none is configured.
 std::string identity_webhook_url(View& view);
 
