@@ -180,6 +180,7 @@ void run_entry(Entry& e, RunContext& ctx) {
   Request r{*d, e.msg, e.payload, *e.peer, e.now_ns, ctx.cfg, ctx.epoch, view,
             e.is_write ? &child : nullptr, ctx.state, caller, SignatureChecker{&e.jobs, ctx.page}, ctx.page,
             e.effects, &e.resume, &e.partial};
+  r.fetched = e.fetched.get();
 
   Outcome out;
   bool ok = false;

@@ -1,6 +1,7 @@
 // rendezvous-registry: the daemon-facing registry worker. Started by the supervisor with
 // fd 3 = control socket and fd 4 = the registry TCP listener.
 #include <arpa/inet.h>
+#include <curl/curl.h>
 #include <event2/event.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -82,6 +83,19 @@ UniqueFd lock_data_dir(const std::string& dir) {
   return fd;
 }
 
+// libcurl's process-wide state (the outbound calls, worker-registry/fetcher.h): set up before
+// any thread starts, torn down after the last handle is gone — declared first in main(), so
+// destroyed last.
+struct CurlGlobal {
+  CurlGlobal() {
+    if (CURLcode rc = curl_global_init(CURL_GLOBAL_DEFAULT); rc != CURLE_OK)
+      ipc::WorkerControl::fatal(std::string("curl_global_init() failed: ") + curl_easy_strerror(rc));
+  }
+  ~CurlGlobal() { curl_global_cleanup(); }
+  CurlGlobal(const CurlGlobal&) = delete;
+  CurlGlobal& operator=(const CurlGlobal&) = delete;
+};
+
 struct Worker {
   event_base* base;
   registry::Server* server = nullptr;
@@ -125,6 +139,7 @@ void on_gauge_timer(evutil_socket_t, short, void* arg) {
 int main() {
   const int64_t started_ns = mono_now_ns();
   Config cfg = ipc::WorkerControl::boot("registry");
+  CurlGlobal curl;
   if (std::string bad = registry::check_message_table(); !bad.empty())
     ipc::WorkerControl::fatal("message table inconsistent: " + bad);
 

@@ -9,6 +9,7 @@
 #include "membership.h"
 #include "message_table.h"
 #include "registry.h"
+#include "tokens.h"
 #include "util.h"
 #include "wire.h"
 
@@ -57,6 +58,21 @@ std::vector<std::string> lan_addrs_of(const Message& msg) {
   return out;
 }
 
+// register's outbound step: with an identity_token and an identity webhook configured, the
+// webhook is asked about the token before the handler runs (§6.1.1 step 2). Nothing is asked
+// for a request the handler refuses before it would look at the answer.
+std::optional<OutboundCall> register_fetch(Request& r) {
+  std::string_view token = r.msg.str("identity_token");
+  if (token.empty() || token.size() > kMaxTokenBytes) return std::nullopt;
+  if (!register_field_error(r.cfg, r.msg.str("listen_addr"), r.msg.str("owner"), r.msg.str("version"),
+                            lan_addrs_of(r.msg))
+           .empty())
+    return std::nullopt;
+  std::string url = identity_webhook_url(r.view);
+  if (url.empty()) return std::nullopt;
+  return identity_webhook_call(std::move(url), token);
+}
+
 Signer register_signer(const Message& m) { return {0, m.str("public_key")}; }
 std::string register_challenge(const Message& m) { return challenge_register(m.str("listen_addr"), m.str("public_key")); }
 Signer node_signer(const Message& m) { return {m.u32("node_id"), {}}; }
@@ -77,8 +93,17 @@ Outcome handle_register(Request& r) {
 
   if (std::string limit = register_field_error(r.cfg, listen_addr, owner, version, lan_addrs); !limit.empty())
     return Outcome::fail(limit);
+  if (msg.str("identity_token").size() > kMaxTokenBytes)
+    return Outcome::fail("identity_token too long (max " + std::to_string(kMaxTokenBytes) + " bytes)");
 
   std::string observed = sanitize_listen_addr(r.peer.ip, r.peer.port, listen_addr);
+
+  // The identity webhook's answer, when the outbound step asked it (a token, and a webhook
+  // configured when the request's turn came); without a webhook the token is ignored.
+  std::string external_id;
+  if (r.fetched) {
+    if (std::string err = identity_webhook_verdict(*r.fetched, &external_id); !err.empty()) return Outcome::fail(err);
+  }
 
   if (pub_b64.empty()) return Outcome::fail("registration requires public_key");
 
@@ -127,6 +152,7 @@ Outcome handle_register(Request& r) {
     if (!version.empty()) node.version = version;
     node.relay_only = msg.boolean("relay_only");
     if (is_signed) node.sig_verified = true;
+    if (!external_id.empty()) node.external_id = external_id;
     if (node.owner.empty() && !owner.empty()) {
       node.owner = owner;
       uint32_t holder = view.node_for_owner(owner);
@@ -171,6 +197,7 @@ Outcome handle_register(Request& r) {
     node.version = version;
     node.relay_only = msg.boolean("relay_only");
     node.sig_verified = is_signed;
+    node.external_id = external_id;
     node.created_at = now;
     if (!hostname.empty()) hostname_err = claim_hostname(r, w, node, hostname);
     w.put_node(node);
@@ -196,7 +223,9 @@ Outcome handle_register(Request& r) {
       .str("public_key", pub_b64);
   if (!node.hostname.empty()) jw.str("hostname", node.hostname);
   if (!hostname_err.empty()) jw.str("hostname_error", hostname_err);
-  jw.str("observed_addr", node.real_addr).num("protocol_version", 1).end_object();
+  jw.str("observed_addr", node.real_addr).num("protocol_version", 1);
+  if (!external_id.empty()) jw.str("external_id", external_id);
+  jw.end_object();
   return Outcome::ok_raw(std::move(body));
 }
 
@@ -302,7 +331,7 @@ namespace {
 const MessageDesc kMessages[] = {
     {.type = "register", .access = Access::Write, .auth = Auth::Open, .standby_ok = false,
      .handler = handle_register, .signer = register_signer, .challenge = register_challenge,
-     .change = ChangeType::Register},
+     .change = ChangeType::Register, .fetch = register_fetch},
     {.type = "deregister", .access = Access::Write, .auth = Auth::SigOrAdmin, .standby_ok = false,
      .handler = handle_deregister, .signer = node_signer, .challenge = deregister_challenge,
      .change = ChangeType::Deregister},

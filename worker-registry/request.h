@@ -21,6 +21,7 @@
 #include "message.h"
 #include "metrics.h"
 #include "model.h"
+#include "outbound_call.h"
 #include "store.h"
 #include "verify.h"
 
@@ -157,6 +158,9 @@ struct Request {
   // Outcome::more() leaves where to go on in it and its reply so far in `partial`.
   std::string* resume;
   std::string* partial;
+  // The result of the descriptor's outbound step (MessageDesc::fetch), when it decided to make
+  // a call; null otherwise. Owned by the entry; valid for the handler call.
+  const HttpResult* fetched = nullptr;
 
   void effect(Effect::Kind kind, uint32_t id = 0, int64_t value = 0) { effects.push_back({kind, id, value}); }
 

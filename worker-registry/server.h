@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "event.h"
+#include "fetcher.h"
 #include "registry.h"
 #include "verify.h"
 #include "wire.h"
@@ -77,6 +78,7 @@ class Server {
   bool can_take_input(const Conn* c) const;
   void mark(Conn* c);
   void advance(Conn* c);
+  bool start_fetch(Entry& e);
   bool run_read(Entry& e);
   void finish(Entry& e);
   void submit_batch();
@@ -96,6 +98,7 @@ class Server {
   const timeval* idle_timeout_ = nullptr;   // common timeout, 5 min
   const timeval* write_timeout_ = nullptr;  // common timeout, 5 s
   VerifyPool verify_pool_;
+  Fetcher fetcher_{base_};                 // outbound HTTP steps (identity webhook, JWKS)
   Txn snapshot_;                           // the loop's read snapshot, within a pass
   std::unique_ptr<Batch> next_batch_;      // accumulating while the writer is busy
   std::vector<Conn*> marked_;              // connections with news this pass
