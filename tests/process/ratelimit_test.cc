@@ -75,10 +75,17 @@ class RateLimit : public ::testing::Test {
   }
   uint64_t denied_metric(const std::string& kind) {
     HttpResponse h;
-    if (!http_get(server.http_port, "/metrics", &h) || h.status != 200) return 0;
+    if (!http_get(server.http_port, "/metrics", &h) || h.status != 200) {
+      ADD_FAILURE() << "GET /metrics failed (status " << h.status << ")";
+      return 0;
+    }
     std::string key = "pilot_ratelimit_denied_total{kind=\"" + kind + "\"} ";
     size_t at = h.body.find(key);
-    return at == std::string::npos ? 0 : std::stoull(h.body.substr(at + key.size()));
+    if (at == std::string::npos) {
+      ADD_FAILURE() << "no " << key << "in /metrics:\n" << h.body.substr(h.body.size() > 1500 ? h.body.size() - 1500 : 0);
+      return 0;
+    }
+    return std::stoull(h.body.substr(at + key.size()));
   }
 
   Server server;
