@@ -132,12 +132,21 @@ size_t IpBucketTable::find(const uint8_t* key, uint8_t family) const {
   }
 }
 
-IpBucket* IpBucketTable::get(const IpAddr& ip, int64_t now_ns, bool privileged) {
+IpBucket* IpBucketTable::get(const IpAddr& ip, int64_t now_ns, bool privileged, BucketHint* hint) {
   const uint8_t family = ip.family ? uint8_t(ip.family) : 255;  // 0 marks an empty slot
-  if (size_t i = find(ip.bytes, family); i != kNpos) {
+  if (hint && hint->version == version_ && hint->index < slots_.size()) {
+    Slot& s = slots_[hint->index];
+    if (s.family == family && std::memcmp(s.key, ip.bytes, 16) == 0) {
+      s.value.last_used_ns = now_ns;
+      return &s.value;
+    }
+  }
+  auto found = [&](size_t i) {
+    if (hint) *hint = {i, version_};
     slots_[i].value.last_used_ns = now_ns;
     return &slots_[i].value;
-  }
+  };
+  if (size_t i = find(ip.bytes, family); i != kNpos) return found(i);
   if (size_ >= max_entries_ && !privileged) {
     if (now_ns >= next_idle_ns_) evict_idle(now_ns);
     if (size_ >= max_entries_) return nullptr;
@@ -150,9 +159,8 @@ IpBucket* IpBucketTable::get(const IpAddr& ip, int64_t now_ns, bool privileged) 
   std::memcpy(s.key, ip.bytes, 16);
   s.family = family;
   s.value = IpBucket{};
-  s.value.last_used_ns = now_ns;
   size_++;
-  return &s.value;
+  return found(i);
 }
 
 void IpBucketTable::erase_at(size_t i) {
@@ -170,6 +178,7 @@ void IpBucketTable::erase_at(size_t i) {
   }
   slots_[hole].family = 0;
   size_--;
+  version_++;
 }
 
 size_t IpBucketTable::evict_idle(int64_t now_ns) {
@@ -198,6 +207,7 @@ int64_t IpBucketTable::full_wait_ns(int64_t now_ns) const {
 void IpBucketTable::grow() {
   std::vector<Slot> old(slots_.size() * 2);
   old.swap(slots_);
+  version_++;
   const size_t mask = slots_.size() - 1;
   for (const Slot& s : old) {
     if (s.family == 0) continue;
@@ -259,7 +269,7 @@ Verdict RateLimiter::admit(ConnRate& c, const IpAddr& ip, int64_t now_ns) {
     // its full address, so its elevated bucket is its own.
     IpAddr key = ip;
     if (key.family == AF_INET6 && !listed) std::memset(key.bytes + 8, 0, 8);
-    b = ips_.get(key, now_ns, listed);
+    b = ips_.get(key, now_ns, listed, &c.ip_bucket);
     if (!b) {
       refuse(DenyKind::BucketTable, std::max<int64_t>(ips_.full_wait_ns(now_ns), 1));
     } else {

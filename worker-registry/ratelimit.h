@@ -12,7 +12,8 @@
 // source skips the per-connection and global limits and gets its own per-IP rate instead.
 //
 // Cost: admit() allocates nothing unless it meets a new IP and the table has to grow; it reads
-// no clock (the caller passes the time it read for the request anyway) and does one hash probe.
+// no clock (the caller passes the time it read for the request anyway); a connection finds
+// its IP's bucket again without hashing, through a hint that stays valid until an eviction.
 //
 // Threading: a RateLimiter and everything it hands out belong to the registry's event loop.
 #pragma once
@@ -74,6 +75,14 @@ struct IpBucket {
   uint32_t generation = 0;     // RateLimiter generation `rate` was computed for
 };
 
+// Where an IP's bucket was found: lets a connection skip the hash on its next request. Valid
+// while the table has not moved any bucket since (evictions and growth move them; inserts do
+// not).
+struct BucketHint {
+  size_t index = 0;
+  uint64_t version = 0;  // 0: none
+};
+
 // At most `max_entries` buckets in an open-addressing table (linear probing, backward-shift
 // deletion: no tombstones, so probes stay short after evictions), seeded so that a client
 // cannot choose addresses that collide. Grows by doubling up to what max_entries needs; memory
@@ -86,7 +95,8 @@ class IpBucketTable {
   // full it first evicts buckets idle for kRateIdleNs; if none can go, a new IP gets null —
   // unless `privileged` (whitelisted), which always gets a bucket, beyond max_entries if need be.
   // The pointer is valid until the next get() or evict_idle().
-  IpBucket* get(const IpAddr& ip, int64_t now_ns, bool privileged);
+  // `hint` (may be null) is tried first and updated.
+  IpBucket* get(const IpAddr& ip, int64_t now_ns, bool privileged, BucketHint* hint = nullptr);
   // Removes every bucket unused for kRateIdleNs. Returns how many went.
   size_t evict_idle(int64_t now_ns);
   // How long a new IP must wait, from now_ns, before a full table can have an idle bucket.
@@ -108,6 +118,7 @@ class IpBucketTable {
   std::vector<Slot> slots_;
   size_t size_ = 0, max_entries_;
   uint64_t seed_;
+  uint64_t version_ = 1;      // bumped whenever a bucket moves (erase, grow)
   int64_t next_idle_ns_ = 0;  // no bucket can be idle before this (computed by evict_idle)
 };
 
@@ -134,6 +145,7 @@ struct ConnRate {
   TokenBucket bucket;
   uint32_t generation = 0;
   int64_t listed_rate = 0;  // > 0: the source is whitelisted at this rate
+  BucketHint ip_bucket;     // where its IP's bucket was last found
 };
 
 class RateLimiter {

@@ -234,6 +234,39 @@ TEST(IpBucketTable, SurvivesChurn) {
   EXPECT_EQ(t.size(), 10000u);  // none was created anew
 }
 
+// A connection's hint finds its bucket without hashing, and after buckets moved (growth,
+// eviction) the lookup falls back to the hash and still finds the same bucket.
+TEST(IpBucketTable, HintStaysCorrectWhenBucketsMove) {
+  IpBucketTable t(100000, 11);
+  BucketHint hint;
+  IpBucket* a = t.get(ip("198.51.100.77"), kSec, false, &hint);
+  ASSERT_NE(a, nullptr);
+  a->rate = 1234;
+  EXPECT_EQ(t.get(ip("198.51.100.77"), kSec, false, &hint), a);
+  for (uint32_t i = 0; i < 5000; i++) {  // grows the table several times
+    IpAddr other;
+    other.family = AF_INET;
+    other.bytes[0] = 172;
+    other.bytes[2] = uint8_t(i >> 8);
+    other.bytes[3] = uint8_t(i);
+    t.get(other, 2 * kSec, false);
+  }
+  IpBucket* again = t.get(ip("198.51.100.77"), 3 * kSec, false, &hint);
+  ASSERT_NE(again, nullptr);
+  EXPECT_EQ(again->rate, 1234);
+  EXPECT_EQ(t.evict_idle(4 * kSec + 1), 5000u);  // the others go; buckets shift back
+  again = t.get(ip("198.51.100.77"), 4 * kSec + 2, false, &hint);
+  ASSERT_NE(again, nullptr);
+  EXPECT_EQ(again->rate, 1234);
+  EXPECT_EQ(t.size(), 1u);
+  // A hint for another IP's slot never returns that bucket.
+  BucketHint wrong = hint;
+  IpBucket* b = t.get(ip("198.51.100.78"), 4 * kSec + 3, false, &wrong);
+  ASSERT_NE(b, nullptr);
+  EXPECT_NE(b, again);
+  EXPECT_EQ(t.size(), 2u);
+}
+
 TEST(IpBucketTable, MemoryFollowsTheIpsSeen) {
   IpBucketTable t(kMaxTrackedIps, 1);
   EXPECT_LE(t.capacity(), 64u);
