@@ -8,6 +8,7 @@
 // tests wait it out (JSON, binary, whitelist), and they find its end by the first refusal
 // rather than by sleeping. The limits are set small by flags (-rate-limit-per-ip 3: a burst
 // of 3 and one token every 333 ms).
+#include <signal.h>
 #include <sys/stat.h>
 
 #include <cstdio>
@@ -313,6 +314,28 @@ TEST_F(RateLimit, WhitelistAtStartAndItsFlag) {
   std::string line = log.substr(at, log.find('\n', at) - at);
   EXPECT_NE(line.find("entries=2"), std::string::npos) << line;
   EXPECT_NE(line.find(path), std::string::npos) << line;
+}
+
+// The whitelist is a file, so a registry worker killed and restarted by the supervisor reads
+// it again before serving.
+TEST_F(RateLimit, WhitelistSurvivesARegistryCrash) {
+  std::string path = server.data_dir + "/rate-limit-whitelist.json";
+  std::ofstream(path) << R"([{"cidr":"127.0.0.0/8","rate":1000}])";
+  start({});
+  ASSERT_TRUE(wait_log("rate-limit-whitelist reloaded", 1));
+  pid_t old = server.worker("rendezvous-registry");
+  ASSERT_GT(old, 0);
+  ASSERT_EQ(::kill(old, SIGKILL), 0);
+  ASSERT_GT(server.wait_worker("rendezvous-registry", old, 20000), 0);
+  EXPECT_TRUE(wait_log("rate-limit-whitelist reloaded", 2)) << "the new worker did not load the whitelist";
+}
+
+// The escape hatch reaches the worker through the supervisor's environment (its effect on
+// the limits is tested in tests/unit/ratelimit_test.cc).
+TEST_F(RateLimit, NoRateLimitEnvironmentIsHonoured) {
+  server.extra_env.push_back("PILOT_REGISTRY_NORATELIMIT=1");
+  start({});
+  EXPECT_TRUE(wait_log("PILOT_REGISTRY_NORATELIMIT=1: the per-IP rate limit is off", 1));
 }
 
 TEST_F(RateLimit, InvalidWhitelistAtStartIsReportedAndIgnored) {
