@@ -189,7 +189,7 @@ struct Cast {
   Daemon t, m, r, s, p;
 };
 
-class StrictDirectory : public Strict {
+class StrictDirectoryAuth : public Strict {
  protected:
   void cast(std::vector<std::string> args) {
     start(std::move(args));
@@ -235,7 +235,7 @@ class StrictDirectory : public Strict {
 };
 
 // §10.4 items 60, 63 (off), 64 (off), 68 (off), 75 (off).
-TEST_F(StrictDirectory, OffPrivateNodesFollowTheOrdinaryRules) {
+TEST_F(StrictDirectoryAuth, OffPrivateNodesFollowTheOrdinaryRules) {
   cast({});
   Conn c = server.connect();
   EXPECT_TRUE(is_ok(do_lookup(c, who.t.id), "lookup_ok"));
@@ -259,7 +259,7 @@ TEST_F(StrictDirectory, OffPrivateNodesFollowTheOrdinaryRules) {
 }
 
 // §10.4 items 61, 62.
-TEST_F(StrictDirectory, LookupOfAPrivateNodeNeedsAnEntitledSignedRequester) {
+TEST_F(StrictDirectoryAuth, LookupOfAPrivateNodeNeedsAnEntitledSignedRequester) {
   cast({"-strict-directory-auth"});
   Conn c = server.connect();
   const std::string miss = "node " + id_text(who.t.id) + ": node not found";
@@ -289,7 +289,7 @@ TEST_F(StrictDirectory, LookupOfAPrivateNodeNeedsAnEntitledSignedRequester) {
 }
 
 // §10.4 items 63, 64: the native lookup has no requester; resolve denials look like misses.
-TEST_F(StrictDirectory, BinaryLookupAndResolveHidePrivateNodes) {
+TEST_F(StrictDirectoryAuth, BinaryLookupAndResolveHidePrivateNodes) {
   cast({"-strict-directory-auth"});
   Conn b = server.connect();
   ASSERT_TRUE(b.send_preamble());
@@ -325,7 +325,7 @@ TEST_F(StrictDirectory, BinaryLookupAndResolveHidePrivateNodes) {
 }
 
 // §10.4 item 68.
-TEST_F(StrictDirectory, ResolveHostnameOfAPrivateNodeNeedsASignature) {
+TEST_F(StrictDirectoryAuth, ResolveHostnameOfAPrivateNodeNeedsASignature) {
   cast({"-strict-directory-auth"});
   Conn c = server.connect();
   const std::string miss = "hostname \"target-host\" not found";
@@ -344,7 +344,7 @@ TEST_F(StrictDirectory, ResolveHostnameOfAPrivateNodeNeedsASignature) {
 }
 
 // §10.4 item 75.
-TEST_F(StrictDirectory, ListNodesOfANetworkNeedsASignedMember) {
+TEST_F(StrictDirectoryAuth, ListNodesOfANetworkNeedsASignedMember) {
   cast({"-strict-directory-auth"});
   Conn c = server.connect();
   EXPECT_TRUE(is_error(list_as(c, who.s, 8, true),
