@@ -76,7 +76,32 @@ std::optional<OutboundCall> register_fetch(Request& r) {
 Signer register_signer(const Message& m) { return {0, m.str("public_key")}; }
 std::string register_challenge(const Message& m) { return challenge_register(m.str("listen_addr"), m.str("public_key")); }
 Signer node_signer(const Message& m) { return {m.u32("node_id"), {}}; }
-std::string heartbeat_challenge(const Message& m) { return challenge_node("heartbeat", m.u32("node_id")); }
+// StrictHeartbeatFreshness (wire §4.4, §6.2.1): a JSON heartbeat signs the client's `ts` (unix
+// seconds), which must be within this many seconds of ours.
+constexpr int64_t kFreshnessS = 60;
+
+// The heartbeat's `ts`: false when absent or null; any other value reads leniently (§3.1: an
+// ill-typed or out-of-range number is 0, and so stale).
+bool heartbeat_ts(const Message& m, int64_t* ts) {
+  if (!m.has("ts") || m.is_null("ts")) return false;
+  JsonPtr v = m.json("ts");
+  double d = json_is_number(v.get()) ? json_number_value(v.get()) : 0;
+  *ts = d > -9.2e18 && d < 9.2e18 ? int64_t(d) : 0;
+  return true;
+}
+
+std::string fresh_heartbeat_challenge(uint32_t id, int64_t ts) {
+  return "heartbeat:" + std::to_string(id) + ":" + std::to_string(ts);
+}
+
+// What the pool verifies ahead: the strict form when the heartbeat carries a ts (strict mode:
+// the handler verifies that one), heartbeat:<id> otherwise. A non-strict heartbeat that sends a
+// ts anyway is verified on the loop over heartbeat:<id> (no known client sends one).
+std::string heartbeat_challenge(const Message& m) {
+  int64_t ts;
+  if (heartbeat_ts(m, &ts)) return fresh_heartbeat_challenge(m.u32("node_id"), ts);
+  return challenge_node("heartbeat", m.u32("node_id"));
+}
 std::string deregister_challenge(const Message& m) { return challenge_node("deregister", m.u32("node_id")); }
 
 }  // namespace
@@ -275,6 +300,11 @@ void binary_heartbeat(Request& r, std::string& out) {
   auto* p = reinterpret_cast<const uint8_t*>(r.payload.data());
   size_t len = r.payload.size();
   if (len < 68) return wire::append_binary_error(out, "heartbeat request too short: " + std::to_string(len) + " bytes");
+  // The binary layout has no ts to sign: with freshness enforced it is refused outright, before
+  // the node is even looked up, and last_seen does not move (§6.2.2, §10.3 item 56).
+  if (r.cfg.strict_heartbeat_freshness)
+    return wire::append_binary_error(
+        out, "binary heartbeat encoding carries no timestamp; use the JSON heartbeat while freshness is enforced");
   uint32_t id = wire::load_be32(p);
   Node n;
   if (!r.view.get_node(id, &n)) return wire::append_binary_error(out, "node " + std::to_string(id) + ": not found");
@@ -309,8 +339,22 @@ Outcome handle_heartbeat(Request& r) {
   uint32_t id = r.msg.u32("node_id");
   Node node;
   if (!r.view.get_node(id, &node)) return Outcome::fail(node_not_found(id));
-  if (!recently_verified(r, id)) {
-    std::string err = r.authorise(node);
+  if (r.cfg.strict_heartbeat_freshness) {
+    // Every heartbeat verified (the 120 s cache is bypassed), over heartbeat:<id>:<ts>. The Go
+    // texts for a ts out of range ("heartbeat ts is <d>s from registry time") reach the client
+    // as "request failed"; ours carry "expired" / "invalid" so that they arrive verbatim.
+    int64_t ts;
+    if (!heartbeat_ts(r.msg, &ts)) return Outcome::fail("heartbeat requires a ts field");
+    int64_t skew = r.now_ns / 1000000000 - ts;
+    if (skew > kFreshnessS)
+      return Outcome::fail("heartbeat ts expired: " + std::to_string(skew) + "s behind registry time (max 60s)");
+    if (skew < -kFreshnessS)
+      return Outcome::fail("heartbeat ts invalid: " + std::to_string(-skew) + "s ahead of registry time (max 60s)");
+    std::string err = r.signed_by(node, fresh_heartbeat_challenge(id, ts));
+    if (!err.empty()) return Outcome::fail(err);
+    r.effect(Effect::Verified, id, r.now_ns);
+  } else if (!recently_verified(r, id)) {
+    std::string err = r.signed_by(node, challenge_node("heartbeat", id));
     if (!err.empty()) return Outcome::fail(err);
     r.effect(Effect::Verified, id, r.now_ns);
   }

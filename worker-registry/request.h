@@ -168,6 +168,9 @@ struct Request {
   // The descriptor's class for `signer`, the node named by the descriptor's signer field:
   // SIG, SIG|ADMIN or ADMIN. Returns "" when authorised, otherwise the error text.
   std::string authorise(const Node& signer);
+  // SIG of §4.3 over an explicit `challenge`, whatever the descriptor's class: for the strict
+  // switches, whose challenges depend on configuration (heartbeat:<id>:<ts>, lookup:<r>:<t>…).
+  std::string signed_by(const Node& signer, std::string_view challenge);
   // ADMIN: the global admin token (or the local operator).
   const std::string& admin();
   // ROLE(roles…) of §4.3 for network `net`: a valid global admin token; or the network's own
