@@ -300,6 +300,16 @@ Outcome handle_list_nodes(Request& r) {
     }
     uint32_t id = read_u32(c.key().substr(2));
     w.begin_object().num("node_id", id).str("address", format_address(net, id));
+    // The network's view of the member (§6.3.8): its role and member tags, also when offline.
+    Member m;
+    if (decode_member(c.value(), &m)) {
+      if (!m.role.empty()) w.str("role", m.role);
+      if (!m.tags.empty()) {
+        w.begin_array("member_tags");
+        for (auto& t : m.tags) w.value_str(t);
+        w.end_array();
+      }
+    }
     Node n;
     if (!r.view.get_node(id, &n)) {
       w.boolean("offline", true).end_object();

@@ -615,6 +615,11 @@ bool Server::spawn(std::string* err) {
     args.push_back("-admin-token");
     args.push_back(admin_token);
   }
+  if (!rate_limits)
+    for (const char* flag : {"-rate-limit-global", "-rate-limit-per-ip", "-rate-limit-per-conn"}) {
+      args.push_back(flag);
+      args.push_back("0");
+    }
   args.insert(args.end(), extra_args.begin(), extra_args.end());
   {
     std::ofstream log(log_path, std::ios::app);

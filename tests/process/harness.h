@@ -170,6 +170,10 @@ class Server {
   std::vector<std::string> extra_args;
   std::vector<std::string> extra_env;  // "NAME=value", added to this process's environment
   bool pass_admin_token = true;        // false: no -admin-token flag (e.g. it comes from -config)
+  // false (the default): the three rate limits are 0, since many tests push requests from one
+  // IP for longer than a connection's 5 s grace on a loaded machine. The rate-limit tests set it
+  // and get the server's own defaults (or their flags in extra_args, which come later and win).
+  bool rate_limits = false;
   pid_t pid = -1;
 
   // Picks new free ports (for a restart on the same data dir).

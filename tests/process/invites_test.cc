@@ -260,7 +260,6 @@ TEST_F(Invites, StandbyPollsWithoutPruning) {
 class InviteInbox : public ::testing::Test {
  protected:
   void SetUp() override {
-    server.extra_args = {"-rate-limit-global", "0", "-rate-limit-per-ip", "0", "-rate-limit-per-conn", "0"};
     std::string err;
     ASSERT_TRUE(server.start(&err)) << err;
   }

@@ -27,6 +27,7 @@ class RateLimit : public ::testing::Test {
     if (HasFailure()) dump_log(server);
   }
   void start(std::vector<std::string> args) {
+    server.rate_limits = true;
     server.extra_args = std::move(args);
     std::string err;
     ASSERT_TRUE(server.start(&err)) << err;

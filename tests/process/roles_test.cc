@@ -52,6 +52,32 @@ uint16_t team(Conn& c, const Server& s, const Daemon& owner, const std::vector<c
   return net;
 }
 
+// §6.3.8: a network's listing shows each member's role and member tags.
+TEST_F(Roles, ListNodesShowsRolesAndMemberTags) {
+  Conn c = server.connect();
+  Daemon owner = register_daemon(c), m = register_daemon(c);
+  uint16_t net = team(c, server, owner, {&m});
+  ASSERT_TRUE(is_ok(set_tags(c, server, net, m.id, json_pack("[s,s]", "db", "eu")), "set_member_tags_ok"));
+  rdv::JsonPtr r = call(c, json_pack("{s:s,s:i}", "type", "list_nodes", "network_id", int(net)));
+  ASSERT_TRUE(is_ok(r, "list_nodes_ok"));
+  size_t i;
+  json_t* e;
+  int seen = 0;
+  json_array_foreach(json_object_get(r.get(), "nodes"), i, e) {
+    if (num(e, "node_id") == owner.id) {
+      EXPECT_EQ(str(e, "role"), "owner") << dump(e);
+      EXPECT_FALSE(has(e, "member_tags")) << dump(e);  // only when non-empty
+      seen++;
+    } else if (num(e, "node_id") == m.id) {
+      EXPECT_EQ(str(e, "role"), "member") << dump(e);
+      EXPECT_EQ(dump(json_object_get(e, "member_tags")), R"(["db","eu"])");
+      EXPECT_FALSE(has(e, "external_id"));
+      seen++;
+    }
+  }
+  EXPECT_EQ(seen, 2) << dump(r.get());
+}
+
 // §10.5 item 84.
 TEST_F(Roles, PromoteAndDemote) {
   Conn c = server.connect();
