@@ -140,13 +140,13 @@ void store_webhook(Write& w, std::string_view url, std::string_view secret, std:
 void store_identity_webhook(Write& w, std::string_view url, std::string_view via) {
   std::string body;
   if (!url.empty()) JsonWriter(body).begin_object().str("url", url).end_object();
-  w.put_setting(kSettingIdentityWebhook, body);
+  w.put_setting(kIdentityWebhookSetting, body);
   AuditAttrs a{{"url", std::string(url)}, {"status", status_of(!url.empty())}};
   add_via(a, via);
   w.audit("identity_webhook.set", 0, 0, a);
 }
 
-void store_idp(Write& w, const IdpSettings* idp, std::string_view via) {
+void store_idp(Write& w, const IdentityProvider* idp, std::string_view via) {
   std::string body, hook;
   if (idp) {
     JsonWriter(body)
@@ -160,9 +160,9 @@ void store_idp(Write& w, const IdpSettings* idp, std::string_view via) {
         .end_object();
     JsonWriter(hook).begin_object().str("url", idp->url).end_object();
   }
-  w.put_setting(kSettingIdp, body);
+  w.put_setting(kIdpSetting, body);
   // §6.8: the IdP's URL is the identity webhook too; clearing the IdP clears it.
-  w.put_setting(kSettingIdentityWebhook, hook);
+  w.put_setting(kIdentityWebhookSetting, hook);
   AuditAttrs a;
   if (idp) a = {{"idp_type", idp->idp_type}, {"url", idp->url}, {"issuer", idp->issuer}};
   a.emplace_back("status", status_of(idp != nullptr));
@@ -340,7 +340,7 @@ Outcome handle_set_identity_webhook(Request& r) {
 
 Outcome handle_set_idp_config(Request& r) {
   if (const std::string& err = r.admin(); !err.empty()) return Outcome::fail(err);
-  IdpSettings idp;
+  IdentityProvider idp;
   for (auto [key, field, max] : {std::tuple{"idp_type", &idp.idp_type, kMaxFieldBytes}, {"url", &idp.url, kMaxUrlBytes},
                                  {"issuer", &idp.issuer, kMaxUrlBytes}, {"client_id", &idp.client_id, kMaxFieldBytes},
                                  {"tenant_id", &idp.tenant_id, kMaxFieldBytes}, {"domain", &idp.domain, kMaxFieldBytes}})
@@ -365,7 +365,7 @@ Outcome handle_set_idp_config(Request& r) {
 
 Outcome handle_get_idp_config(Request& r) {
   if (const std::string& err = r.admin(); !err.empty()) return Outcome::fail(err);
-  JsonPtr idp = setting_object(r.view, kSettingIdp);
+  JsonPtr idp = setting_object(r.view, kIdpSetting);
   bool configured = !json_str(idp.get(), "idp_type").empty() && !json_str(idp.get(), "url").empty();
   json_t* out = json_object();
   json_object_set_new(out, "type", json_string("get_idp_config_ok"));

@@ -27,14 +27,14 @@
 
 #include "cidr.h"
 #include "request.h"
+#include "tokens.h"
 
 namespace rdv::registry {
 
 inline constexpr std::string_view kSettingWebhook = "webhook";
 inline constexpr std::string_view kSettingWebhookStats = "webhook_stats";
 inline constexpr std::string_view kSettingWebhookDlq = "webhook_dlq";
-inline constexpr std::string_view kSettingIdentityWebhook = "identity_webhook";
-inline constexpr std::string_view kSettingIdp = "idp";
+// identity_webhook and idp: kIdentityWebhookSetting and kIdpSetting in tokens.h (their reader).
 inline constexpr std::string_view kSettingAuditExport = "audit_export";
 inline constexpr std::string_view kSettingAuditExportStats = "audit_export_stats";
 
@@ -45,11 +45,6 @@ inline constexpr size_t kMaxFieldBytes = 256;        // every other string
 inline constexpr size_t kMaxDirectoryEntries = 10000;
 inline constexpr size_t kMaxBlueprintRoles = 10000;
 inline constexpr size_t kMaxEntryGroups = 256;
-
-// Field for field tokens.cc's IdpConfig (another branch): to be one struct once merged.
-struct IdpSettings {
-  std::string idp_type, url, issuer, client_id, tenant_id, domain;
-};
 
 struct AuditExportConfig {
   std::string format, endpoint, token, index, source;
@@ -78,7 +73,7 @@ std::string export_endpoint_error(std::string_view format, std::string_view endp
 // (a new dispatcher, ops-spec §8.1); clearing the IdP clears the identity webhook too.
 void store_webhook(Write& w, std::string_view url, std::string_view secret, std::string_view via = {});
 void store_identity_webhook(Write& w, std::string_view url, std::string_view via = {});
-void store_idp(Write& w, const IdpSettings* idp, std::string_view via = {});
+void store_idp(Write& w, const IdentityProvider* idp, std::string_view via = {});
 void store_audit_export(Write& w, const AuditExportConfig* cfg, std::string_view via = {});
 
 // A settings record as a JSON object, or null when unset or unreadable.
@@ -109,7 +104,7 @@ struct Blueprint {
   std::string expr_policy;  // canonical compact JSON text; "" = none
   std::vector<std::pair<std::string, std::string>> roles;  // external_id, role
   bool has_idp = false;
-  IdpSettings idp;
+  IdentityProvider idp;
   std::string audit_url, identity_url;  // webhooks; "" = leave as is
   bool has_audit_export = false;
   AuditExportConfig audit_export;

@@ -183,7 +183,7 @@ std::string parse_blueprint(const json_t* bp, const CidrList& allowed, Blueprint
   const json_t* obj;
   if (!(e = blueprint_object(bp, "identity_provider", &obj)).empty()) return e;
   if (obj) {
-    IdpSettings& idp = b->idp;
+    IdentityProvider& idp = b->idp;
     for (auto [key, field, max] :
          {std::tuple{"type", &idp.idp_type, kMaxFieldBytes}, {"url", &idp.url, kMaxUrlBytes}, {"issuer", &idp.issuer, kMaxUrlBytes},
           {"client_id", &idp.client_id, kMaxFieldBytes}, {"tenant_id", &idp.tenant_id, kMaxFieldBytes},
@@ -411,7 +411,7 @@ Outcome handle_get_provision_status(Request& r) {
     r.view.note(c.error());
   }
   body += ']';
-  JsonPtr idp = setting_object(r.view, kSettingIdp);
+  JsonPtr idp = setting_object(r.view, kIdpSetting);
   JsonPtr exporter = setting_object(r.view, kSettingAuditExport);
   JsonPtr hook = setting_object(r.view, kSettingWebhook);
   if (std::string_view t = json_str(idp.get(), "idp_type"); !t.empty()) {
