@@ -404,7 +404,12 @@ void handle_frame(Conn* c, std::string_view body, int64_t now) {
     return;
   }
   w->src->on_failure(c->op);
-  if (!counted) return;
+  if (!counted) {
+    // Not an error of the cell, but the only clue when every request fails during warm-up.
+    if (now < w->window_start)
+      note_error(w, "(warm-up) " + std::string(op_kind_name(c->op.kind)) + ": " + std::string(body));
+    return;
+  }
   r.err_by_kind[int(c->op.kind)]++;
   if (cls == ReplyClass::ErrorReply) {
     r.error_replies++;
