@@ -391,6 +391,11 @@ JsonPtr Message::json(std::string_view key) const {
                             JSON_DECODE_ANY | JSON_DECODE_INT_AS_REAL | JSON_ALLOW_NUL, &err));
 }
 
+std::string_view Message::raw(std::string_view key) const {
+  const Member* m = find(key);
+  return m ? std::string_view(body_).substr(m->val_off, m->val_len) : std::string_view();
+}
+
 std::vector<std::string> Message::string_list(std::string_view key) const {
   std::vector<std::string> out;
   const Member* m = find(key);

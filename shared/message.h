@@ -43,6 +43,9 @@ class Message {
   std::vector<std::string> string_list(std::string_view key) const;
   // Any member as a jansson value (numbers as doubles), or null when absent.
   JsonPtr json(std::string_view key) const;
+  // A member's JSON text exactly as sent (a string with its quotes and escapes), or "" when
+  // absent: its first byte tells the kind, and a document stored as given keeps its integers.
+  std::string_view raw(std::string_view key) const;
   std::string_view type() const { return str("type"); }
   size_t size() const { return members_.size(); }
 

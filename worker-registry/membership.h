@@ -6,6 +6,8 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "request.h"
 
@@ -29,5 +31,40 @@ void drop_invites_of_node(Request& r, Write& w, uint32_t node);
 void drop_invites_for_network(Request& r, Write& w, uint16_t net);
 // Invites to `target` for `net` and sent by `node` for `net`: remove_member's cleanup.
 void drop_invites_of_member(Request& r, Write& w, uint16_t net, uint32_t node);
+
+// The invite in `target`'s inbox for `net`; false when there is none.
+bool get_invite(View& view, uint32_t target, uint16_t net, Invite* out = nullptr);
+// The invites in `target`'s inbox, by network id (an inbox holds at most kMaxInviteInbox).
+struct InboxEntry {
+  uint16_t net;
+  Invite invite;
+};
+std::vector<InboxEntry> invite_inbox(View& view, uint32_t target);
+inline constexpr size_t kMaxInviteInbox = 100;             // per target (§5.4)
+inline constexpr int64_t kInviteTtlS = 30LL * 24 * 3600;   // pruned when the target polls
+
+// ---- whole networks ----
+
+// Every membership of `net` (not the backbone), in node-id order: the write paths that visit a
+// whole network (delete, the enterprise switch, finding the owner). Reaped members included.
+struct MemberRow {
+  uint32_t node;
+  Member member;
+};
+std::vector<MemberRow> members_of(View& view, uint16_t net);
+
+// Deletes `net` and everything that hangs on it: every members record, the network in its live
+// members' lists, every invite for it, its RBAC pre-assignments, its name and its record.
+void delete_network_records(Request& r, Write& w, const Network& net);
+
+// ---- RBAC pre-assignments (store.h preassign) ----
+
+// The key of a pre-assignment: u16 net ‖ the external id in ASCII lower case, so a lookup
+// matches case-insensitively. Writers (provision_network, directory_sync) and join_network
+// must all build keys with this function.
+std::string preassign_key(uint16_t net, std::string_view external_id);
+// The role pre-assigned to `node` in `net`: "owner" or "admin" as stored, any other stored role
+// as "member" (as the Go server maps them); "" when none or the node has no external id.
+std::string preassigned_role(View& view, uint16_t net, const Node& node);
 
 }  // namespace rdv::registry

@@ -278,21 +278,24 @@ void Write::audit(std::string_view action, uint16_t network_id, uint32_t node_id
     if (k == "network_id" && !e.network_id) e.network_id = uint16_t(std::strtoul(v.c_str(), nullptr, 10));
   }
   e.details = audit_details(attrs);
+  r_.view.note(append_audit(m_, *r_.write_txn, e, uint64_t(std::max<int64_t>(1, r_.cfg.audit_keep))));
+}
+
+int append_audit(Mutation& m, const Txn& txn, AuditEntry& e, uint64_t keep) {
   uint64_t seq = 1;
   {
-    Cursor c(*r_.write_txn, Db::Audit);
+    Cursor c(txn, Db::Audit);
     if (c.last()) {
       seq = read_u64(c.key()) + 1;
       AuditEntry prev;
       if (decode_audit(c.value(), &prev)) e.prev_hash = prev.hash;
     }
-    r_.view.note(c.error());
+    if (c.error()) return c.error();
   }
   e.hash = audit_hash(e);
-  put(Db::Audit, key_u64(seq), encode_audit(e));
-  // The log keeps the newest -audit-keep entries: one append drops at most one.
-  uint64_t keep = uint64_t(std::max<int64_t>(1, r_.cfg.audit_keep));
-  if (seq > keep) del(Db::Audit, key_u64(seq - keep));
+  if (int rc = m.put(Db::Audit, key_u64(seq), encode_audit(e))) return rc;
+  // The log keeps the newest `keep` entries: one append drops at most one.
+  return seq > keep ? m.del(Db::Audit, key_u64(seq - keep)) : 0;
 }
 
 uint64_t Write::ack_consumer(std::string_view name, uint64_t seq) {

@@ -224,6 +224,11 @@ class Write {
   Mutation m_;
 };
 
+// Appends `e` (details already built) to the audit log through `m`, chained to the newest
+// entry, and drops the entry that falls out of the newest `keep`. Write::audit and the
+// writer's reaper use it. Returns 0 or an LMDB error.
+int append_audit(Mutation& m, const Txn& txn, AuditEntry& e, uint64_t keep);
+
 std::string node_not_found(uint32_t id);  // "node <id>: node not found"
 json_t* json_string_list(const std::vector<std::string>& v);
 // "invalid signature encoding: …" detail for undecodable base64, in Go's words.

@@ -15,8 +15,12 @@ constexpr size_t kTrimBatch = 50000;
 // kept in other networks' member lists, key and owner indices kept (§6.2.3) so the same key
 // gets its id back. The loop chose them from its liveness table; a heartbeat that raced the
 // choice finds the node gone and the daemon registers again, as after any reap.
-int reap(Txn& txn, uint64_t epoch, const std::vector<uint32_t>& ids, std::vector<uint32_t>* reaped) {
+//
+// One audit entry per pass (node.reaped with the count and the first ids), not one per node:
+// a pass may reap thousands, which would flush the whole audit log out.
+int reap(Txn& txn, const Config& cfg, uint64_t epoch, const std::vector<uint32_t>& ids, std::vector<uint32_t>* reaped) {
   Mutation m(txn, ChangeType::Reap);
+  size_t before = reaped->size();
   for (uint32_t id : ids) {
     std::string_view v;
     int rc = txn.get(Db::Nodes, key_u32(id), &v);
@@ -33,6 +37,16 @@ int reap(Txn& txn, uint64_t epoch, const std::vector<uint32_t>& ids, std::vector
         return rc;
     }
     reaped->push_back(id);
+  }
+  if (size_t n = reaped->size() - before) {
+    AuditEntry e;
+    e.timestamp = unix_now();
+    e.action = "node.reaped";
+    if (n == 1) e.node_id = (*reaped)[before];
+    std::string first;
+    for (size_t i = before; i < reaped->size() && i < before + 20; i++) first += (first.empty() ? "" : " ") + std::to_string((*reaped)[i]);
+    e.details = audit_details({{"count", std::to_string(n)}, {"nodes", first + (n > 20 ? " …" : "")}});
+    if (int rc = append_audit(m, txn, e, uint64_t(std::max<int64_t>(1, cfg.audit_keep)))) return rc;
   }
   return m.finish(epoch);
 }
@@ -114,7 +128,7 @@ int Writer::apply(Batch& b, Txn& txn) {
       if (int rc = txn.put(Db::Liveness, key_u32(row.id), key_u64(uint64_t(row.last_seen_ns)))) return rc;
     }
   if (!b.reap.empty())
-    if (int rc = reap(txn, b.epoch, b.reap, &b.reaped)) return rc;
+    if (int rc = reap(txn, *b.cfg, b.epoch, b.reap, &b.reaped)) return rc;
   if (b.trim) {
     // Bounded by -changelog-keep, by what every registered consumer acknowledged, and by
     // -changelog-max-mb (store.h plan_changelog_trim). Not itself logged: it changes no state
