@@ -737,7 +737,7 @@ int run(int argc, char** argv) {
       target_desc = opt.bin_dir + "/rendezvous on 127.0.0.1:" +
                     std::to_string(server.registry_port()) + ", data dir " +
                     server.data_dir() + " (" + filesystem_type(server.data_dir()) +
-                    "), rate limiter on (default limits), loopback whitelisted";
+                    "), rate limiter off (-rate-limit-global/-per-ip/-per-conn 0)";
     }
   }
   if (exit_code == 0 && need_base) printf("server under test: %s\n", target_desc.c_str());
