@@ -23,12 +23,15 @@ CXXFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-r
 LDFLAGS += -fsanitize=address,undefined
 endif
 
-LIBS := -levent_core -levent_pthreads -ljansson -lsodium -llmdb -lsystemd -lpthread
+# libcurl (its multi interface, on the registry's event loop) makes the outbound calls: the
+# identity webhook and the identity provider's JWKS; libcrypto verifies RS256 tokens.
+LIBS := -levent_core -levent_pthreads -ljansson -lsodium -llmdb -lsystemd -lcurl -lcrypto -lpthread
 CIVET_LIBS := -lcivetweb
 GTEST_LIBS := -lgtest -lpthread
 
 DEB_PACKAGES := g++ make pkg-config libevent-dev libjansson-dev libsodium-dev liblmdb-dev \
-                libcivetweb-dev libsystemd-dev libgtest-dev lmdb-utils curl systemd
+                libcivetweb-dev libsystemd-dev libgtest-dev libcurl4-openssl-dev libssl-dev \
+                ca-certificates lmdb-utils curl systemd
 
 BIN := $(BUILD)/bin
 OBJ := $(BUILD)/obj

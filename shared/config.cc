@@ -4,6 +4,7 @@
 #include <cstring>
 #include <set>
 
+#include "cidr.h"
 #include "json.h"
 #include "log.h"
 #include "util.h"
@@ -351,6 +352,12 @@ bool Config::validate(std::string* error) const {
     }
   if (beacon_register_cooldown_ns < 0) { *error = "beacon-register-cooldown: must be >= 0"; return false; }
   if (audit_keep < 1 || audit_keep > 10000000) { *error = "audit-keep: must be between 1 and 10000000"; return false; }
+  CidrList private_ranges;
+  std::string bad_range;
+  if (!parse_cidr_list(allow_private_endpoints, &private_ranges, &bad_range)) {
+    *error = "allow-private-endpoints: " + bad_range;
+    return false;
+  }
   if (heartbeat_flush_ms < 10 || heartbeat_flush_ms > 60000) {
     *error = "heartbeat-flush-ms: must be between 10 and 60000";
     return false;

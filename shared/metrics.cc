@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstring>
 #include <unordered_map>
+#include <utility>
 
 #include "util.h"
 
@@ -202,6 +203,14 @@ std::string render_registry(const RegistryPage& p) {
   family(out, "pilot_signature_verify_total", "counter", "Ed25519 verifications by result.");
   out += "pilot_signature_verify_total{result=\"fail\"} " + format_number(double(ld(p.signature_verify_fail))) + "\n";
   out += "pilot_signature_verify_total{result=\"ok\"} " + format_number(double(ld(p.signature_verify_ok))) + "\n";
+  family(out, "pilot_ratelimit_denied_total", "counter", "Requests refused by the rate limiter, by the limit that refused.");
+  const std::pair<const char*, const std::atomic<uint64_t>*> denied[] = {
+      {"bucket_table", &p.ratelimit_denied_bucket_table},
+      {"connection", &p.ratelimit_denied_connection},
+      {"global", &p.ratelimit_denied_global},
+      {"ip", &p.ratelimit_denied_ip}};
+  for (auto& [kind, n] : denied)
+    out += std::string("pilot_ratelimit_denied_total{kind=\"") + kind + "\"} " + format_number(double(ld(*n))) + "\n";
   return out;
 }
 

@@ -76,6 +76,11 @@ struct RegistryPage {
   std::atomic<uint64_t> serving;                 // 1 while the registry accepts requests
   std::atomic<uint64_t> is_standby;
   std::atomic<uint64_t> epoch;
+  // Requests refused by the rate limiter (wire §2.7, ops-spec §10.6), by the limit that refused.
+  std::atomic<uint64_t> ratelimit_denied_ip;
+  std::atomic<uint64_t> ratelimit_denied_bucket_table;  // a new IP found the per-IP table full
+  std::atomic<uint64_t> ratelimit_denied_global;
+  std::atomic<uint64_t> ratelimit_denied_connection;
 };
 
 // Maps `path` (creating and sizing it when `writable`). A symlink at `path` is refused

@@ -6,7 +6,9 @@
 #include <cstdint>
 #include <string>
 
+#include "cidr.h"
 #include "event.h"
+#include "ratelimit.h"
 #include "request_queue.h"
 #include "server.h"
 #include "util.h"
@@ -28,6 +30,8 @@ struct Server::Conn {
   uint64_t id = 0;
   bool control = false;
   Peer peer;
+  IpAddr ip;       // the peer's address, for the per-IP limit and the whitelist
+  ConnRate rate;   // this connection's rate-limit state (its grace starts at the accept)
   wire::Mode mode = wire::Mode::Undetected;
   std::string in;
   size_t in_off = 0;

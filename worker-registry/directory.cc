@@ -34,6 +34,22 @@ bool share_network(const Node& a, const Node& b) {
   return false;
 }
 
+// StrictDirectoryAuth (wire §4.6): may the request's requester see private node `target`?
+// Yes for the global admin token (the operator); otherwise requester_id must name a registered
+// node that is the target, shares a non-backbone network with it or has a trust pair with it,
+// and the request must carry that node's signature over `challenge`. Every "no" is answered
+// exactly like a miss by the caller, so a denial tells nothing about the target.
+bool strict_entitled(Request& r, const Node& target, const std::string& challenge) {
+  if (r.has_admin()) return true;
+  uint32_t requester = r.msg.u32("requester_id");
+  Node req;
+  if (!r.view.get_node(requester, &req)) return false;
+  // The relation first: these are snapshot reads; the signature was verified ahead.
+  if (requester != target.id && !share_network(req, target) && !r.view.trust_pair(requester, target.id))
+    return false;
+  return r.signed_by(req, challenge).empty();
+}
+
 int64_t key_age_days(const Node& n, int64_t now) {
   int64_t since = n.rotated_at ? n.rotated_at : n.created_at;
   return since ? whole_days(since, now) : 0;
@@ -54,6 +70,9 @@ Outcome handle_lookup(Request& r) {
   uint32_t id = r.msg.u32("node_id");
   Node n;
   if (!r.view.get_node(id, &n)) return Outcome::fail(node_not_found(id));
+  if (r.cfg.strict_directory_auth && !n.is_public &&
+      !strict_entitled(r, n, challenge_pair("lookup", r.msg.u32("requester_id"), id)))
+    return Outcome::fail(node_not_found(id));
   std::string body;
   body.reserve(320);
   JsonWriter w(body);
@@ -95,7 +114,10 @@ Outcome handle_resolve(Request& r) {
   Node n;
   if (!r.view.get_node(target, &n)) return Outcome::fail(node_not_found(target));
   if (!n.is_public && !r.view.trust_pair(requester, target) && !share_network(req, n))
-    return Outcome::fail("resolve denied: node " + std::to_string(target) + " is private (establish mutual trust first)");
+    return Outcome::fail(r.cfg.strict_directory_auth
+                             ? node_not_found(target)  // strict: indistinguishable from a miss
+                             : "resolve denied: node " + std::to_string(target) +
+                                   " is private (establish mutual trust first)");
   json_t* out = json_object();
   json_object_set_new(out, "type", json_string("resolve_ok"));
   json_object_set_new(out, "node_id", json_integer(n.id));
@@ -145,7 +167,11 @@ Outcome handle_resolve_hostname(Request& r) {
   Node n;
   if (!r.view.get_node(id, &n))
     return Outcome::fail("hostname \"" + hostname + "\" maps to missing node " + std::to_string(id));
-  if (!n.is_public) {
+  if (!n.is_public && r.cfg.strict_directory_auth) {
+    // Strict: the same relations, proven by the requester's signature.
+    if (!strict_entitled(r, n, challenge_node("resolve_hostname", r.msg.u32("requester_id"))))
+      return Outcome::fail(not_found);
+  } else if (!n.is_public) {
     // Private: the node itself, a trusted peer or a network neighbour (requester_id is taken
     // on faith outside strict mode, as in the Go server).
     uint32_t requester = r.msg.u32("requester_id");
@@ -227,6 +253,20 @@ Outcome handle_list_nodes(Request& r) {
   if (first) {
     if (net == 0 && !r.admin().empty())
       return Outcome::fail("listing backbone nodes is not permitted (use lookup with a specific node_id)");
+    if (net != 0 && r.cfg.strict_directory_auth && !r.has_admin()) {
+      // Strict: a signed member only. A network that does not exist gets the non-member
+      // answer too, so the listing does not reveal which ids exist (the admin still sees
+      // "network not found").
+      uint32_t requester = r.msg.u32("requester_id");
+      Node req;
+      if (!r.view.get_node(requester, &req))
+        return Outcome::fail("list_nodes denied: requester node " + std::to_string(requester) + " is not registered");
+      std::string err = r.signed_by(req, challenge_pair("list_nodes", requester, net));
+      if (!err.empty()) return Outcome::fail(err);
+      if (!r.view.get_member(net, requester))
+        return Outcome::fail("list_nodes denied: node " + std::to_string(requester) + " is not a member of network " +
+                             std::to_string(net));
+    }
     std::string_view rec;
     if (net != 0 && r.view.txn().get(Db::Networks, key_u16(net), &rec) != 0)
       return Outcome::fail("network " + std::to_string(net) + ": network not found");
@@ -289,6 +329,9 @@ void binary_lookup(Request& r, std::string& out) {
   uint32_t id = wire::load_be32(p);
   Node n;
   if (!r.view.get_node(id, &n)) return wire::append_binary_error(out, binary_not_found(id));
+  // The native lookup carries no requester: with strict directory auth a private node is never
+  // disclosed over it (§7.4).
+  if (r.cfg.strict_directory_auth && !n.is_public) return wire::append_binary_error(out, binary_not_found(id));
   std::string payload;
   wire::put_be32(payload, n.id);
   payload += char((n.is_public ? 1 : 0) | (n.task_exec ? 2 : 0));
@@ -320,7 +363,9 @@ void binary_resolve(Request& r, std::string& out) {
   if (!r.view.get_node(target, &n)) return wire::append_binary_error(out, binary_not_found(target));
   if (!n.is_public && !r.view.trust_pair(requester, target) && !share_network(req, n))
     return wire::append_binary_error(
-        out, "resolve denied: node " + std::to_string(target) + " is private (establish mutual trust first)");
+        out, r.cfg.strict_directory_auth
+                 ? binary_not_found(target)
+                 : "resolve denied: node " + std::to_string(target) + " is private (establish mutual trust first)");
   std::string payload;
   wire::put_be32(payload, n.id);
   if (n.relay_only) {
@@ -348,18 +393,31 @@ bool binary_resolve_signature(std::string_view payload, uint32_t* signer, std::s
   return true;
 }
 
+// The native lookup has no requester and so nothing to verify (strict mode refuses private
+// targets over it instead).
+bool binary_lookup_signature(std::string_view, uint32_t*, std::string*, const uint8_t**) { return false; }
+
 Signer node_signer(const Message& m) { return {m.u32("node_id"), {}}; }
 Signer requester_signer(const Message& m) { return {m.u32("requester_id"), {}}; }
 std::string resolve_challenge(const Message& m) {
   return challenge_pair("resolve", m.u32("requester_id"), m.u32("node_id"));
+}
+// Strict directory auth's challenges (§4.2), verified ahead whenever a signature is sent.
+std::string lookup_challenge(const Message& m) { return challenge_pair("lookup", m.u32("requester_id"), m.u32("node_id")); }
+std::string resolve_hostname_challenge(const Message& m) { return challenge_node("resolve_hostname", m.u32("requester_id")); }
+std::string list_nodes_challenge(const Message& m) {
+  return challenge_pair("list_nodes", m.u32("requester_id"), m.u16("network_id"));
 }
 std::string set_hostname_challenge(const Message& m) { return challenge_node("set_hostname", m.u32("node_id")); }
 std::string set_visibility_challenge(const Message& m) { return challenge_node("set_visibility", m.u32("node_id")); }
 std::string set_tags_challenge(const Message& m) { return challenge_node("set_tags", m.u32("node_id")); }
 
 const MessageDesc kMessages[] = {
+    // lookup, resolve_hostname and list_nodes are open; their signer and challenge serve the
+    // strict switch (a signed requester), so that signature too is verified on the pool.
     {.type = "lookup", .access = Access::Read, .auth = Auth::Open, .standby_ok = true, .handler = handle_lookup,
-     .opcode = wire::kLookup, .binary = binary_lookup},
+     .signer = requester_signer, .challenge = lookup_challenge, .opcode = wire::kLookup, .binary = binary_lookup,
+     .binary_signature = binary_lookup_signature},
     {.type = "resolve", .access = Access::Read, .auth = Auth::Sig, .standby_ok = true, .handler = handle_resolve,
      .signer = requester_signer, .challenge = resolve_challenge, .opcode = wire::kResolve, .binary = binary_resolve,
      .binary_signature = binary_resolve_signature},
@@ -367,7 +425,7 @@ const MessageDesc kMessages[] = {
      .handler = handle_set_hostname, .signer = node_signer, .challenge = set_hostname_challenge,
      .change = ChangeType::SetHostname},
     {.type = "resolve_hostname", .access = Access::Read, .auth = Auth::Open, .standby_ok = true,
-     .handler = handle_resolve_hostname},
+     .handler = handle_resolve_hostname, .signer = requester_signer, .challenge = resolve_hostname_challenge},
     {.type = "set_visibility", .access = Access::Write, .auth = Auth::SigOrAdmin, .standby_ok = false,
      .handler = handle_set_visibility, .signer = node_signer, .challenge = set_visibility_challenge,
      .change = ChangeType::SetVisibility},
@@ -376,7 +434,7 @@ const MessageDesc kMessages[] = {
      .change = ChangeType::SetTags},
     // list_nodes of the backbone is ADMIN; of a network, open (wire §6.3.8).
     {.type = "list_nodes", .access = Access::Read, .auth = Auth::Open, .standby_ok = true,
-     .handler = handle_list_nodes},
+     .handler = handle_list_nodes, .signer = requester_signer, .challenge = list_nodes_challenge},
 };
 
 }  // namespace

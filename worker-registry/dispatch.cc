@@ -83,12 +83,16 @@ void collect_checks(Entry& e, const Txn& snapshot, const Registry& state) {
   if (!d || !d->challenge) return;
   // Refused on a standby: nothing to check.
   if (d->access == Access::Write && !e.is_write && !d->standby_read) return;
+  // Strict heartbeat freshness bypasses the verify window (§4.5) and refuses binary heartbeats
+  // unverified (§6.2.2).
+  const bool window = d->verify_window && !state.config().strict_heartbeat_freshness;
   VerifyJob job;
   if (e.kind == EntryKind::Native) {
+    if (d->verify_window && !window) return;
     uint32_t signer;
     const uint8_t* sig;
     if (!d->binary_signature || !d->binary_signature(e.payload, &signer, &job.message, &sig)) return;
-    if (d->verify_window && state.recently_verified(signer, e.now_ns)) return;
+    if (window && state.recently_verified(signer, e.now_ns)) return;
     View view(snapshot);
     Node n;
     if (!view.get_node(signer, &n) || !n.has_key) return;
@@ -102,7 +106,7 @@ void collect_checks(Entry& e, const Txn& snapshot, const Registry& state) {
     if (!s.public_key_b64.empty()) {
       if (!decode_public_key(s.public_key_b64, &job.key)) return;
     } else {
-      if (d->verify_window && state.recently_verified(s.node_id, e.now_ns)) return;
+      if (window && state.recently_verified(s.node_id, e.now_ns)) return;
       View view(snapshot);
       Node n;
       if (!view.get_node(s.node_id, &n) || !n.has_key) return;
@@ -180,6 +184,7 @@ void run_entry(Entry& e, RunContext& ctx) {
   Request r{*d, e.msg, e.payload, *e.peer, e.now_ns, ctx.cfg, ctx.epoch, view,
             e.is_write ? &child : nullptr, ctx.state, caller, SignatureChecker{&e.jobs, ctx.page}, ctx.page,
             e.effects, &e.resume, &e.partial};
+  r.fetched = e.fetched.get();
 
   Outcome out;
   bool ok = false;

@@ -1,5 +1,6 @@
 // One request on its way through the registry: decoded on the loop, checked ahead on the
-// verify pool, run on the loop (reads) or the writer thread (writes), answered in order.
+// verify pool, its outbound HTTP call made on the loop (fetcher.h) when its handler needs one,
+// run on the loop (reads) or the writer thread (writes), answered in order.
 //
 // Ownership: an Entry belongs to its connection's queue (server.cc) from decoding until its
 // reply is released. While it is on the verify pool or in a writer batch, only that thread
@@ -7,9 +8,11 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "outbound_call.h"
 #include "message.h"
 #include "request.h"
 #include "verify.h"
@@ -26,9 +29,10 @@ enum class EntryKind : uint8_t {
 };
 
 struct Entry {
-  // New: decoded, checks not collected yet. Verifying: at the verify pool. Ready: may run.
-  // Submitted: in a writer batch. Done: its reply is final.
-  enum class State : uint8_t { New, Verifying, Ready, Submitted, Done };
+  // New: decoded, checks not collected yet. Verifying: at the verify pool. Fetching: waiting
+  // for its outbound HTTP call. Ready: may run. Submitted: in a writer batch. Done: its reply
+  // is final.
+  enum class State : uint8_t { New, Verifying, Fetching, Ready, Submitted, Done };
 
   void* conn = nullptr;  // the owning connection (opaque outside server.cc)
   const Peer* peer = nullptr;
@@ -43,6 +47,10 @@ struct Entry {
   const MessageDesc* desc = nullptr;
   bool is_write = false;
   std::vector<VerifyJob> jobs;  // signature checks run ahead on the pool
+  // Its descriptor has an outbound step (MessageDesc::fetch) not decided yet: decided when the
+  // request's turn comes, on state that includes the connection's own earlier writes.
+  bool fetch_undecided = false;
+  std::unique_ptr<HttpResult> fetched;  // the call's result, for the handler (Request::fetched)
   State state = State::Ready;
   bool answered = false;  // the reply was made at decoding (bad wire version)
   bool continuing = false;  // a read in turns (Outcome::more): runs again next pass

@@ -1,6 +1,7 @@
 // rendezvous-registry: the daemon-facing registry worker. Started by the supervisor with
 // fd 3 = control socket and fd 4 = the registry TCP listener.
 #include <arpa/inet.h>
+#include <curl/curl.h>
 #include <event2/event.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -16,6 +17,7 @@
 
 #include "event.h"
 #include "ipc.h"
+#include "keyring.h"
 #include "log.h"
 #include "message_table.h"
 #include "metrics.h"
@@ -81,6 +83,19 @@ UniqueFd lock_data_dir(const std::string& dir) {
   return fd;
 }
 
+// libcurl's process-wide state (the outbound calls, worker-registry/fetcher.h): set up before
+// any thread starts, torn down after the last handle is gone — declared first in main(), so
+// destroyed last.
+struct CurlGlobal {
+  CurlGlobal() {
+    if (CURLcode rc = curl_global_init(CURL_GLOBAL_DEFAULT); rc != CURLE_OK)
+      ipc::WorkerControl::fatal(std::string("curl_global_init() failed: ") + curl_easy_strerror(rc));
+  }
+  ~CurlGlobal() { curl_global_cleanup(); }
+  CurlGlobal(const CurlGlobal&) = delete;
+  CurlGlobal& operator=(const CurlGlobal&) = delete;
+};
+
 struct Worker {
   event_base* base;
   registry::Server* server = nullptr;
@@ -124,10 +139,21 @@ void on_gauge_timer(evutil_socket_t, short, void* arg) {
 int main() {
   const int64_t started_ns = mono_now_ns();
   Config cfg = ipc::WorkerControl::boot("registry");
+  CurlGlobal curl;
   if (std::string bad = registry::check_message_table(); !bad.empty())
     ipc::WorkerControl::fatal("message table inconsistent: " + bad);
 
   std::string err;
+  // The badge-issuer and recovery keyrings, read once before any thread exists; handlers then
+  // only read them (shared/keyring.h). A keyring that cannot be read or is invalid stops the
+  // start-up with a message naming the flag, the file and the reason.
+  {
+    IdentityKeyrings keyrings;
+    if (!load_identity_keyrings(cfg.badge_issuer_keys, cfg.recovery_keys, &keyrings, &err))
+      ipc::WorkerControl::fatal(err);
+    install_identity_keyrings(std::move(keyrings));
+  }
+
   auto* page = metrics::map_registry_page(ipc::registry_metrics_path(cfg.run_dir), true, &err);
   if (!page) log_warn("metrics page unavailable; metrics will not be exported", {{"error", err}});
   else page->worker_starts_total.fetch_add(1, std::memory_order_relaxed);

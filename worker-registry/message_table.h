@@ -7,10 +7,12 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
 
+#include "outbound_call.h"
 #include "request.h"
 
 namespace rdv::registry {
@@ -39,6 +41,12 @@ using ChallengeFn = std::string (*)(const Message&);
 // Binary requests: the signer, challenge and raw signature found in the payload, if any.
 using BinarySignatureFn = bool (*)(std::string_view payload, uint32_t* signer, std::string* challenge,
                                    const uint8_t** sig);
+// An outbound HTTP step (fetcher.h) the handler needs: called on the loop when the request's
+// turn comes, with a read Request on the last committed snapshot (which includes the
+// connection's own earlier writes); returns the call to make, or nothing. The request waits
+// for the call in its own connection's queue; its handler then finds the result in
+// Request::fetched. It must be cheap and change nothing (no effects are applied).
+using FetchFn = std::optional<OutboundCall> (*)(Request&);
 
 struct MessageDesc {
   std::string_view type;           // the JSON "type"; also the metrics label (metrics.h table)
@@ -58,6 +66,7 @@ struct MessageDesc {
   uint8_t opcode = 0;              // native binary opcode (0: JSON only)
   BinaryHandler binary = nullptr;
   BinarySignatureFn binary_signature = nullptr;
+  FetchFn fetch = nullptr;         // JSON requests only (register's identity webhook, validate_token's JWKS)
 };
 
 // Each area's descriptors (defined in its file).

@@ -9,6 +9,7 @@
 #include "membership.h"
 #include "message_table.h"
 #include "registry.h"
+#include "tokens.h"
 #include "util.h"
 #include "wire.h"
 
@@ -57,10 +58,50 @@ std::vector<std::string> lan_addrs_of(const Message& msg) {
   return out;
 }
 
+// register's outbound step: with an identity_token and an identity webhook configured, the
+// webhook is asked about the token before the handler runs (§6.1.1 step 2). Nothing is asked
+// for a request the handler refuses before it would look at the answer.
+std::optional<OutboundCall> register_fetch(Request& r) {
+  std::string_view token = r.msg.str("identity_token");
+  if (token.empty() || token.size() > kMaxTokenBytes) return std::nullopt;
+  if (!register_field_error(r.cfg, r.msg.str("listen_addr"), r.msg.str("owner"), r.msg.str("version"),
+                            lan_addrs_of(r.msg))
+           .empty())
+    return std::nullopt;
+  std::string url = identity_webhook_url(r.view);
+  if (url.empty()) return std::nullopt;
+  return identity_webhook_call(std::move(url), token);
+}
+
 Signer register_signer(const Message& m) { return {0, m.str("public_key")}; }
 std::string register_challenge(const Message& m) { return challenge_register(m.str("listen_addr"), m.str("public_key")); }
 Signer node_signer(const Message& m) { return {m.u32("node_id"), {}}; }
-std::string heartbeat_challenge(const Message& m) { return challenge_node("heartbeat", m.u32("node_id")); }
+// StrictHeartbeatFreshness (wire §4.4, §6.2.1): a JSON heartbeat signs the client's `ts` (unix
+// seconds), which must be within this many seconds of ours.
+constexpr int64_t kFreshnessS = 60;
+
+// The heartbeat's `ts`: false when absent or null; any other value reads leniently (§3.1: an
+// ill-typed or out-of-range number is 0, and so stale).
+bool heartbeat_ts(const Message& m, int64_t* ts) {
+  if (!m.has("ts") || m.is_null("ts")) return false;
+  JsonPtr v = m.json("ts");
+  double d = json_is_number(v.get()) ? json_number_value(v.get()) : 0;
+  *ts = d > -9.2e18 && d < 9.2e18 ? int64_t(d) : 0;
+  return true;
+}
+
+std::string fresh_heartbeat_challenge(uint32_t id, int64_t ts) {
+  return "heartbeat:" + std::to_string(id) + ":" + std::to_string(ts);
+}
+
+// What the pool verifies ahead: the strict form when the heartbeat carries a ts (strict mode:
+// the handler verifies that one), heartbeat:<id> otherwise. A non-strict heartbeat that sends a
+// ts anyway is verified on the loop over heartbeat:<id> (no known client sends one).
+std::string heartbeat_challenge(const Message& m) {
+  int64_t ts;
+  if (heartbeat_ts(m, &ts)) return fresh_heartbeat_challenge(m.u32("node_id"), ts);
+  return challenge_node("heartbeat", m.u32("node_id"));
+}
 std::string deregister_challenge(const Message& m) { return challenge_node("deregister", m.u32("node_id")); }
 
 }  // namespace
@@ -77,8 +118,17 @@ Outcome handle_register(Request& r) {
 
   if (std::string limit = register_field_error(r.cfg, listen_addr, owner, version, lan_addrs); !limit.empty())
     return Outcome::fail(limit);
+  if (msg.str("identity_token").size() > kMaxTokenBytes)
+    return Outcome::fail("identity_token too long (max " + std::to_string(kMaxTokenBytes) + " bytes)");
 
   std::string observed = sanitize_listen_addr(r.peer.ip, r.peer.port, listen_addr);
+
+  // The identity webhook's answer, when the outbound step asked it (a token, and a webhook
+  // configured when the request's turn came); without a webhook the token is ignored.
+  std::string external_id;
+  if (r.fetched) {
+    if (std::string err = identity_webhook_verdict(*r.fetched, &external_id); !err.empty()) return Outcome::fail(err);
+  }
 
   if (pub_b64.empty()) return Outcome::fail("registration requires public_key");
 
@@ -127,6 +177,7 @@ Outcome handle_register(Request& r) {
     if (!version.empty()) node.version = version;
     node.relay_only = msg.boolean("relay_only");
     if (is_signed) node.sig_verified = true;
+    if (!external_id.empty()) node.external_id = external_id;
     if (node.owner.empty() && !owner.empty()) {
       node.owner = owner;
       uint32_t holder = view.node_for_owner(owner);
@@ -171,6 +222,7 @@ Outcome handle_register(Request& r) {
     node.version = version;
     node.relay_only = msg.boolean("relay_only");
     node.sig_verified = is_signed;
+    node.external_id = external_id;
     node.created_at = now;
     if (!hostname.empty()) hostname_err = claim_hostname(r, w, node, hostname);
     w.put_node(node);
@@ -196,7 +248,9 @@ Outcome handle_register(Request& r) {
       .str("public_key", pub_b64);
   if (!node.hostname.empty()) jw.str("hostname", node.hostname);
   if (!hostname_err.empty()) jw.str("hostname_error", hostname_err);
-  jw.str("observed_addr", node.real_addr).num("protocol_version", 1).end_object();
+  jw.str("observed_addr", node.real_addr).num("protocol_version", 1);
+  if (!external_id.empty()) jw.str("external_id", external_id);
+  jw.end_object();
   return Outcome::ok_raw(std::move(body));
 }
 
@@ -246,6 +300,11 @@ void binary_heartbeat(Request& r, std::string& out) {
   auto* p = reinterpret_cast<const uint8_t*>(r.payload.data());
   size_t len = r.payload.size();
   if (len < 68) return wire::append_binary_error(out, "heartbeat request too short: " + std::to_string(len) + " bytes");
+  // The binary layout has no ts to sign: with freshness enforced it is refused outright, before
+  // the node is even looked up, and last_seen does not move (§6.2.2, §10.3 item 56).
+  if (r.cfg.strict_heartbeat_freshness)
+    return wire::append_binary_error(
+        out, "binary heartbeat encoding carries no timestamp; use the JSON heartbeat while freshness is enforced");
   uint32_t id = wire::load_be32(p);
   Node n;
   if (!r.view.get_node(id, &n)) return wire::append_binary_error(out, "node " + std::to_string(id) + ": not found");
@@ -280,8 +339,22 @@ Outcome handle_heartbeat(Request& r) {
   uint32_t id = r.msg.u32("node_id");
   Node node;
   if (!r.view.get_node(id, &node)) return Outcome::fail(node_not_found(id));
-  if (!recently_verified(r, id)) {
-    std::string err = r.authorise(node);
+  if (r.cfg.strict_heartbeat_freshness) {
+    // Every heartbeat verified (the 120 s cache is bypassed), over heartbeat:<id>:<ts>. The Go
+    // texts for a ts out of range ("heartbeat ts is <d>s from registry time") reach the client
+    // as "request failed"; ours carry "expired" / "invalid" so that they arrive verbatim.
+    int64_t ts;
+    if (!heartbeat_ts(r.msg, &ts)) return Outcome::fail("heartbeat requires a ts field");
+    int64_t skew = r.now_ns / 1000000000 - ts;
+    if (skew > kFreshnessS)
+      return Outcome::fail("heartbeat ts expired: " + std::to_string(skew) + "s behind registry time (max 60s)");
+    if (skew < -kFreshnessS)
+      return Outcome::fail("heartbeat ts invalid: " + std::to_string(-skew) + "s ahead of registry time (max 60s)");
+    std::string err = r.signed_by(node, fresh_heartbeat_challenge(id, ts));
+    if (!err.empty()) return Outcome::fail(err);
+    r.effect(Effect::Verified, id, r.now_ns);
+  } else if (!recently_verified(r, id)) {
+    std::string err = r.signed_by(node, challenge_node("heartbeat", id));
     if (!err.empty()) return Outcome::fail(err);
     r.effect(Effect::Verified, id, r.now_ns);
   }
@@ -302,7 +375,7 @@ namespace {
 const MessageDesc kMessages[] = {
     {.type = "register", .access = Access::Write, .auth = Auth::Open, .standby_ok = false,
      .handler = handle_register, .signer = register_signer, .challenge = register_challenge,
-     .change = ChangeType::Register},
+     .change = ChangeType::Register, .fetch = register_fetch},
     {.type = "deregister", .access = Access::Write, .auth = Auth::SigOrAdmin, .standby_ok = false,
      .handler = handle_deregister, .signer = node_signer, .challenge = deregister_challenge,
      .change = ChangeType::Deregister},

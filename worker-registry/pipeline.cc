@@ -5,6 +5,7 @@
 #include "conn.h"
 #include "dispatch.h"
 #include "log.h"
+#include "message_table.h"
 #include "util.h"
 
 namespace rdv::registry {
@@ -30,6 +31,47 @@ void Server::on_verified(evutil_socket_t, short, void* arg) {
 void Server::on_committed(evutil_socket_t, short, void* arg) {
   auto* s = static_cast<Server*>(arg);
   if (auto b = s->writer_.take_finished()) s->batch_done(std::move(b));
+}
+
+// Whether a classified request will reach its handler (so its outbound step matters): not a
+// native binary request, not undecodable, not refused on a standby.
+static bool reaches_handler(const Entry& e, bool standby) {
+  const MessageDesc* d = e.desc;
+  return d && e.kind != EntryKind::Native && e.msg_ok && !(standby && !(d->standby_ok || d->standby_read));
+}
+
+// The request's turn has come and its descriptor has an outbound step: decide on the snapshot
+// whether it needs a call, and if so start it. The entry waits (Fetching) in its queue while
+// everyone else goes on; the result comes back on the loop, from the fetcher's callback.
+bool Server::start_fetch(Entry& e) {
+  const MessageDesc& d = *e.desc;
+  View view(snapshot());
+  Caller caller;
+  caller.local_operator = e.kind == EntryKind::Control;
+  std::vector<Effect> ignored;  // deciding changes nothing
+  std::string resume, partial;
+  Request r{d, e.msg, e.payload, *e.peer, e.now_ns, reg_.config(), reg_.epoch(), view, nullptr, &reg_, caller,
+            SignatureChecker{&e.jobs, nullptr}, reg_.page(), ignored, &resume, &partial};
+  std::optional<OutboundCall> call;
+  try {
+    call = d.fetch(r);
+  } catch (const std::exception& ex) {
+    log_error("outbound step failed", {{"type", d.type}, {"error", ex.what()}});  // the handler answers
+    return false;
+  }
+  if (!call) return false;
+  Conn* c = static_cast<Conn*>(e.conn);
+  c->away++;  // the connection outlives the call, even if it closes meanwhile
+  auto keep = call->keep;
+  fetcher_.start(*call, reg_.outbound_allowed(), [this, &e, keep](const HttpResult& result) {
+    Conn* conn = static_cast<Conn*>(e.conn);
+    if (keep) keep(reg_, result, unix_now_ns());
+    e.fetched = std::make_unique<HttpResult>(result);
+    e.state = Entry::State::Ready;
+    conn->away--;
+    mark(conn);
+  });
+  return true;
 }
 
 bool Server::run_read(Entry& e) {
@@ -62,6 +104,7 @@ void Server::finish(Entry& e) {
 
 void Server::advance(Conn* c) {
   c->queue.advance(
+      [&](Entry& e) { return start_fetch(e); },
       [&](Entry& e) { return run_read(e); },
       [&](Entry& e) {
         if (!next_batch_) next_batch_ = std::make_unique<Batch>();
@@ -134,6 +177,9 @@ void Server::publish(std::string_view body) {
 }
 
 void Server::end_pass() {
+  // Outbound calls can take seconds: on the way out they fail at once (the requests are
+  // answered with the reason) instead of outliving the shutdown deadline.
+  if (shutting_down_) fetcher_.shutdown("registry shutting down");
   // Buffered input takes its turns, oldest first, with what the pass's budget has left; a
   // connection whose turn ends with input left goes to the back. Connections read fresh this
   // pass already had theirs.
@@ -160,6 +206,7 @@ void Server::end_pass() {
     // the pool (and come back through on_verified), the others are ready now.
     c->queue.prepare([&](Entry& e) {
       collect_checks(e, snapshot(), reg_);
+      e.fetch_undecided = e.desc && e.desc->fetch && reaches_handler(e, reg_.is_standby());
       if (e.jobs.empty()) {
         e.state = Entry::State::Ready;
       } else {

@@ -7,7 +7,7 @@
 #include <algorithm>
 #include <cmath>
 
-#include "expr_policy.h"
+#include "policy_rules.h"
 #include "message_table.h"
 
 namespace rdv::registry {
@@ -126,8 +126,10 @@ Outcome handle_set_expr_policy(Request& r) {
   std::string err = r.role(id, {"owner", "admin"}, &net);
   if (!err.empty()) return Outcome::fail(err);
 
-  ExprPolicyField field = expr_policy_field(r.msg);
-  if (field.kind == ExprPolicyField::String && (field.text.empty() || field.text == "null")) {
+  // One reading and one rule for every message that carries a document (policy_rules.h).
+  std::string text;
+  bool present = expr_policy_text(r.msg, &text);
+  if (present && r.msg.raw("expr_policy").starts_with('"') && (text.empty() || text == "null")) {
     if (!net.expr_policy.empty()) {
       Write w(r);
       net.expr_policy.clear();
@@ -137,16 +139,16 @@ Outcome handle_set_expr_policy(Request& r) {
     return Outcome::ok(
         json_pack("{s:s,s:i,s:b}", "type", "set_expr_policy_ok", "network_id", int(id), "cleared", 1));
   }
-  if (field.kind != ExprPolicyField::String && field.kind != ExprPolicyField::Object)
-    return Outcome::fail("expr_policy field is required");
-  err = expr_policy_error(field.text, ExprPolicyRules::Required);
+  if (!present) return Outcome::fail("expr_policy field is required");
+  err = expr_policy_error(text, /*require_rules=*/true);
   if (!err.empty()) return Outcome::fail(err);
 
-  if (field.text != net.expr_policy) {
+  std::string stored = go_json_compact(text);
+  if (stored != net.expr_policy) {
     Write w(r);
-    net.expr_policy = field.text;
+    net.expr_policy = stored;
     w.put_network(net);
-    w.audit("network.expr_policy_set", id, r.msg.u32("node_id"), {{"size", std::to_string(field.text.size())}});
+    w.audit("network.expr_policy_set", id, r.msg.u32("node_id"), {{"size", std::to_string(stored.size())}});
   }
   return Outcome::ok(json_pack("{s:s,s:i}", "type", "set_expr_policy_ok", "network_id", int(id)));
 }

@@ -19,8 +19,29 @@ std::string backbone_record(int64_t now) {
 }
 }  // namespace
 
-Registry::Registry(Config cfg, Env& env, metrics::RegistryPage* page)
-    : cfg_(std::make_shared<const Config>(std::move(cfg))), env_(env), page_(page) {}
+Registry::Registry(Config cfg, Env& env, metrics::RegistryPage* page) : env_(env), page_(page) { set_config(cfg); }
+
+void Registry::set_config(const Config& cfg) {
+  cfg_ = std::make_shared<const Config>(cfg);
+  CidrList allowed;
+  std::string err;
+  // The supervisor validated the flag; a list that still does not parse allows nothing extra.
+  if (!parse_cidr_list(cfg.allow_private_endpoints, &allowed, &err))
+    log_error("-allow-private-endpoints does not parse; no private endpoint is allowed", {{"error", err}});
+  outbound_allowed_ = std::move(allowed);
+}
+
+const jwt::Jwks* Registry::cached_jwks(std::string_view url, int64_t now_ns) const {
+  // A request decoded before the fetch finished has an earlier now_ns: that is still fresh.
+  if (jwks_.keys.keys.empty() || jwks_.url != url || now_ns - jwks_.fetched_ns >= kJwksTtlNs) return nullptr;
+  return &jwks_.keys;
+}
+
+void Registry::cache_jwks(std::string url, jwt::Jwks keys, int64_t now_ns) {
+  jwks_.url = std::move(url);
+  jwks_.keys = std::move(keys);
+  jwks_.fetched_ns = now_ns;
+}
 
 bool Registry::load(std::string* error) {
   // This runs before the writer thread starts, so a write transaction here is ours alone.

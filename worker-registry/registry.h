@@ -16,7 +16,9 @@
 #include <string>
 #include <vector>
 
+#include "cidr.h"
 #include "config.h"
+#include "jwt.h"
 #include "metrics.h"
 #include "request.h"
 #include "store.h"
@@ -52,7 +54,9 @@ class Registry {
   // The configuration as a shared value: a batch handed to the writer keeps the one it
   // started with while SIGHUP installs another.
   std::shared_ptr<const Config> config_ptr() const { return cfg_; }
-  void set_config(const Config& cfg) { cfg_ = std::make_shared<const Config>(cfg); }
+  void set_config(const Config& cfg);
+  // -allow-private-endpoints, parsed: ranges the outbound calls may reach despite the guard.
+  const CidrList& outbound_allowed() const { return outbound_allowed_; }
   Env& env() { return env_; }
   metrics::RegistryPage* page() { return page_; }
   bool is_standby() const { return !cfg_->standby.empty(); }
@@ -74,6 +78,14 @@ class Registry {
   // per call so that a full sweep takes at most half the stale threshold (registry.cc).
   std::vector<uint32_t> reap_candidates(int64_t now_ns, int64_t interval_ns);
 
+  // ---- the identity provider's keys (validate_token, wire §6.1.8) ----
+  // The JWKS last fetched from `url`, if it is younger than kJwksTtlNs at `now_ns` and has at
+  // least one key; null otherwise. One document is kept (one identity provider is configured
+  // at a time). Valid until the next cache_jwks().
+  static constexpr int64_t kJwksTtlNs = 5LL * 60 * 1000000000;
+  const jwt::Jwks* cached_jwks(std::string_view url, int64_t now_ns) const;
+  void cache_jwks(std::string url, jwt::Jwks keys, int64_t now_ns);
+
   // Recomputes the gauges in the metrics page.
   void update_gauges(int64_t now_ns);
 
@@ -94,6 +106,12 @@ class Registry {
   Liveness& live(uint32_t id);
 
   std::shared_ptr<const Config> cfg_;
+  CidrList outbound_allowed_;
+  struct {
+    std::string url;
+    jwt::Jwks keys;
+    int64_t fetched_ns = 0;
+  } jwks_;
   Env& env_;
   metrics::RegistryPage* page_;
   uint64_t epoch_ = 1;

@@ -165,24 +165,27 @@ const std::string& Request::admin() {
   return caller.admin_error;
 }
 
-std::string Request::authorise(const Node& signer) {
-  if (desc.auth == Auth::Admin) return admin();
-  if (desc.auth == Auth::Open) return "";
+std::string Request::signed_by(const Node& signer, std::string_view challenge) {
   if (caller.local_operator) return "";
-  std::string err;
   if (!signer.has_key) {
     // Legacy key-less record: only the admin token can authorise.
     if (admin().empty()) return "";
-    err = "node has no public key: signature or admin token required";
-  } else {
-    std::string_view sig_b64 = msg.str("signature");
-    std::string raw;
-    if (sig_b64.empty()) err = "signature required for authenticated node";
-    else if (!base64_decode(sig_b64, &raw)) err = "invalid signature encoding: " + base64_error_detail(sig_b64);
-    else if (raw.size() != 64 || !sigs.verify(signer.public_key, desc.challenge(msg), reinterpret_cast<const uint8_t*>(raw.data())))
-      err = "signature verification failed";
-    else return "";
+    return "node has no public key: signature or admin token required";
   }
+  std::string_view sig_b64 = msg.str("signature");
+  std::string raw;
+  if (sig_b64.empty()) return "signature required for authenticated node";
+  if (!base64_decode(sig_b64, &raw)) return "invalid signature encoding: " + base64_error_detail(sig_b64);
+  if (raw.size() != 64 || !sigs.verify(signer.public_key, challenge, reinterpret_cast<const uint8_t*>(raw.data())))
+    return "signature verification failed";
+  return "";
+}
+
+std::string Request::authorise(const Node& signer) {
+  if (desc.auth == Auth::Admin) return admin();
+  if (desc.auth == Auth::Open) return "";
+  std::string err = signed_by(signer, desc.challenge(msg));
+  if (err.empty()) return "";
   // SIG|ADMIN: a valid global admin token stands in; the signature's error otherwise.
   if (desc.auth == Auth::SigOrAdmin && msg.has("admin_token") && admin().empty()) return "";
   return err;

@@ -21,6 +21,7 @@
 #include "message.h"
 #include "metrics.h"
 #include "model.h"
+#include "outbound_call.h"
 #include "store.h"
 #include "verify.h"
 
@@ -157,6 +158,9 @@ struct Request {
   // Outcome::more() leaves where to go on in it and its reply so far in `partial`.
   std::string* resume;
   std::string* partial;
+  // The result of the descriptor's outbound step (MessageDesc::fetch), when it decided to make
+  // a call; null otherwise. Owned by the entry; valid for the handler call.
+  const HttpResult* fetched = nullptr;
 
   void effect(Effect::Kind kind, uint32_t id = 0, int64_t value = 0) { effects.push_back({kind, id, value}); }
 
@@ -164,6 +168,9 @@ struct Request {
   // The descriptor's class for `signer`, the node named by the descriptor's signer field:
   // SIG, SIG|ADMIN or ADMIN. Returns "" when authorised, otherwise the error text.
   std::string authorise(const Node& signer);
+  // SIG of §4.3 over an explicit `challenge`, whatever the descriptor's class: for the strict
+  // switches, whose challenges depend on configuration (heartbeat:<id>:<ts>, lookup:<r>:<t>…).
+  std::string signed_by(const Node& signer, std::string_view challenge);
   // ADMIN: the global admin token (or the local operator).
   const std::string& admin();
   // ROLE(roles…) of §4.3 for network `net`: a valid global admin token; or the network's own

@@ -3,6 +3,10 @@
 //
 // Requests start in arrival order, each once the one before it has started:
 //  * a request waiting for its signature checks (Verifying) holds up the ones behind it;
+//  * so does a request waiting for an outbound HTTP call (Fetching). Whether it needs one is
+//    decided when its turn comes (start_fetch), and only once none of the connection's
+//    earlier writes is uncommitted: the decision reads the settings those writes may change
+//    (set_identity_webhook, then register);
 //  * a read runs only when none of the connection's earlier writes is still uncommitted, so
 //    a connection reads its own writes, and a later write can never be seen by an earlier
 //    read (that read already ran);
@@ -29,15 +33,26 @@ class RequestQueue {
   bool empty() const { return q_.empty(); }
   size_t writes_in_flight() const { return writes_in_flight_; }
 
-  // Starts what may start now: run_read(Entry&) runs a read and returns true when it is
-  // finished (the entry becomes Done) or false when it continues in a later pass (it stays
-  // at the head of what may start, and holds up the rest); submit_write(Entry&) hands a write
-  // over (the entry becomes Submitted).
-  template <class ReadFn, class WriteFn>
-  void advance(ReadFn&& run_read, WriteFn&& submit_write) {
+  // Starts what may start now: start_fetch(Entry&) decides, for a request whose descriptor
+  // has an outbound step (e.fetch_undecided), whether it needs a call, and returns true when
+  // it started one (the entry becomes Fetching until the caller makes it Ready again);
+  // run_read(Entry&) runs a read and returns true when it is finished (the entry becomes Done)
+  // or false when it continues in a later pass (it stays at the head of what may start, and
+  // holds up the rest); submit_write(Entry&) hands a write over (the entry becomes Submitted).
+  template <class FetchFn, class ReadFn, class WriteFn>
+  void advance(FetchFn&& start_fetch, ReadFn&& run_read, WriteFn&& submit_write) {
     while (next_ < q_.size()) {
       Entry& e = *q_[next_];
-      if (e.state == Entry::State::New || e.state == Entry::State::Verifying) return;
+      if (e.state == Entry::State::New || e.state == Entry::State::Verifying || e.state == Entry::State::Fetching)
+        return;
+      if (e.fetch_undecided) {
+        if (writes_in_flight_ > 0) return;
+        e.fetch_undecided = false;
+        if (start_fetch(e)) {
+          e.state = Entry::State::Fetching;
+          return;
+        }
+      }
       if (e.is_write) {
         e.state = Entry::State::Submitted;
         writes_in_flight_++;
@@ -49,6 +64,11 @@ class RequestQueue {
       }
       next_++;
     }
+  }
+  // For queues without outbound steps.
+  template <class ReadFn, class WriteFn>
+  void advance(ReadFn&& run_read, WriteFn&& submit_write) {
+    advance([](Entry&) { return false; }, run_read, submit_write);
   }
 
   // Visits the requests not yet prepared (State::New), in order; fn must move each on.

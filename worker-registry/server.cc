@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <thread>
 
 #include "conn.h"
@@ -22,6 +23,7 @@ namespace rdv::registry {
 namespace {
 constexpr int64_t kIdleNs = 5LL * 60 * 1000000000;  // wire §2.5
 constexpr int kAcceptBatch = 64;
+constexpr int kWhitelistPollSeconds = 2;  // ops-spec §10.3
 
 Peer peer_of(const sockaddr* sa) {
   Peer p;
@@ -73,6 +75,20 @@ Server::Server(event_base* base, Registry& reg, Writer& writer, int tcp_fd, int 
   committed_ev_ = must_event(base_, writer_.notify_fd(), EV_READ | EV_PERSIST, &Server::on_committed, this, "committed");
   if (committed_ev_) event_add(committed_ev_.get(), nullptr);
   reap_interval_ns_ = std::clamp<int64_t>(reg_.config().stale_threshold_ns / 4, 250000000, 10000000000LL);
+
+  // An operator's escape hatch (wire §2.7): the per-IP limiter only; global and per-connection
+  // limits stay.
+  if (const char* e = std::getenv("PILOT_REGISTRY_NORATELIMIT"); e && std::string_view(e) == "1") {
+    per_ip_enabled_ = false;
+    log_info("PILOT_REGISTRY_NORATELIMIT=1: the per-IP rate limit is off");
+  }
+  sync_limits();
+  poll_whitelist();  // a file present at start applies before the first request
+  whitelist_ev_ = must_event(base_, -1, EV_PERSIST, &Server::on_whitelist_timer, this, "whitelist");
+  if (whitelist_ev_) {
+    timeval tv{kWhitelistPollSeconds, 0};
+    event_add(whitelist_ev_.get(), &tv);
+  }
 }
 
 Server::~Server() { conns_.clear(); }
@@ -125,12 +141,14 @@ void Server::add_conn(int fd, bool control, const sockaddr* peer) {
   c->id = next_conn_id_++;
   c->control = control;
   c->peer = peer_of(peer);
+  if (!control) ip_from_sockaddr(peer, &c->ip);
   sockaddr_storage local;
   socklen_t local_len = sizeof local;
   if (!control && getsockname(fd, reinterpret_cast<sockaddr*>(&local), &local_len) == 0)
     c->peer.local_ip = peer_of(reinterpret_cast<sockaddr*>(&local)).ip;
   if (control) c->mode = wire::Mode::Json;
   c->last_frame_ns = mono_now_ns();
+  c->rate.start_ns = c->last_frame_ns;
   c->rev.reset(event_new(base_, fd, EV_READ | EV_PERSIST, &Server::on_readable, c.get()));
   c->wev.reset(event_new(base_, fd, EV_WRITE, &Server::on_writable, c.get()));
   if (!c->rev || !c->wev) {
@@ -206,6 +224,7 @@ void Server::read_input(Conn* c) {
 
 void Server::decode_frames(Conn* c) {
   uint32_t max = uint32_t(reg_.config().max_message_bytes);
+  sync_limits();
   while (!c->closed && !c->close_after_flush) {
     if (!can_take_input(c)) break;  // replies backed up: flush() brings it back once they drain
     if (pass_requests_ >= kPassRequests || c->pass_requests >= kConnPassRequests) {
@@ -261,7 +280,9 @@ void Server::decode_frames(Conn* c) {
           break;
         }
         classify(*e, reg_.is_standby());
-        e->state = Entry::State::New;  // end_pass collects its signature checks
+        // A refused request is queued answered (State::Ready); the others go on to end_pass,
+        // which collects their signature checks.
+        if (!refuse_if_limited(c, *e)) e->state = Entry::State::New;
         queue_request(c, std::move(e));
         pass_requests_++;
         c->pass_requests++;
@@ -288,6 +309,96 @@ void Server::queue_request(Conn* c, std::unique_ptr<Entry> e) {
   e->peer = &c->peer;
   c->queue.push(std::move(e));
   mark(c);
+}
+
+// ---- rate limiting ----
+
+void Server::sync_limits() {
+  // Compared by value once per connection turn: a SIGHUP that changed a limit applies at once.
+  const Config& cfg = reg_.config();
+  RateLimits want{cfg.rate_limit_global, cfg.rate_limit_per_ip, cfg.rate_limit_per_conn, per_ip_enabled_};
+  const RateLimits& cur = limits_applied_;
+  if (limits_synced_ && cur.global == want.global && cur.per_ip == want.per_ip && cur.per_conn == want.per_conn &&
+      cur.per_ip_enabled == want.per_ip_enabled)
+    return;
+  limits_synced_ = true;
+  limits_applied_ = want;
+  limiter_.set_limits(want);
+}
+
+bool Server::refuse_if_limited(Conn* c, Entry& e) {
+  if (c->control) return false;  // the local operator is never limited
+  // subscribe_replication is taken over before any rate check (wire §2.9 step 1).
+  static const size_t kSubscribeReplication = metrics::type_index("subscribe_replication");
+  if (e.kind == EntryKind::Json && e.type_index == kSubscribeReplication) return false;
+  Verdict v = limiter_.admit(c->rate, c->ip, e.start_mono_ns);
+  if (v.kind == DenyKind::None) return false;
+
+  if (auto* p = reg_.page()) {
+    std::atomic<uint64_t>& n = v.kind == DenyKind::Ip            ? p->ratelimit_denied_ip
+                               : v.kind == DenyKind::BucketTable ? p->ratelimit_denied_bucket_table
+                               : v.kind == DenyKind::Global      ? p->ratelimit_denied_global
+                                                                 : p->ratelimit_denied_connection;
+    n.fetch_add(1, std::memory_order_relaxed);
+  }
+  // The time the refusing buckets really need, at least 1 ms (the Go server always said 1000).
+  int64_t retry_ms = std::max<int64_t>(1, (v.retry_ns + 999999) / 1000000);
+  log_debug("request rate limited", {{"peer", c->peer.ip}, {"limit", deny_kind_name(v.kind)},
+                                     {"retry_after_ms", std::to_string(retry_ms)}});
+  std::string text = "rate limited: too many requests from " + c->peer.ip;
+  e.reply.clear();
+  if (e.kind == EntryKind::Native) {
+    wire::append_binary_error(e.reply, text);
+  } else {
+    std::string body;
+    JsonWriter w(body);
+    w.begin_object().str("type", "error").str("error", text).num("retry_after_ms", retry_ms).end_object();
+    if (e.kind == EntryKind::Passthrough) wire::append_binary_frame(e.reply, wire::kPassthrough, body);
+    else wire::append_json_frame(e.reply, body);
+  }
+  // Not dispatched: no descriptor, nothing to verify or write; it waits only for its turn.
+  e.desc = nullptr;
+  e.is_write = false;
+  e.is_error = true;
+  e.answered = true;
+  e.state = Entry::State::Ready;
+  return true;
+}
+
+void Server::request_reap() {
+  reap_due_ = true;
+  limiter_.evict_idle(mono_now_ns());
+}
+
+std::string Server::whitelist_path() const {
+  const Config& cfg = reg_.config();
+  return cfg.rate_limit_whitelist.empty() ? cfg.data_dir + "/rate-limit-whitelist.json" : cfg.rate_limit_whitelist;
+}
+
+void Server::on_whitelist_timer(evutil_socket_t, short, void* arg) { static_cast<Server*>(arg)->poll_whitelist(); }
+
+void Server::poll_whitelist() {
+  const std::string path = whitelist_path();
+  Whitelist list;
+  std::string err;
+  switch (whitelist_file_.poll(path, &list, &err)) {
+    case WhitelistFile::Change::None:
+      return;
+    case WhitelistFile::Change::Loaded: {
+      std::string n = std::to_string(list.size());
+      limiter_.set_whitelist(std::move(list));
+      log_info("rate-limit-whitelist reloaded", {{"file", path}, {"entries", n}});
+      return;
+    }
+    case WhitelistFile::Change::Cleared:
+      limiter_.set_whitelist({});
+      log_info("rate-limit-whitelist removed; no source is whitelisted now", {{"file", path}});
+      return;
+    case WhitelistFile::Change::Failed:
+      log_warn("rate-limit-whitelist not applied; keeping the previous list",
+               {{"file", path}, {"error", err}, {"entries", std::to_string(limiter_.whitelist().size())}});
+      return;
+  }
 }
 
 void Server::mark(Conn* c) {

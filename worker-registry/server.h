@@ -18,6 +18,11 @@
 // its queue, is not read until it drains. So no client delays another's reply by more than a
 // pass, nor the loop's answer to the supervisor's ping.
 //
+// Rate limits (wire §2.7): each decoded request of a connection older than 5 s asks the
+// RateLimiter (ratelimit.h) before it is queued for dispatch. A refused one is never dispatched:
+// it is queued already answered ("rate limited: …", with retry_after_ms in JSON), so it keeps
+// its place in the connection's reply order, and the connection stays open.
+//
 // Threading: the loop thread only; the verify pool and the writer hand entries back through
 // eventfds.
 #pragma once
@@ -30,6 +35,8 @@
 #include <vector>
 
 #include "event.h"
+#include "fetcher.h"
+#include "ratelimit.h"
 #include "registry.h"
 #include "verify.h"
 #include "wire.h"
@@ -52,7 +59,8 @@ class Server {
   bool has_backlog() const { return !backlog_.empty() || !continuing_.empty(); }
   // Timer work for the next batch.
   void request_liveness_flush() { flush_due_ = true; }
-  void request_reap() { reap_due_ = true; }
+  // The reap tick also drops idle per-IP rate-limit buckets (ops-spec §1.4: the reap loop does).
+  void request_reap();
 
   // Stops accepting and reading; requests received are still answered.
   void begin_shutdown();
@@ -68,15 +76,23 @@ class Server {
   static void on_accept_resume(evutil_socket_t fd, short what, void* arg);
   static void on_verified(evutil_socket_t fd, short what, void* arg);
   static void on_committed(evutil_socket_t fd, short what, void* arg);
+  static void on_whitelist_timer(evutil_socket_t fd, short what, void* arg);
 
   void accept_from(int listen_fd, bool control);
   void add_conn(int fd, bool control, const sockaddr* peer);
   void read_input(Conn* c);
   void decode_frames(Conn* c);
   void queue_request(Conn* c, std::unique_ptr<Entry> e);
+  // Rate limiting (ratelimit.h): the limits follow the configuration (SIGHUP included); a
+  // refused request is answered at once, in its place in the connection's order.
+  void sync_limits();
+  bool refuse_if_limited(Conn* c, Entry& e);
+  void poll_whitelist();
+  std::string whitelist_path() const;
   bool can_take_input(const Conn* c) const;
   void mark(Conn* c);
   void advance(Conn* c);
+  bool start_fetch(Entry& e);
   bool run_read(Entry& e);
   void finish(Entry& e);
   void submit_batch();
@@ -96,6 +112,7 @@ class Server {
   const timeval* idle_timeout_ = nullptr;   // common timeout, 5 min
   const timeval* write_timeout_ = nullptr;  // common timeout, 5 s
   VerifyPool verify_pool_;
+  Fetcher fetcher_{base_};                 // outbound HTTP steps (identity webhook, JWKS)
   Txn snapshot_;                           // the loop's read snapshot, within a pass
   std::unique_ptr<Batch> next_batch_;      // accumulating while the writer is busy
   std::vector<Conn*> marked_;              // connections with news this pass
@@ -108,6 +125,12 @@ class Server {
   bool flush_due_ = false, reap_due_ = false, shutting_down_ = false;
   uint64_t next_conn_id_ = 1;
   int64_t reap_interval_ns_ = 0;
+  RateLimiter limiter_;
+  bool per_ip_enabled_ = true;             // PILOT_REGISTRY_NORATELIMIT=1 turns it off
+  RateLimits limits_applied_;              // as configured (limiter_ clamps them)
+  bool limits_synced_ = false;
+  WhitelistFile whitelist_file_;
+  EventPtr whitelist_ev_;                  // polls the whitelist file every 2 s
 };
 
 }  // namespace rdv::registry

@@ -285,7 +285,12 @@ Outcome handle_respond_handshake(Request& r) {
   if (accept) {
     w.del(Db::Pending, pending_key);
     bool created = !r.view.trust_pair(node_id, peer);
-    if (created) w.put(Db::Trust, pair_key(node_id, peer), "");
+    if (created) {
+      // Every new pair has its trust.created entry, however it came about.
+      w.put(Db::Trust, pair_key(node_id, peer), "");
+      w.audit("trust.created", 0, node_id,
+              {{"node_a", std::to_string(node_id)}, {"node_b", std::to_string(peer)}, {"via", "handshake"}});
+    }
     w.audit("handshake.accepted", 0, node_id,
             {{"peer_id", std::to_string(peer)}, {"trust_created", created ? "true" : "false"}});
   } else {

@@ -1,6 +1,7 @@
 // Binary PILT mode against the real server (wire-protocol §2.4, §6.2.2, §6.3.2, §6.3.4, §7,
 // §10.1 items 2, 4–7, 12, 13).
 #include "harness.h"
+#include "metrics.h"
 
 namespace rt {
 namespace {
@@ -342,6 +343,83 @@ TEST_F(Binary, HeartbeatWithinCacheWindowNotReverified) {
   std::string p;
   roundtrip(c, 0x01, be32(1) + other.sign_raw("heartbeat:1"), &t, &p);
   EXPECT_EQ(t, 0x81) << binary_error_text(p);
+}
+
+// §2.4, §7.7: 0x00 goes through the same dispatcher as JSON mode, for every message type:
+// the reply inside the 0x00 frame is byte for byte the JSON-mode reply (errors included, with
+// the same sanitiser), and only subscribe_replication is refused with 0xFF.
+TEST_F(Binary, PassthroughAnswersEveryTypeAsJsonModeDoes) {
+  Conn json = server.connect();
+  Conn c = binary();
+  size_t compared = 0;
+  for (const char* type : rdv::metrics::kMessageTypes) {
+    SCOPED_TRACE(type);
+    std::string body = std::string("{\"type\":\"") + type + "\"}";
+    uint8_t t;
+    std::string p;
+    roundtrip(c, 0x00, body, &t, &p);
+    if (std::string_view(type) == "subscribe_replication") {
+      EXPECT_EQ(t, 0xFF);
+      EXPECT_EQ(binary_error_text(p), "replication not supported over binary protocol");
+      continue;
+    }
+    ASSERT_EQ(t, 0x00) << binary_error_text(p);
+    ASSERT_TRUE(json.send_json(body));
+    std::string want;
+    ASSERT_EQ(json.recv_json(&want), Io::Ok);
+    EXPECT_EQ(p, want);
+    compared++;
+  }
+  EXPECT_EQ(compared, rdv::metrics::kTypeCount - 1);
+}
+
+// A null body is an empty request (Go decodes it to an empty map): unknown type, inside 0x00.
+TEST_F(Binary, PassthroughNullIsAnEmptyRequest) {
+  Conn c = binary();
+  uint8_t t;
+  std::string p;
+  roundtrip(c, 0x00, "null", &t, &p);
+  ASSERT_EQ(t, 0x00) << binary_error_text(p);
+  EXPECT_EQ(p, R"({"type":"error","error":"request failed"})");
+}
+
+TEST_F(Binary, PassthroughHeartbeatExactBytes) {
+  Key k = Key::generate();
+  ASSERT_EQ(reg(k), 1u);
+  Conn c = binary();
+  uint8_t t;
+  std::string p;
+  roundtrip(c, 0x00, R"({"type":"heartbeat","node_id":1,"signature":")" + k.sign_b64("heartbeat:1") + "\"}", &t, &p);
+  ASSERT_EQ(t, 0x00) << binary_error_text(p);
+  rdv::JsonPtr j = parse_json(p);
+  EXPECT_EQ(p, "{\"time\":" + std::to_string(num(j.get(), "time")) + ",\"type\":\"heartbeat_ok\"}");
+}
+
+// One connection's native and passthrough requests share one order: a native lookup behind a
+// passthrough write sees it, and replies leave in request order.
+TEST_F(Binary, PassthroughWriteThenNativeReadsInOrder) {
+  Key k = Key::generate();
+  ASSERT_EQ(reg(k), 1u);
+  Conn c = binary();
+  std::string vis = R"({"type":"set_visibility","node_id":1,"public":true,"signature":")" +
+                    k.sign_b64("set_visibility:1") + "\"}";
+  auto frame = [](uint8_t type, const std::string& payload) { return be32(uint32_t(1 + payload.size())) + char(type) + payload; };
+  ASSERT_TRUE(c.send_all(frame(0x00, vis) + frame(0x02, be32(1)) + frame(0x00, R"({"type":"lookup","node_id":1})") +
+                         frame(0x02, be32(2))));
+  uint8_t t;
+  std::string p;
+  ASSERT_EQ(c.recv_frame(&t, &p), Io::Ok);
+  ASSERT_EQ(t, 0x00);
+  EXPECT_EQ(str(parse_json(p).get(), "type"), "set_visibility_ok") << p;
+  ASSERT_EQ(c.recv_frame(&t, &p), Io::Ok);
+  ASSERT_EQ(t, 0x82) << binary_error_text(p);
+  EXPECT_EQ(uint8_t(p[4]) & 1, 1) << "the native lookup must see the write before it";
+  ASSERT_EQ(c.recv_frame(&t, &p), Io::Ok);
+  ASSERT_EQ(t, 0x00);
+  EXPECT_TRUE(json_is_true(json_object_get(parse_json(p).get(), "public"))) << p;
+  ASSERT_EQ(c.recv_frame(&t, &p), Io::Ok);
+  EXPECT_EQ(t, 0xFF);
+  EXPECT_EQ(binary_error_text(p), "node 2: not found");
 }
 
 }  // namespace

@@ -98,6 +98,9 @@ class Pipeline : public ServerTest {
     hold_path = server.dir + "/fsync-hold";
     std::string err;
     ASSERT_TRUE(server.use_slow_fsync(hold_path, 0, &err)) << err;
+    // The crowd pipelines from one IP for longer than a connection's rate-limit grace: these
+    // tests are about the pipeline's fairness, not the limiter (ratelimit_test.cc).
+    server.extra_args = {"-rate-limit-global", "0", "-rate-limit-per-ip", "0", "-rate-limit-per-conn", "0"};
     ServerTest::SetUp();
     if (HasFatalFailure()) return;
     registry_pid = server.worker("rendezvous-registry");

@@ -903,6 +903,19 @@ TEST_F(Reaper, SilentNodeReapedHeartbeatingNodeKept) {
   rdv::JsonPtr hb2(json_pack("{s:s, s:i, s:s}", "type", "heartbeat", "node_id", 2, "signature",
                              silent.sign_b64("heartbeat:2").c_str()));
   expect_error(c.request(hb2.get()), "node 2: node not found");
+  // One node.reaped audit entry for the pass, naming the node.
+  rdv::JsonPtr log(json_pack("{s:s, s:s}", "type", "get_audit_log", "admin_token", server.admin_token.c_str()));
+  rdv::JsonPtr entries = c.request(log.get());
+  ASSERT_NE(entries, nullptr);
+  bool audited = false;
+  size_t i;
+  json_t* e;
+  json_array_foreach(json_object_get(entries.get(), "entries"), i, e) {
+    if (str(e, "action") == "node.reaped" && str(e, "details").find("count=1") != std::string::npos &&
+        num(e, "node_id") == 2)
+      audited = true;
+  }
+  EXPECT_TRUE(audited) << dump(entries.get());
   // Key index kept: the same key gets its id back.
   EXPECT_EQ(must_register(c, silent), 2u);
 }

@@ -88,6 +88,19 @@ TEST_F(MetricsPageTest, ZeroedPageRendersFamilies) {
   EXPECT_EQ(out.back(), '\n');
 }
 
+// ops-spec §10.6: one family, every kind present (zero included), labels sorted.
+TEST_F(MetricsPageTest, RateLimitDenialsByKind) {
+  page_->ratelimit_denied_ip.store(7);
+  page_->ratelimit_denied_connection.store(2);
+  std::string out = rdv::metrics::render_registry(*page_);
+  EXPECT_TRUE(contains(out, "# TYPE pilot_ratelimit_denied_total counter\n"
+                            "pilot_ratelimit_denied_total{kind=\"bucket_table\"} 0\n"
+                            "pilot_ratelimit_denied_total{kind=\"connection\"} 2\n"
+                            "pilot_ratelimit_denied_total{kind=\"global\"} 0\n"
+                            "pilot_ratelimit_denied_total{kind=\"ip\"} 7\n"))
+      << out;
+}
+
 TEST_F(MetricsPageTest, ObserveRegisterCountsAndHistogram) {
   size_t reg = rdv::metrics::type_index("register");
   rdv::metrics::observe(page_, reg, 1000, false);     // 1 µs
