@@ -2,7 +2,7 @@
 // figures measured in the same run (a no-op server on the same framing, this disk's fdatasync
 // rate, this core's Ed25519 verify rate) and the ratios to them.
 //
-//   rendezvous-bench --bin-dir build/bin                 the standard table (~2.5–3 min)
+//   rendezvous-bench --bin-dir build/bin                 the standard table (~2–3 min)
 //   rendezvous-bench --workload lookup --connections 64,256 --duration 10
 //   rendezvous-bench --target 127.0.0.1:9000 --workload heartbeat
 //   rendezvous-bench --against-noop                      self-test of the load generator
