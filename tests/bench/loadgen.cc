@@ -29,6 +29,11 @@ const char* op_kind_name(OpKind kind) {
     case OpKind::Heartbeat: return "heartbeat";
     case OpKind::Register: return "register";
     case OpKind::SetVisibility: return "set_visibility";
+    case OpKind::RequestHandshake: return "request_handshake";
+    case OpKind::PollHandshakes: return "poll_handshakes";
+    case OpKind::RespondHandshake: return "respond_handshake";
+    case OpKind::JoinNetwork: return "join_network";
+    case OpKind::LeaveNetwork: return "leave_network";
     case OpKind::Other: break;
   }
   return "other";
@@ -354,6 +359,10 @@ void conn_failed(Conn* c, const std::string& why) {
   Worker* w = c->w;
   int64_t now = mono_now_ns();
   bool counted = c->in_flight && now >= w->window_start && now <= w->deadline;
+  if (c->in_flight) {
+    c->in_flight = false;
+    w->src->on_failure(c->op);
+  }
   if (counted) {
     w->res.conn_failures++;
     w->res.err_by_kind[int(c->op.kind)]++;
@@ -394,7 +403,13 @@ void handle_frame(Conn* c, std::string_view body, int64_t now) {
     }
     return;
   }
-  if (!counted) return;
+  w->src->on_failure(c->op);
+  if (!counted) {
+    // Not an error of the cell, but the only clue when every request fails during warm-up.
+    if (now < w->window_start)
+      note_error(w, "(warm-up) " + std::string(op_kind_name(c->op.kind)) + ": " + std::string(body));
+    return;
+  }
   r.err_by_kind[int(c->op.kind)]++;
   if (cls == ReplyClass::ErrorReply) {
     r.error_replies++;
@@ -498,6 +513,9 @@ void run_worker(Worker* w, int nconns, std::barrier<>* ready) {
       w->end_ns = std::min(w->end_ns, w->deadline);
     w->res.elapsed_s = std::max(0.0, double(w->end_ns - w->window_start) / 1e9);
     w->res.rate = w->res.elapsed_s > 0 ? double(w->res.ok) / w->res.elapsed_s : 0;
+    for (int k = 0; k < kOpKinds; k++)
+      w->res.rate_by_kind[k] =
+          w->res.elapsed_s > 0 ? double(w->res.ok_by_kind[k]) / w->res.elapsed_s : 0;
   }
   for (auto& c : w->conns) close_conn(c.get());
   w->conns.clear();
@@ -541,6 +559,7 @@ RunResult run_closed_loop(const RunSpec& spec, const SourceFactory& factory) {
     total.latency.merge(r.latency);
     for (int k = 0; k < kOpKinds; k++) total.latency_by_kind[k].merge(r.latency_by_kind[k]);
     total.rate += r.rate;
+    for (int k = 0; k < kOpKinds; k++) total.rate_by_kind[k] += r.rate_by_kind[k];
     elapsed_sum += r.elapsed_s;
     total.exhausted |= r.exhausted;
     total.timed_out |= r.timed_out;

@@ -32,8 +32,12 @@ namespace rdv::bench {
 // Set by SIGINT/SIGTERM handlers; every running load phase stops within ~100 ms.
 extern volatile std::sig_atomic_t g_interrupted;
 
-enum class OpKind : uint8_t { Lookup, ResolveHostname, Heartbeat, Register, SetVisibility, Other };
-inline constexpr int kOpKinds = 6;
+enum class OpKind : uint8_t {
+  Lookup, ResolveHostname, Heartbeat, Register, SetVisibility,
+  RequestHandshake, PollHandshakes, RespondHandshake, JoinNetwork, LeaveNetwork,
+  Other
+};
+inline constexpr int kOpKinds = 11;
 const char* op_kind_name(OpKind kind);
 
 // What a request is and which reply it expects.
@@ -50,11 +54,16 @@ class RequestSource {
   // Appends the next complete request frame ([u32 BE length][JSON]) to *frame and describes it
   // in *op. Returns false when the source is exhausted.
   virtual bool next(std::string* frame, Op* op) = 0;
-  // Called for every reply that passed the checks, with the reply's JSON body.
+  // Called for every reply that passed the checks, with the reply's JSON body (warm-up and
+  // counted window alike).
   virtual void on_success(const Op& op, std::string_view body) {
     (void)op;
     (void)body;
   }
+  // Called once for every request handed out by next() whose outcome is a failure: an error
+  // reply, a reply of the wrong type, or the connection failing while it was in flight. Not
+  // called for requests still in flight when a timed run stops (those never get an outcome).
+  virtual void on_failure(const Op& op) { (void)op; }
 };
 
 // A source built from two callables (most workloads are a few lines).
@@ -101,6 +110,7 @@ struct RunResult {
   Histogram latency_by_kind[kOpKinds];
   double elapsed_s = 0;        // the measured window, after warm-up (per-thread average)
   double rate = 0;             // successful requests per second (sum of per-thread rates)
+  double rate_by_kind[kOpKinds] = {};  // the same per kind
   bool exhausted = false;      // a source ran out before the deadline (timed mode)
   bool timed_out = false;      // drain mode hit timeout_s
   bool interrupted = false;

@@ -2,7 +2,7 @@
 // figures measured in the same run (a no-op server on the same framing, this disk's fdatasync
 // rate, this core's Ed25519 verify rate) and the ratios to them.
 //
-//   rendezvous-bench --bin-dir build/bin                 the standard table (~1.5–2.5 min)
+//   rendezvous-bench --bin-dir build/bin                 the standard table (~2–3 min)
 //   rendezvous-bench --workload lookup --connections 64,256 --duration 10
 //   rendezvous-bench --target 127.0.0.1:9000 --workload heartbeat
 //   rendezvous-bench --against-noop                      self-test of the load generator
@@ -48,11 +48,14 @@ namespace {
 
 // Canonical order: the order cells run in, whatever order the user names them in. register
 // runs before heartbeat_first because the nodes it registers are the first-heartbeat nodes.
-// slow_disk runs last, against a second server of its own (started under the slow-fsync shim),
-// as two cells: lookups alone, then lookups while 8 connections register.
+// handshake and join run twice each, against two servers of their own that differ only in
+// their rate limits (see LimiterServer). slow_disk runs last, against another server of its own
+// (started under the slow-fsync shim), as two cells: lookups alone, then lookups while 8
+// connections register.
 const std::vector<std::string> kWorkloads = {"noop",     "lookup",          "resolve_hostname",
                                              "heartbeat", "register",       "heartbeat_first",
-                                             "mixed",     "slow_disk"};
+                                             "mixed",     "handshake",      "join",
+                                             "slow_disk"};
 
 // The slow-disk cells (see run_slow_disk_cell).
 constexpr const char* kSlowAlone = "slow:lookup";
@@ -62,6 +65,30 @@ constexpr int kSlowWriterConns = 8;    // connections registering continuously
 constexpr size_t kSlowBaseNodes = 2000;
 // The Go server's published signed-registration rate, for comparison (not measured here).
 constexpr double kGoRegisterRate = 14500;
+
+// The rate-limiter cells: "<workload>:rl-on" against a server with the limiter on (default
+// limits) and loopback whitelisted, "<workload>:rl-off" against one with every limit at 0.
+constexpr const char* kLimiterOn = ":rl-on";
+constexpr const char* kLimiterOff = ":rl-off";
+// Chains (handshake pairs, joining nodes) per load-generator connection: a connection asking
+// for its next request finds a chain whose previous step has completed (step_scheduler.h).
+constexpr size_t kChainsPerConnection = 8;
+// The limiter leaves a connection alone for its first 5 s (wire §2.7). The limiter cells warm
+// up that much longer, so every request they count went through its checks.
+constexpr double kLimiterGraceS = 5.0;
+
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+// The workload a cell belongs to: "slow:lookup" → slow_disk, "join:rl-off" → join.
+std::string base_workload(const std::string& cell) {
+  if (cell.rfind("slow:", 0) == 0) return "slow_disk";
+  return cell.substr(0, cell.find(':'));
+}
+
+// Cells that run against a server of their own rather than the main server under test.
+bool own_server_cell(const std::string& cell) { return cell.find(':') != std::string::npos; }
 
 struct Options {
   std::string bin_dir = "build/bin";
@@ -85,7 +112,8 @@ struct Options {
       "  --connections N[,N]   closed-loop connections per cell (default: the standard table)\n"
       "  --duration S          seconds per cell (default 5)\n"
       "  --workload W[,W]      noop lookup resolve_hostname heartbeat register heartbeat_first\n"
-      "                        mixed slow_disk, or all (default: the standard table)\n"
+      "                        mixed handshake join slow_disk, or all (default: the standard\n"
+      "                        table)\n"
       "  --target HOST:PORT    bench an already running registry (loopback only)\n"
       "  --threads T           load-generator threads (default 1)\n"
       "  --memory N            scale run: register N nodes, report RSS per node and restart time\n"
@@ -255,12 +283,16 @@ void print_cell_line(const Cell& c) {
            static_cast<unsigned long long>(r.error_replies),
            static_cast<unsigned long long>(r.wrong_type),
            static_cast<unsigned long long>(r.conn_failures));
-  if (c.workload == "mixed" && r.ok) {
-    for (OpKind k : {OpKind::Lookup, OpKind::Heartbeat, OpKind::Register}) {
+  int kinds = 0;
+  for (int k = 0; k < kOpKinds; k++) kinds += r.ok_by_kind[k] > 0;
+  if (kinds > 1) {
+    for (int ki = 0; ki < kOpKinds; ki++) {
+      if (r.ok_by_kind[ki] == 0) continue;
+      OpKind k = OpKind(ki);
       const Histogram& h = r.latency_by_kind[int(k)];
-      printf("    %-9s %5.1f%% of successes, %7s/s, p50 %s ms, p99 %s ms, p999 %s ms\n",
+      printf("    %-17s %5.1f%% of successes, %7s/s, p50 %s ms, p99 %s ms, p999 %s ms\n",
              op_kind_name(k), 100.0 * double(r.ok_by_kind[int(k)]) / double(r.ok),
-             thousands(double(r.ok_by_kind[int(k)]) / std::max(r.elapsed_s, 1e-9)).c_str(),
+             thousands(r.rate_by_kind[int(k)]).c_str(),
              ms(h.quantile_ns(0.5)).c_str(), ms(h.quantile_ns(0.99)).c_str(),
              ms(h.quantile_ns(0.999)).c_str());
     }
@@ -374,6 +406,144 @@ void run_slow_disk_cell(SlowDisk& slow, const RunSpec& spec_in, bool with_writer
                                                       : "no measurement";
 }
 
+// ---- rate limiter on / off: two servers of their own for handshake and join ----
+//
+// Both started like the main server, in <tmp>/limiter-on and <tmp>/limiter-off, each with the
+// same number of base nodes of its own, so the two differ only in their rate limits:
+// Limits::Whitelisted (the limiter on with its default limits, 127.0.0.0/8 whitelisted) and
+// Limits::Off (every limit 0). Started when their first cell comes, stopped at the end.
+struct LimiterServer {
+  Limits limits;
+  const char* label;  // "on" / "off", for the directory and the messages
+  ServerProcess server;
+  std::unique_ptr<Fixture> fx;
+  bool ok = false;
+  std::string failed;  // why the first start failed: later cells do not try again
+
+  LimiterServer(Limits l, const char* name) : limits(l), label(name) {}
+
+  bool start(const std::string& bin_dir, const std::string& tmp, const std::string& tag,
+             const RunSpec& setup_spec, size_t nodes, std::string* error) {
+    if (ok) return true;
+    if (failed.empty() && !try_start(bin_dir, tmp, tag, setup_spec, nodes, &failed)) {
+      if (failed.empty()) failed = "start failed";
+    }
+    if (!failed.empty()) *error = failed;
+    return failed.empty();
+  }
+
+  bool try_start(const std::string& bin_dir, const std::string& tmp, const std::string& tag,
+                 const RunSpec& setup_spec, size_t nodes, std::string* error) {
+    std::string dir = tmp + "/limiter-" + label;
+    if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
+      *error = sys_error("mkdir(" + dir + ")");
+      return false;
+    }
+    printf("\n## rate limiter %s: a server of its own (%s), %zu base nodes\n", label,
+           limits == Limits::Off ? "-rate-limit-global 0 -rate-limit-per-ip 0 "
+                                   "-rate-limit-per-conn 0"
+                                 : "default limits, -rate-limit-whitelist with 127.0.0.0/8",
+           nodes);
+    server.limits = limits;
+    if (!server.start(bin_dir, dir, error) || !server.wait_ready(30, error)) return false;
+    fx = std::make_unique<Fixture>(tag, false);
+    if (!fx->prepare_base(setup(setup_spec), nodes, 0, error)) return false;
+    ok = true;
+    return true;
+  }
+
+  RunSpec setup(const RunSpec& spec_in) const {
+    RunSpec spec = spec_in;
+    spec.host = "127.0.0.1";
+    spec.port = server.registry_port();
+    spec.accept_any = false;
+    return spec;
+  }
+};
+
+// One handshake or join cell against `ls` (started on first use, with `nodes` base nodes; the
+// chains are prepared on first use, `pairs` handshake pairs and `joiners` joining nodes).
+// Reference: the Ed25519 verify rate on every core, since every request is signed and verified
+// (3 per handshake round, 1 per join or leave) and is a durable write, like a registration.
+void run_limiter_cell(LimiterServer& ls, const std::string& bin_dir, const std::string& tmp,
+                      const std::string& tag, const RunSpec& setup_spec, size_t nodes,
+                      size_t pairs, size_t joiners, const RunSpec& spec_in,
+                      double verify_rate_all, unsigned cores, Cell* cell) {
+  const bool handshake = base_workload(cell->workload) == "handshake";
+  std::string err;
+  if (!ls.ok && !ls.start(bin_dir, tmp, tag + (ls.limits == Limits::Off ? "f" : "n"), setup_spec,
+                          nodes, &err)) {
+    cell->skipped = "limiter-" + std::string(ls.label) + " server: " + err;
+    return;
+  }
+  RunSpec setup = ls.setup(setup_spec);
+  const ChainSet* chains = nullptr;
+  SourceFactory factory;
+  if (handshake) {
+    ls.fx->prepare_handshakes(pairs);
+    chains = &ls.fx->handshake_chains();
+    factory = ls.fx->handshake();
+  } else {
+    if (!ls.fx->prepare_join(setup, joiners, kAdminToken, &err)) {
+      cell->skipped = err;
+      return;
+    }
+    chains = &ls.fx->join_chains();
+    factory = ls.fx->join();
+  }
+  size_t live0 = chains->live();
+  if (live0 <= size_t(spec_in.connections)) {
+    cell->skipped = "only " + std::to_string(live0) + " usable chains left for " +
+                    std::to_string(spec_in.connections) + " connections";
+    return;
+  }
+  RunSpec spec = spec_in;
+  spec.host = setup.host;
+  spec.port = setup.port;
+  spec.accept_any = false;
+  spec.warmup_s = spec_in.warmup_s + kLimiterGraceS;
+  cell->result = run_closed_loop(spec, factory);
+  const RunResult& r = cell->result;
+  cell->ran = r.setup_error.empty() && r.elapsed_s > 0;
+  if (!cell->ran) {
+    cell->skipped = !r.setup_error.empty() ? r.setup_error
+                    : r.interrupted        ? "interrupted during warm-up"
+                    : r.exhausted          ? "every chain failed during the warm-up"
+                                           : "no measurement";
+    if (!r.error_samples.empty()) cell->skipped += " (" + r.error_samples.front() + ")";
+    return;
+  }
+  if (verify_rate_all > 0) {
+    cell->reference = "ed25519 " + thousands(verify_rate_all) + " verify/s on " +
+                      std::to_string(cores) + " threads";
+    cell->ratio = r.rate / verify_rate_all;  // one verified signature per request
+  }
+  char buf[320];
+  size_t retired = live0 - chains->live();
+  if (handshake) {
+    snprintf(buf, sizeof buf,
+             "%s rounds/s (completed respond_handshake; request_handshake + poll_handshakes + "
+             "respond_handshake, 3 signatures each) over %zu pairs; %zu pairs retired "
+             "(in flight at the end, or failed)",
+             thousands(r.rate_by_kind[int(OpKind::RespondHandshake)]).c_str(), live0, retired);
+  } else {
+    snprintf(buf, sizeof buf,
+             "%s joins/s + %s leaves/s over %zu nodes, open network %u; %zu nodes retired "
+             "(in flight at the end, or failed)",
+             thousands(r.rate_by_kind[int(OpKind::JoinNetwork)]).c_str(),
+             thousands(r.rate_by_kind[int(OpKind::LeaveNetwork)]).c_str(), live0,
+             ls.fx->join_network_id(), retired);
+  }
+  cell->note = buf;
+  cell->note += ls.limits == Limits::Off ? "; rate limiter off (all limits 0)"
+                                         : "; rate limiter on, loopback whitelisted";
+  char warm[96];
+  snprintf(warm, sizeof warm, "; %.1f s warm-up (the limiter's 5 s grace per connection, + %.1f s)",
+           spec.warmup_s, spec_in.warmup_s);
+  cell->note += warm;
+  if (r.exhausted) cell->note += "; no ready chain left before the end: the rate is over the time it ran";
+}
+
 bool is_loopback_v4(const std::string& host) {
   in_addr a{};
   if (inet_pton(AF_INET, host.c_str(), &a) != 1) return false;
@@ -428,6 +598,10 @@ int run(int argc, char** argv) {
     for (const char* w : {"resolve_hostname", "heartbeat", "register", "heartbeat_first"})
       add(w, 64);
     add("mixed", 256);  // right after noop 256 would be fairer, but it needs the fresh-key nodes
+    for (const char* w : {"handshake", "join"}) {
+      add(std::string(w) + kLimiterOn, 64);
+      add(std::string(w) + kLimiterOff, 64);
+    }
     add(kSlowAlone, 128);
     add(kSlowWriters, 128);
   } else {
@@ -445,27 +619,41 @@ int run(int argc, char** argv) {
           add(kSlowWriters, lookups);
           continue;
         }
+        if (w == "handshake" || w == "join") {
+          add(w + kLimiterOn, c);
+          add(w + kLimiterOff, c);
+          continue;
+        }
         add(w, c);
       }
     }
     // noop cells run right before the first cell they are the reference of.
     std::stable_sort(plan.begin(), plan.end(), [](const Cell& a, const Cell& b) {
       auto rank = [](const Cell& c) {
-        if (c.workload.rfind("slow:", 0) == 0) return int(kWorkloads.size()) - 1;
-        auto it = std::find(kWorkloads.begin(), kWorkloads.end(), c.workload);
+        auto it = std::find(kWorkloads.begin(), kWorkloads.end(), base_workload(c.workload));
         return int(it - kWorkloads.begin());
       };
       if (rank(a) != rank(b)) return rank(a) < rank(b);
       return a.connections < b.connections;
     });
   }
-  bool need_base = false, need_heartbeat = false, need_slow = false;
+  bool need_base = false, need_heartbeat = false, need_own = false;
+  // Chains the limiter servers need: kChainsPerConnection per connection of every cell of the
+  // workload against one server (a cell retires the chains still in flight when it ends).
+  size_t handshake_pairs = 0, join_nodes = 0;
   for (auto& c : plan) {
-    bool slow = c.workload.rfind("slow:", 0) == 0;
-    need_slow |= slow;
-    need_base |= c.workload != "noop" && !slow;
+    bool own = own_server_cell(c.workload);
+    need_own |= own;
+    need_base |= c.workload != "noop" && !own;
     need_heartbeat |= c.workload == "heartbeat" || c.workload == "mixed";
+    if (c.workload == std::string("handshake") + kLimiterOn)
+      handshake_pairs += kChainsPerConnection * size_t(c.connections);
+    if (c.workload == std::string("join") + kLimiterOn)
+      join_nodes += kChainsPerConnection * size_t(c.connections);
   }
+  // Pair i is base nodes 2i and 2i+1; the joining nodes are the first ones, plus the network's
+  // creator.
+  const size_t limiter_nodes = std::max<size_t>({2, 2 * handshake_pairs, join_nodes + 1});
 
   // ---- machine facts and temp dir ----
   std::string tmp_root = opt.tmp_root;
@@ -487,7 +675,7 @@ int run(int argc, char** argv) {
   printf("# rendezvous-bench\n%s", machine_facts().c_str());
   bool own_server = !opt.against_noop && opt.target.empty() && need_base;
   printf("temp dir: %s (filesystem %s; holds the fdatasync probe%s)\n", tmp.c_str(),
-         filesystem_type(tmp).c_str(), (own_server || need_slow) ? " and the server's data dir" : "");
+         filesystem_type(tmp).c_str(), (own_server || need_own) ? " and the servers' data dirs" : "");
   printf("load generator: %d thread(s), closed loop (one request in flight per connection), "
          "%.1f s per cell after %.1f s uncounted warm-up\n",
          opt.threads, opt.duration_s, std::min(1.0, opt.duration_s / 10));
@@ -549,7 +737,7 @@ int run(int argc, char** argv) {
       target_desc = opt.bin_dir + "/rendezvous on 127.0.0.1:" +
                     std::to_string(server.registry_port()) + ", data dir " +
                     server.data_dir() + " (" + filesystem_type(server.data_dir()) +
-                    "), loopback whitelisted + PILOT_REGISTRY_NORATELIMIT=1";
+                    "), rate limiter off (-rate-limit-global/-per-ip/-per-conn 0)";
     }
   }
   if (exit_code == 0 && need_base) printf("server under test: %s\n", target_desc.c_str());
@@ -578,6 +766,9 @@ int run(int argc, char** argv) {
   std::map<int, double> noop_rate, lookup_rate;
   double slow_alone_rate = NAN;
   SlowDisk slow;
+  LimiterServer limiter_on(Limits::Whitelisted, "on"), limiter_off(Limits::Off, "off");
+  // Rates of the limiter cells by workload and connections, for the on/off comparison.
+  std::map<std::pair<std::string, int>, double> limiter_on_rate, limiter_off_rate;
   const double cap = double(opt.fresh_keys_cap);
   const double cell_s = opt.duration_s + base_spec.warmup_s;
   if (exit_code == 0) printf("\n## cells\n");
@@ -610,6 +801,24 @@ int run(int argc, char** argv) {
         cell.ratio = cell.result.rate / slow_alone_rate;
         cell.target = "≥ 0.9×";
       }
+      print_cell_line(cell);
+      continue;
+    }
+    if (base_workload(w) == "handshake" || base_workload(w) == "join") {
+      if (opt.against_noop || !opt.target.empty()) {
+        cell.skipped = "needs servers of its own, with known rate limits";
+        printf("[%-16s c=%-4d] not run: %s\n", w.c_str(), cell.connections, cell.skipped.c_str());
+        continue;
+      }
+      run_limiter_cell(ends_with(w, kLimiterOn) ? limiter_on : limiter_off, opt.bin_dir, tmp,
+                       tag, setup_spec, limiter_nodes, handshake_pairs, join_nodes, spec,
+                       verify_rate_all, cores, &cell);
+      if (!cell.ran) {
+        printf("[%-16s c=%-4d] not run: %s\n", w.c_str(), cell.connections, cell.skipped.c_str());
+        continue;
+      }
+      auto key = std::make_pair(base_workload(w), cell.connections);
+      (ends_with(w, kLimiterOn) ? limiter_on_rate : limiter_off_rate)[key] = cell.result.rate;
       print_cell_line(cell);
       continue;
     }
@@ -761,8 +970,17 @@ int run(int argc, char** argv) {
       if (!c.ran) continue;
       const RunResult& r = c.result;
       std::string name = c.workload;
+      const std::string base = base_workload(c.workload);
       if (c.workload == "heartbeat") name = "heartbeat (steady, cached)";
       if (c.workload == "heartbeat_first") name = "heartbeat (first, verified)";
+      if (base == "handshake" || base == "join") {
+        bool hs = base == "handshake";
+        name = base +
+               (ends_with(c.workload, kLimiterOn) ? " (limiter on, loopback whitelisted): "
+                                                   : " (limiter off): ") +
+               thousands(r.rate_by_kind[int(hs ? OpKind::RespondHandshake : OpKind::JoinNetwork)]) +
+               (hs ? " rounds/s" : " joins/s");
+      }
       if (r.exhausted) name += " *";
       if (r.interrupted) name += " (interrupted)";
       if (c.workload == kSlowWriters) name += " (" + std::to_string(kSlowWriterConns) + " writers)";
@@ -778,6 +996,14 @@ int run(int argc, char** argv) {
     for (auto& c : plan) starred |= c.ran && c.result.exhausted;
     if (starred) printf("* the precomputed key/node pool ran out before the end of the cell; the "
                         "rate is over the time it ran.\n");
+    for (auto& [key, on] : limiter_on_rate) {
+      auto off = limiter_off_rate.find(key);
+      if (off == limiter_off_rate.end() || !(off->second > 0)) continue;
+      printf("rate limiter cost, %s at %d connections: limiter on (loopback whitelisted) %s req/s "
+             "vs off %s req/s → %s\n",
+             key.first.c_str(), key.second, thousands(on).c_str(), thousands(off->second).c_str(),
+             ratio_text(on / off->second).c_str());
+    }
     printf(
         "req/s counts only replies that passed the check (right \"type\", no \"error\" key), "
         "completed inside the cell's window; latency = send → complete reply, successes only.\n"
@@ -792,6 +1018,12 @@ int run(int argc, char** argv) {
         "the Go server's %s/s and the single-fdatasync ratio are in the cell's note.\n"
         "mixed: 70 %% lookup, 25 %% heartbeat (steady), 5 %% register (fresh keys), vs noop at "
         "the same connections.\n"
+        "handshake: trust-handshake rounds between pairs of base nodes (request_handshake A→B, "
+        "poll_handshakes B, respond_handshake B accepts A; a pair's next step only after the "
+        "last one's reply), req/s = all three; join: join_network then leave_network of one "
+        "open network, per node in turn. Each runs against two servers of its own, with the "
+        "rate limiter on (default limits, 127.0.0.0/8 whitelisted) and off (all limits 0); "
+        "ratio = req/s (one verified signature each) / ed25519 verify rate on every core.\n"
         "slow:lookup: lookups on a second server whose every fsync/fdatasync/msync takes "
         "+%d ms (LD_PRELOAD shim), no writes; slow:lookup+reg: the same while %d connections "
         "register continuously (ratio = with writers / alone: commits must not hold up reads).\n",
@@ -806,6 +1038,13 @@ int run(int argc, char** argv) {
     if (how != "exit 0" && !how.empty()) {
       printf("server log tail:\n%s\n", server.log_tail(1500).c_str());
     }
+  }
+  for (LimiterServer* ls : {&limiter_on, &limiter_off}) {
+    if (ls->server.pid() <= 0) continue;
+    std::string how = ls->server.stop();
+    printf("limiter-%s server stopped: %s\n", ls->label, how.c_str());
+    if (how != "exit 0")
+      printf("limiter-%s server log tail:\n%s\n", ls->label, ls->server.log_tail(1500).c_str());
   }
   if (slow.server.pid() > 0) {
     std::string how = slow.server.stop();

@@ -74,9 +74,15 @@ bool ServerProcess::start(const std::string& bin_dir, const std::string& dir,
     *error = sys_error("mkdir(" + data_dir_ + ")");
     return false;
   }
-  {
-    std::ofstream wl(data_dir_ + "/rate-limit-whitelist.json");
-    wl << "[{\"cidr\":\"127.0.0.0/8\",\"rate\":1000000000}]\n";
+  const std::string whitelist = data_dir_ + "/rate-limit-whitelist.json";
+  if (limits == Limits::Whitelisted) {
+    std::ofstream wl(whitelist);
+    wl << "[{\"cidr\":\"127.0.0.0/8\",\"rate\":100000000}]\n";
+    wl.close();
+    if (!wl) {
+      *error = "could not write " + whitelist;
+      return false;
+    }
   }
   registry_port_ = free_tcp_port();
   http_port_ = free_tcp_port();
@@ -94,13 +100,15 @@ bool ServerProcess::start(const std::string& bin_dir, const std::string& dir,
                                     "-http", "127.0.0.1:" + std::to_string(http_port_),
                                     "-data-dir", data_dir_,
                                     "-run-dir", run_dir,
-                                    "-admin-token", "bench",
+                                    "-admin-token", kAdminToken,
                                     "-log-level", log_level.c_str(),
-                                    "-stale-threshold", "30m",
-                                    // All load comes from 127.0.0.1: measure the registry, not
-                                    // its rate limiter.
-                                    "-rate-limit-global", "0", "-rate-limit-per-ip", "0",
-                                    "-rate-limit-per-conn", "0"};
+                                    "-stale-threshold", "30m"};
+  if (limits == Limits::Whitelisted) {
+    args.insert(args.end(), {"-rate-limit-whitelist", whitelist});
+  } else {
+    args.insert(args.end(), {"-rate-limit-global", "0", "-rate-limit-per-ip", "0",
+                             "-rate-limit-per-conn", "0"});
+  }
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -126,7 +134,6 @@ bool ServerProcess::start(const std::string& bin_dir, const std::string& dir,
     dup2(log.get(), 2);
     int devnull = ::open("/dev/null", O_RDONLY);
     if (devnull >= 0) dup2(devnull, 0);
-    setenv("PILOT_REGISTRY_NORATELIMIT", "1", 1);
     for (auto& kv : extra_env) {
       size_t eq = kv.find('=');
       if (eq != std::string::npos) setenv(kv.substr(0, eq).c_str(), kv.c_str() + eq + 1, 1);

@@ -2,13 +2,20 @@
 // ports with its data and run dirs inside it, a readiness wait, and at the end SIGTERM and
 // removal of the temp dir.
 //
-// Rate limits: the protocol's guards (wire §2.7, ops §10: 1000 req/s process-wide, per-connection
-// slow-down above 100 req/s and close above 500 req/s, per-IP bucket on registrations) would cap
-// any load test at ~1000 req/s. The bench therefore starts the server the way an operator
-// exempts a trusted load source: `<data-dir>/rate-limit-whitelist.json` listing 127.0.0.0/8 with
-// a huge rate, plus PILOT_REGISTRY_NORATELIMIT=1 in its environment. If the server does not
-// honour these, connections get closed after their 5 s grace and the bench reports it as
-// connection errors.
+// Rate limits (wire §2.7, ops §10): the protocol's guards (1000 req/s process-wide, per-IP
+// bucket of 100 req/s, per-connection slow-down above 100 req/s and close above 500 req/s)
+// would cap any load test at ~1000 req/s. Two ways to start the server:
+//   Limits::Off (default)  -rate-limit-global 0 -rate-limit-per-ip 0 -rate-limit-per-conn 0,
+//       no whitelist file: the limiter is out of the way entirely, so the figures are the
+//       registry's own. The main server and the slow-disk server run so.
+//   Limits::Whitelisted  the limiter on with its default limits, and the bench
+//       exempted the way an operator exempts a trusted load source: a whitelist file
+//       `<data-dir>/rate-limit-whitelist.json` = [{"cidr":"127.0.0.0/8","rate":100000000}],
+//       passed as -rate-limit-whitelist. Every request still goes through the limiter's
+//       checks (whitelist match, the whitelisted bucket). The handshake and join cells run
+//       against one server started so and one with Limits::Off, to show what the limiter costs.
+// If a server does not honour these, connections get closed (or requests refused with "rate
+// limited") after their 5 s grace, and the bench reports it as errors.
 #pragma once
 
 #include <sys/types.h>
@@ -18,6 +25,11 @@
 #include <vector>
 
 namespace rdv::bench {
+
+// The server's -admin-token (create_network needs it).
+inline constexpr const char* kAdminToken = "bench";
+
+enum class Limits : uint8_t { Whitelisted, Off };
 
 // Creates `<root>/rendezvous-bench.XXXXXX`. Returns "" and sets *error on failure.
 std::string make_temp_dir(const std::string& root, std::string* error);
@@ -34,6 +46,7 @@ class ServerProcess {
   ~ServerProcess() { stop(); }
 
   std::string log_level = "warn";  // the server's -log-level
+  Limits limits = Limits::Off;
   // "NAME=value" entries added to the server's environment (e.g. LD_PRELOAD of the slow-fsync
   // shim); the supervisor passes its environment on to the workers.
   std::vector<std::string> extra_env;

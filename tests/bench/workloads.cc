@@ -118,6 +118,47 @@ uint32_t reply_node_id(std::string_view body) {
   return uint32_t(id);
 }
 
+// One step of a chain workload: what it is and the reply that means success.
+struct ChainStep {
+  OpKind kind;
+  std::string_view expect;
+};
+
+// A thread's share of a ChainSet, its chains' steps sent in order (step_scheduler.h). The
+// scheduler retires the chains still in flight when the source is destroyed at the end of the
+// run, on the thread that ran it.
+class ChainSource final : public RequestSource {
+ public:
+  ChainSource(ChainSet* set, std::vector<uint32_t> mine, std::vector<ChainStep> steps)
+      : set_(set), steps_(std::move(steps)),
+        sched_(std::move(mine), &set->states, uint8_t(steps_.size())) {}
+
+  bool next(std::string* frame, Op* op) override {
+    uint32_t chain;
+    uint8_t step;
+    if (!sched_.next(&chain, &step)) return false;
+    frame->append(set_->chains[chain].frames[step]);
+    *op = Op{steps_[step].kind, steps_[step].expect, chain};
+    return true;
+  }
+  void on_success(const Op& op, std::string_view) override { sched_.succeeded(op.tag); }
+  void on_failure(const Op& op) override { sched_.failed(op.tag); }
+
+ private:
+  ChainSet* set_;
+  std::vector<ChainStep> steps_;
+  StepScheduler sched_;
+};
+
+SourceFactory chain_factory(ChainSet* set, std::vector<ChainStep> steps) {
+  std::vector<uint32_t> all(set->chains.size());
+  for (size_t i = 0; i < all.size(); i++) all[i] = uint32_t(i);
+  auto items = std::make_shared<const std::vector<uint32_t>>(std::move(all));
+  return [set, items, steps](int t, int count) -> std::unique_ptr<RequestSource> {
+    return std::make_unique<ChainSource>(set, slice(*items, t, count), steps);
+  };
+}
+
 std::string rate_text(double n, double s) {
   char buf[64];
   snprintf(buf, sizeof buf, "%.0f/s", s > 0 ? n / s : 0.0);
@@ -456,6 +497,101 @@ SourceFactory Fixture::mixed() {
             pool_[op.tag].id = fake_ids_ ? 1000000 + op.tag : reply_node_id(body);
         });
   };
+}
+
+size_t Fixture::prepare_handshakes(size_t pairs) {
+  size_t want = std::min(pairs, registered_.size() / 2);
+  size_t have = handshakes_.chains.size();
+  if (want <= have) return have;
+  int64_t t0 = mono_now_ns();
+  handshakes_.chains.resize(want);
+  handshakes_.states.resize(want);
+  parallel_for(want - have, [&](size_t j) {
+    size_t i = have + j;
+    const BaseNode& a = *registered_[2 * i];
+    const BaseNode& b = *registered_[2 * i + 1];
+    std::string ida = std::to_string(a.id), idb = std::to_string(b.id);
+    Chain& c = handshakes_.chains[i];
+    c.frames[0] = frame_of(R"({"type":"request_handshake","from_node_id":)" + ida +
+                           R"(,"to_node_id":)" + idb + R"(,"justification":"bench","signature":")" +
+                           sign_b64(a.sk, challenge_pair("handshake", a.id, b.id)) + R"("})");
+    c.frames[1] = frame_of(R"({"type":"poll_handshakes","node_id":)" + idb + R"(,"signature":")" +
+                           sign_b64(b.sk, challenge_node("poll_handshakes", b.id)) + R"("})");
+    c.frames[2] = frame_of(R"({"type":"respond_handshake","node_id":)" + idb + R"(,"peer_id":)" +
+                           ida + R"(,"accept":true,"signature":")" +
+                           sign_b64(b.sk, challenge_pair("respond", b.id, a.id)) + R"("})");
+  });
+  printf("  handshake pairs: %zu (base nodes 2i, 2i+1), 3 signed frames each in %.2f s\n", want,
+         double(mono_now_ns() - t0) / 1e9);
+  return want;
+}
+
+bool Fixture::prepare_join(const RunSpec& spec, size_t nodes, const std::string& admin_token,
+                           std::string* error) {
+  if (registered_.size() < 2) {
+    *error = "join needs at least 2 registered base nodes";
+    return false;
+  }
+  if (join_net_ == 0) {
+    const BaseNode& creator = *registered_.back();
+    std::string name = "bench-" + tag_;
+    std::string body = R"({"type":"create_network","admin_token":")" + admin_token +
+                       R"(","node_id":)" + std::to_string(creator.id) + R"(,"name":")" + name +
+                       R"(","join_rule":"open"})";
+    std::string reply;
+    int fd = connect_loopback(spec.host, spec.port, error);
+    if (fd < 0) return false;
+    bool ok = blocking_rpc(fd, body, &reply, 10000, error);
+    ::close(fd);
+    if (!ok) {
+      *error = "create_network: " + *error;
+      return false;
+    }
+    uint64_t net = 0;
+    if (classify_reply(reply, "create_network_ok") != ReplyClass::Ok ||
+        !json_uint_field(reply, "network_id", &net) || net == 0 || net > UINT32_MAX) {
+      *error = "create_network: unexpected reply " + reply;
+      return false;
+    }
+    join_net_ = uint32_t(net);
+    printf("  network %s: id %u, join rule open, created by node %u\n", name.c_str(), join_net_,
+           creator.id);
+  }
+  size_t want = std::min(nodes, registered_.size() - 1);  // the creator is a member already
+  size_t have = joins_.chains.size();
+  if (want <= have) return true;
+  int64_t t0 = mono_now_ns();
+  joins_.chains.resize(want);
+  joins_.states.resize(want);
+  const std::string net = std::to_string(join_net_);
+  parallel_for(want - have, [&](size_t j) {
+    size_t i = have + j;
+    const BaseNode& n = *registered_[i];
+    std::string id = std::to_string(n.id);
+    Chain& c = joins_.chains[i];
+    c.frames[0] = frame_of(R"({"type":"join_network","node_id":)" + id + R"(,"network_id":)" +
+                           net + R"(,"signature":")" +
+                           sign_b64(n.sk, challenge_pair("join_network", n.id, join_net_)) +
+                           R"("})");
+    c.frames[1] = frame_of(R"({"type":"leave_network","node_id":)" + id + R"(,"network_id":)" +
+                           net + R"(,"signature":")" +
+                           sign_b64(n.sk, challenge_pair("leave_network", n.id, join_net_)) +
+                           R"("})");
+  });
+  printf("  join nodes: %zu, signed join/leave frames in %.2f s\n", want,
+         double(mono_now_ns() - t0) / 1e9);
+  return true;
+}
+
+SourceFactory Fixture::handshake() {
+  return chain_factory(&handshakes_, {{OpKind::RequestHandshake, "request_handshake_ok"},
+                                      {OpKind::PollHandshakes, "poll_handshakes_ok"},
+                                      {OpKind::RespondHandshake, "respond_handshake_ok"}});
+}
+
+SourceFactory Fixture::join() {
+  return chain_factory(&joins_, {{OpKind::JoinNetwork, "join_network_ok"},
+                                 {OpKind::LeaveNetwork, "leave_network_ok"}});
 }
 
 }  // namespace rdv::bench

@@ -8,6 +8,10 @@
 //                lookup: random base node id; resolve_hostname: random public hostname;
 //                heartbeat (steady): base nodes in turn, each already verified once in the
 //                last 60 s (a warm-up pass), so the server's 120 s verify cache (§4.5) hits.
+//   chains       requests that depend on each other, sent in order per chain (step_scheduler.h):
+//                handshake: pairs of base nodes (A, B) running trust-handshake rounds —
+//                request_handshake A→B, poll_handshakes B, respond_handshake B accepts A;
+//                join: base nodes joining and leaving one open network in turn.
 //   fresh pool   brand-new key pairs with a signed register frame each; every pool entry is
 //                registered at most once (register and mixed). Nodes registered by the pool get
 //                a precomputed heartbeat and serve "heartbeat_first": every request is the first
@@ -23,6 +27,7 @@
 #include <vector>
 
 #include "tests/bench/loadgen.h"
+#include "tests/bench/step_scheduler.h"
 
 namespace rdv::bench {
 
@@ -45,6 +50,23 @@ struct FreshKey {
   uint32_t id = 0;           // set when register_ok arrived
   std::string heartbeat_frame;
   bool heartbeat_used = false;
+};
+
+// Requests that must go in order (one chain: a handshake pair, or a node joining and leaving),
+// precomputed: frames[step].
+struct Chain {
+  std::array<std::string, 3> frames;
+};
+
+// Where the chains of one workload on one server stand, and how many of them are still usable.
+struct ChainSet {
+  std::vector<Chain> chains;
+  std::vector<ChainState> states;
+  size_t live() const {
+    size_t n = 0;
+    for (auto& s : states) n += !s.retired;
+    return n;
+  }
 };
 
 // Runs fn(i) for i in [0, n) on every core.
@@ -74,6 +96,19 @@ class Fixture {
   // node. Returns "rejected" / "accepted" / an error text.
   std::string probe_bad_heartbeat(const RunSpec& spec, size_t base_index);
 
+  // Trust-handshake pairs (registered base nodes 2i and 2i+1, for i < `pairs`): the three
+  // signed frames of a round, made on every core. Returns the number of pairs (fewer if not
+  // enough base nodes are registered).
+  size_t prepare_handshakes(size_t pairs);
+  // create_network (open, name bench-<tag>, admin token `admin_token`, creator: the last
+  // registered base node), then signed join_network/leave_network frames for the first
+  // `nodes` registered base nodes (never the creator). Blocking; false with *error on failure.
+  bool prepare_join(const RunSpec& spec, size_t nodes, const std::string& admin_token,
+                    std::string* error);
+  uint32_t join_network_id() const { return join_net_; }
+  const ChainSet& handshake_chains() const { return handshakes_; }
+  const ChainSet& join_chains() const { return joins_; }
+
   size_t base_registered() const { return registered_.size(); }
   size_t base_public() const { return public_.size(); }
 
@@ -84,6 +119,11 @@ class Fixture {
   SourceFactory heartbeat_first();  // consumes first-heartbeat nodes
   // 70 % lookup, 25 % heartbeat (steady), 5 % register (fresh).
   SourceFactory mixed();
+  // Handshake rounds over the prepared pairs, each pair's steps in order; thread t of T runs
+  // pairs t, t+T, … (so give it many more pairs than connections).
+  SourceFactory handshake();
+  // join_network / leave_network of the prepared nodes in turn, in order per node.
+  SourceFactory join();
 
  private:
   std::vector<uint32_t> unused_fresh_indices() const;
@@ -95,6 +135,8 @@ class Fixture {
   std::vector<const BaseNode*> public_;      // ... that are public with a hostname
   std::vector<FreshKey> pool_;
   int64_t last_warm_ns_ = 0;
+  ChainSet handshakes_, joins_;
+  uint32_t join_net_ = 0;
 };
 
 }  // namespace rdv::bench
