@@ -5,6 +5,8 @@
 // that policies survive a restart and a SIGKILL of the registry worker.
 #include <signal.h>
 
+#include <optional>
+
 #include <string>
 #include <vector>
 
@@ -86,10 +88,11 @@ std::vector<rdv::AuditEntry> audit_entries(const Server& s) {
   }
   return out;
 }
-const rdv::AuditEntry* last_audit(const std::vector<rdv::AuditEntry>& v, const std::string& action) {
+// A copy, not a pointer: callers pass the temporary audit_entries() returns.
+std::optional<rdv::AuditEntry> last_audit(const std::vector<rdv::AuditEntry>& v, const std::string& action) {
   for (size_t i = v.size(); i-- > 0;)
-    if (v[i].action == action) return &v[i];
-  return nullptr;
+    if (v[i].action == action) return v[i];
+  return std::nullopt;
 }
 
 void restart(Server& s) {
@@ -139,8 +142,8 @@ TEST_F(Policy, SetThenGetNetworkPolicy) {
   EXPECT_EQ(str(r.get(), "description"), "test net");
   EXPECT_TRUE(json_is_integer(json_object_get(r.get(), "max_members"))) << dump(r.get());
 
-  const rdv::AuditEntry* e = last_audit(audit_entries(server), "network.policy_changed");
-  ASSERT_NE(e, nullptr) << "no network.policy_changed audit entry";
+  std::optional<rdv::AuditEntry> e = last_audit(audit_entries(server), "network.policy_changed");
+  ASSERT_TRUE(e) << "no network.policy_changed audit entry";
   EXPECT_EQ(e->network_id, net);
   EXPECT_NE(e->details.find("new_max_members=50"), std::string::npos) << e->details;
 }
@@ -308,8 +311,8 @@ TEST_F(Policy, ExprPolicySetGetClear) {
   ASSERT_TRUE(json_is_object(doc)) << dump(r.get());
   EXPECT_EQ(json_integer_value(json_object_get(doc, "version")), 1);
 
-  const rdv::AuditEntry* e = last_audit(audit_entries(server), "network.expr_policy_set");
-  ASSERT_NE(e, nullptr) << "no network.expr_policy_set audit entry";
+  std::optional<rdv::AuditEntry> e = last_audit(audit_entries(server), "network.expr_policy_set");
+  ASSERT_TRUE(e) << "no network.expr_policy_set audit entry";
   EXPECT_EQ(e->network_id, net);
   EXPECT_NE(e->details.find("size=" + std::to_string(kDoc.size())), std::string::npos) << e->details;
 
@@ -322,7 +325,7 @@ TEST_F(Policy, ExprPolicySetGetClear) {
     r = get_expr(c, net);
     EXPECT_FALSE(has(r.get(), "expr_policy")) << clear << ": " << dump(r.get());
   }
-  EXPECT_NE(last_audit(audit_entries(server), "network.expr_policy_cleared"), nullptr);
+  EXPECT_TRUE(last_audit(audit_entries(server), "network.expr_policy_cleared"));
 }
 
 TEST_F(Policy, ExprPolicyAsAnObjectKeepsItsIntegers) {
