@@ -10,28 +10,11 @@
 #include <memory>
 
 #include "json.h"
+#include "util.h"
 
 namespace rdv::jwt {
 
 namespace {
-
-// Go's %q, enough for claim values in error texts.
-std::string quote(std::string_view s) {
-  std::string q = "\"";
-  for (unsigned char c : s) {
-    if (c == '"' || c == '\\') {
-      q += '\\';
-      q += char(c);
-    } else if (c < 0x20 || c == 0x7f) {
-      char buf[8];
-      snprintf(buf, sizeof buf, "\\x%02x", c);
-      q += buf;
-    } else {
-      q += char(c);
-    }
-  }
-  return q + "\"";
-}
 
 // A string member: absent or null reads as "", any other non-string is a type error.
 bool string_member(const json_t* obj, const char* key, std::string* out, std::string* error) {
@@ -183,14 +166,14 @@ std::string decode(std::string_view token, Token* out) {
 }
 
 std::string check_claims(const Claims& c, std::string_view issuer, std::string_view audience, int64_t now) {
-  if (!issuer.empty() && c.iss != issuer) return "issuer mismatch: got " + quote(c.iss) + ", want " + quote(issuer);
+  if (!issuer.empty() && c.iss != issuer) return "issuer mismatch: got " + go_quote(c.iss) + ", want " + go_quote(issuer);
   if (!audience.empty()) {
     bool found = false;
     for (const std::string& a : c.aud) found = found || a == audience;
     if (!found) {
       std::string got = "[";
       for (size_t i = 0; i < c.aud.size(); i++) got += (i ? " " : "") + c.aud[i];
-      return "audience mismatch: got " + got + "], want " + quote(audience);
+      return "audience mismatch: got " + got + "], want " + go_quote(audience);
     }
   }
   if (c.exp > 0 && c.exp < now - kClockSkewS)
@@ -237,7 +220,7 @@ std::string select_key(const Jwks& set, std::string_view kid, const Jwk** out) {
       *out = &k;
       return "";
     }
-  return "JWKS key " + quote(kid) + " not found";
+  return "JWKS key " + go_quote(kid) + " not found";
 }
 
 bool verify_hs256(std::string_view signing_input, std::string_view signature, std::string_view secret) {

@@ -173,4 +173,31 @@ bool fsync_directory(const std::string& dir, std::string* error) {
   return true;
 }
 
+std::string go_quote(std::string_view s) {
+  static const char hex[] = "0123456789abcdef";
+  std::string q = "\"";
+  for (unsigned char c : s) {
+    switch (c) {
+      case '"': q += "\\\""; break;
+      case '\\': q += "\\\\"; break;
+      case '\a': q += "\\a"; break;
+      case '\b': q += "\\b"; break;
+      case '\f': q += "\\f"; break;
+      case '\n': q += "\\n"; break;
+      case '\r': q += "\\r"; break;
+      case '\t': q += "\\t"; break;
+      case '\v': q += "\\v"; break;
+      default:
+        if (c < 0x20 || c == 0x7f) {
+          q += "\\x";
+          q += hex[c >> 4];
+          q += hex[c & 15];
+        } else {
+          q += char(c);  // printable ASCII, and UTF-8 kept as it is (request text is valid UTF-8)
+        }
+    }
+  }
+  return q + "\"";
+}
+
 }  // namespace rdv

@@ -78,6 +78,10 @@ int64_t mono_now_ns();
 // RFC 3339 UTC with second precision: 2006-01-02T15:04:05Z.
 std::string rfc3339_utc(int64_t unix_seconds);
 
+// Go's %q of a string, for error texts the daemons' client shows as the Go server wrote them:
+// quotes, backslash escapes for \" \\ and the C escapes, \xNN for other control bytes.
+std::string go_quote(std::string_view s);
+
 // Parse an RFC 3339 timestamp (Z or ±hh:mm offset, optional fraction). Returns false on
 // anything else. Result in unix seconds (fraction dropped).
 bool parse_rfc3339(std::string_view text, int64_t* unix_seconds);

@@ -11,24 +11,6 @@ namespace rdv::registry {
 
 namespace {
 
-// Go's %q for the unknown-type message.
-std::string go_quote(std::string_view s) {
-  std::string q = "\"";
-  for (unsigned char c : s) {
-    if (c == '"' || c == '\\') {
-      q += '\\';
-      q += char(c);
-    } else if (c < 0x20 || c == 0x7f) {
-      char buf[8];
-      snprintf(buf, sizeof buf, "\\x%02x", c);
-      q += buf;
-    } else {
-      q += char(c);
-    }
-  }
-  return q + "\"";
-}
-
 std::string error_body(std::string_view text, bool sanitise = true) {
   std::string body;
   JsonWriter w(body);

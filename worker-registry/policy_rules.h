@@ -88,7 +88,5 @@ std::string go_json_compact(std::string_view valid_json);
 std::string go_json_float(double f);
 // encoding/json's Marshal of a decoded JSON value (map keys sorted, HTML-safe string escapes).
 std::string go_json_marshal(const json_t* value);
-// fmt's %q of a string (strconv.Quote), for error texts.
-std::string go_quote(std::string_view s);
 
 }  // namespace rdv::registry

@@ -28,12 +28,6 @@ constexpr std::string_view kVia = "provision_network";
 // Records a summary read visits per turn before it yields to other connections.
 constexpr size_t kTurnBudget = 4096;
 
-std::string quoted(std::string_view s) {
-  std::string out = "\"";
-  out.append(s);
-  return out + "\"";
-}
-
 std::string too_long(const std::string& path, size_t max) {
   return path + " too long (max " + std::to_string(max) + " bytes)";
 }
@@ -152,7 +146,7 @@ std::string parse_blueprint(const json_t* bp, const CidrList& allowed, Blueprint
   if (!(e = network_name_error(b->name)).empty()) return e;
   if (!(e = blueprint_string(bp, "join_rule", "join_rule", kMaxFieldBytes, &b->join_rule)).empty()) return e;
   if (!b->join_rule.empty() && b->join_rule != "open" && b->join_rule != "token" && b->join_rule != "invite")
-    return "invalid join_rule " + quoted(b->join_rule) + " (must be open, token, or invite)";
+    return "invalid join_rule " + go_quote(b->join_rule) + " (must be open, token, or invite)";
   if (!(e = blueprint_string(bp, "join_token", "join_token", kMaxFieldBytes, &b->join_token)).empty()) return e;
   if (b->join_rule == "token" && b->join_token.empty()) return "join_token is required when join_rule is token";
   if (const json_t* v = json_object_get(bp, "enterprise"); v && !json_is_null(v)) {
@@ -175,7 +169,7 @@ std::string parse_blueprint(const json_t* bp, const CidrList& allowed, Blueprint
       if (!(e = blueprint_string(entry, "external_id", "role entry external_id", kMaxFieldBytes, &ext)).empty()) return e;
       if (!(e = blueprint_string(entry, "role", "role entry role", kMaxFieldBytes, &role)).empty()) return e;
       if (ext.empty()) return "role entry: external_id is required";
-      if (role != "owner" && role != "admin" && role != "member") return "invalid role " + quoted(role) + " for " + ext;
+      if (role != "owner" && role != "admin" && role != "member") return "invalid role " + go_quote(role) + " for " + ext;
       b->roles.emplace_back(std::move(ext), std::move(role));
     }
   }
@@ -189,7 +183,7 @@ std::string parse_blueprint(const json_t* bp, const CidrList& allowed, Blueprint
           {"client_id", &idp.client_id, kMaxFieldBytes}, {"tenant_id", &idp.tenant_id, kMaxFieldBytes},
           {"domain", &idp.domain, kMaxFieldBytes}})
       if (!(e = blueprint_string(obj, key, std::string("identity_provider.") + key, max, field)).empty()) return e;
-    if (!is_idp_type(idp.idp_type)) return "invalid identity_provider type " + quoted(idp.idp_type);
+    if (!is_idp_type(idp.idp_type)) return "invalid identity_provider type " + go_quote(idp.idp_type);
     if (idp.url.empty()) return "identity_provider.url is required";
     if (!(e = outbound_error(idp.url, allowed)).empty()) return "identity_provider.url: " + e;
     b->has_idp = true;
@@ -212,7 +206,7 @@ std::string parse_blueprint(const json_t* bp, const CidrList& allowed, Blueprint
          {std::tuple{"format", &x.format, kMaxFieldBytes}, {"endpoint", &x.endpoint, kMaxUrlBytes},
           {"token", &x.token, kMaxFieldBytes}, {"index", &x.index, kMaxFieldBytes}, {"source", &x.source, kMaxFieldBytes}})
       if (!(e = blueprint_string(obj, key, std::string("audit_export.") + key, max, field)).empty()) return e;
-    if (!is_export_format(x.format)) return "invalid audit_export format " + quoted(x.format);
+    if (!is_export_format(x.format)) return "invalid audit_export format " + go_quote(x.format);
     if (x.endpoint.empty()) return "audit_export.endpoint is required";
     if (!(e = export_endpoint_error(x.format, x.endpoint, allowed)).empty()) return "audit_export.endpoint: " + e;
     b->has_audit_export = true;

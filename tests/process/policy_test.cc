@@ -95,29 +95,6 @@ std::optional<rdv::AuditEntry> last_audit(const std::vector<rdv::AuditEntry>& v,
   return std::nullopt;
 }
 
-void restart(Server& s) {
-  int st = s.stop();
-  ASSERT_NE(st, -1) << "supervisor did not exit after SIGTERM";
-  s.new_ports();
-  std::string err;
-  ASSERT_TRUE(s.start(&err)) << err;
-}
-
-Conn kill_registry(Server& s) {
-  pid_t registry = s.worker("rendezvous-registry");
-  EXPECT_GT(registry, 0);
-  EXPECT_EQ(kill(registry, SIGKILL), 0);
-  EXPECT_GT(s.wait_worker("rendezvous-registry", registry, 20000), 0) << "registry worker not restarted";
-  int64_t deadline = mono_ms() + 20000;
-  while (mono_ms() < deadline) {
-    Conn c = s.connect();
-    if (c.ok() && c.request(R"({"type":"beacon_list"})", nullptr, 20000)) return c;
-    sleep_ms(50);
-  }
-  ADD_FAILURE() << "the restarted registry does not answer";
-  return Conn();
-}
-
 // ---- set/get_network_policy (items 103–106) ----
 
 TEST_F(Policy, SetThenGetNetworkPolicy) {

@@ -35,4 +35,10 @@ rdv::JsonPtr call(Conn& c, json_t* req);
 uint16_t create_network(Conn& c, const Server& s, const Daemon& creator, const std::string& name,
                         const json_t* extra = nullptr);
 
+// Stops the server (SIGTERM) and starts it again on new ports, on the same data dir.
+void restart(Server& s);
+// SIGKILLs the registry worker and waits until its successor answers on a new connection,
+// which it returns (invalid, with a test failure, if none answers within 20 s).
+Conn kill_registry(Server& s);
+
 }  // namespace rt

@@ -2,6 +2,7 @@
 // managed ruleset's validation and stored form (wire-protocol §6.4.1, client-expectations D8,
 // D10), the expression policy's checks (§6.4.1, §6.6), and Go's JSON text forms.
 #include "worker-registry/policy_rules.h"
+#include "shared/util.h"
 
 #include <gtest/gtest.h>
 
@@ -187,8 +188,8 @@ TEST(GoJson, CompactKeepsStringsAndEscapesHtml) {
 }
 
 TEST(GoJson, Quote) {
-  EXPECT_EQ(go_quote("abc"), "\"abc\"");
-  EXPECT_EQ(go_quote("a\"b\\c\n\x01"), "\"a\\\"b\\\\c\\n\\x01\"");
+  EXPECT_EQ(rdv::go_quote("abc"), "\"abc\"");
+  EXPECT_EQ(rdv::go_quote("a\"b\\c\n\x01"), "\"a\\\"b\\\\c\\n\\x01\"");
 }
 
 }  // namespace
