@@ -75,6 +75,13 @@ const std::vector<FlagDef>& flags() {
       S("recovery-keys", &Config::recovery_keys, "cold recovery keyring for recover_identity (same format)"),
       D("beacon-register-cooldown", &Config::beacon_register_cooldown_ns, "least time between two registrations of one beacon id"),
       I("audit-keep", &Config::audit_keep, "audit-log entries kept (the newest)"),
+      S("webhook-secret-file", &Config::webhook_secret_file, "file holding the webhook HMAC secret (X-Pilot-Signature-256)"),
+      S("accept-mode", &Config::accept_mode, "auto: new keys register at once; manual: they wait for an operator's approval"),
+      D("backup-interval", &Config::backup_interval_ns, "how often a compacted copy of the store goes to <data-dir>/backups (0 = never)"),
+      D("backups-max-age", &Config::backups_max_age_ns, "backups older than this are swept (0 = no age limit)"),
+      I("backups-max-count", &Config::backups_max_count, "most backups kept, newest first (0 = no count limit)"),
+      I("http-threads", &Config::http_threads, "admin HTTP worker threads (each open connection holds one)"),
+      I("http-max-streams", &Config::http_max_streams, "live dashboard streams served at once (the rest are refused with 503)"),
   };
   return defs;
 }
@@ -352,6 +359,18 @@ bool Config::validate(std::string* error) const {
     }
   if (beacon_register_cooldown_ns < 0) { *error = "beacon-register-cooldown: must be >= 0"; return false; }
   if (audit_keep < 1 || audit_keep > 10000000) { *error = "audit-keep: must be between 1 and 10000000"; return false; }
+  if (accept_mode != "auto" && accept_mode != "manual") {
+    *error = "accept-mode: must be auto or manual, not " + go_quote(accept_mode);
+    return false;
+  }
+  if (backup_interval_ns < 0 || backups_max_age_ns < 0 || backups_max_count < 0) {
+    *error = "backup-interval, backups-max-age and backups-max-count: must be >= 0";
+    return false;
+  }
+  if (http_max_streams < 1 || http_threads < http_max_streams + 8 || http_threads > 4096) {
+    *error = "http-threads: must be between http-max-streams + 8 and 4096 (streams must leave threads for probes)";
+    return false;
+  }
   CidrList private_ranges;
   std::string bad_range;
   if (!parse_cidr_list(allow_private_endpoints, &private_ranges, &bad_range)) {

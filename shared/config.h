@@ -64,6 +64,15 @@ struct Config {
   std::string recovery_keys;
   int64_t beacon_register_cooldown_ns = 10LL * 1000000000;  // same beacon id re-registering
   int64_t audit_keep = 1000;                     // audit entries kept (the newest)
+  std::string webhook_secret_file;               // HMAC secret for webhook deliveries (ops-spec §8.3)
+  std::string accept_mode = "auto";              // auto | manual: the pending-registration queue
+  int64_t backup_interval_ns = 24LL * 3600 * 1000000000;     // periodic compacted copies; 0 = none
+  int64_t backups_max_age_ns = 14LL * 24 * 3600 * 1000000000;  // -backups-max-age 336h (Go: 14 days)
+  int64_t backups_max_count = 50;                // -backups-max-count
+  // CivetWeb holds one thread per open connection; live dashboard streams are capped below
+  // the thread count so health probes and scrapes always find a free thread.
+  int64_t http_threads = 192;
+  int64_t http_max_streams = 128;
 
   bool check_config = false;
   bool show_help = false;

@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "files.h"
 #include "util.h"
 
 namespace rdv {
@@ -17,19 +18,6 @@ constexpr std::string_view kPrefix = "rendezvous epoch ";
 // (corrupt) file apart without reading an arbitrarily large one.
 constexpr size_t kMaxFileBytes = 17 + 20 + 1;
 
-// write(2) until done; EINTR is retried, a short write continues.
-bool write_all(int fd, std::string_view data, int* err) {
-  while (!data.empty()) {
-    ssize_t n = ::write(fd, data.data(), data.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      *err = errno;
-      return false;
-    }
-    data.remove_prefix(size_t(n));
-  }
-  return true;
-}
 }  // namespace
 
 std::string format_epoch_text(uint64_t epoch) { return std::string(kPrefix) + std::to_string(epoch) + "\n"; }
@@ -134,46 +122,7 @@ bool write_epoch_file(const std::string& dir, uint64_t epoch, std::string* error
     *error = "epoch file " + dir + "/" + kEpochFileName + ": refusing to write epoch 0 (epochs start at 1)";
     return false;
   }
-  const std::string path = dir + "/" + kEpochFileName;
-  const std::string tmp = path + ".tmp";
-  // A temp file left by a crash between create and rename: only this writer makes it, so it
-  // is ours to remove (unlink removes a symlink itself, never its target).
-  if (::unlink(tmp.c_str()) != 0 && errno != ENOENT) {
-    *error = call_failed("unlink", tmp, errno);
-    return false;
-  }
-  {
-    // O_EXCL|O_NOFOLLOW: never write through a link or into a file someone else created.
-    UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0640));
-    if (!fd) {
-      *error = call_failed("open", tmp, errno);
-      return false;
-    }
-    int err = 0;
-    if (!write_all(fd.get(), format_epoch_text(epoch), &err)) {
-      *error = call_failed("write", tmp, err);
-      ::unlink(tmp.c_str());
-      return false;
-    }
-    if (::fsync(fd.get()) != 0) {
-      *error = call_failed("fsync", tmp, errno);
-      ::unlink(tmp.c_str());
-      return false;
-    }
-    int fdnum = fd.release();
-    if (::close(fdnum) != 0) {
-      *error = call_failed("close", tmp, errno);
-      ::unlink(tmp.c_str());
-      return false;
-    }
-  }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    *error = call_failed("rename", tmp + " to " + path, errno);
-    ::unlink(tmp.c_str());
-    return false;
-  }
-  // The rename is durable only once the directory entry is.
-  return fsync_directory(dir, error);
+  return write_file_atomic(dir + "/" + kEpochFileName, format_epoch_text(epoch), 0640, true, error);
 }
 
 bool load_or_create_epoch_file(const std::string& dir, uint64_t legacy_epoch, uint64_t* epoch, bool* created,

@@ -59,6 +59,7 @@ JsonPtr recv_msg(int fd, bool* eof) {
 
 std::string registry_socket_path(const std::string& run_dir) { return run_dir + "/registry.sock"; }
 std::string registry_metrics_path(const std::string& run_dir) { return run_dir + "/metrics-registry"; }
+std::string workers_file_path(const std::string& run_dir) { return run_dir + "/workers.json"; }
 
 JsonPtr registry_call(const std::string& run_dir, const json_t* request, int timeout_ms, std::string* error) {
   std::string path = registry_socket_path(run_dir);

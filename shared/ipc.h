@@ -40,6 +40,12 @@ JsonPtr recv_msg(int fd, bool* eof);
 
 std::string registry_socket_path(const std::string& run_dir);
 std::string registry_metrics_path(const std::string& run_dir);
+// <run-dir>/workers.json, rewritten by the supervisor whenever a worker changes state:
+//   {"supervisor_pid":P,"updated_unix":T,"workers":[{"name","pid","state","starts","restarts",
+//    "started_unix","last_exit"?}…]}
+// pid is 0 while a worker has no process; restarts = starts - 1. The admin worker reads it for
+// the dashboard, /api/runtime and the per-worker metrics.
+std::string workers_file_path(const std::string& run_dir);
 
 // Blocking request/response on the registry command socket, with a timeout. Returns null and
 // sets *error when the registry cannot be reached or does not answer in time.

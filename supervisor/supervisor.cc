@@ -8,6 +8,7 @@
 #include <cstring>
 #include <set>
 
+#include "files.h"
 #include "ipc.h"
 #include "log.h"
 #include "spawn.h"
@@ -368,7 +369,28 @@ void Supervisor::on_worker_ready(Worker& w) {
   }
 }
 
+void Supervisor::write_workers_file() {
+  const int64_t mono = mono_now_ns(), unix_ns = unix_now_ns();
+  JsonPtr list(json_array());
+  for (auto& w : workers_) {
+    const bool alive = w->lc.has_process() && w->pid > 0;
+    json_t* o = json_pack("{s:s,s:i,s:s,s:I,s:I,s:I}", "name", w->name.c_str(), "pid", alive ? int(w->pid) : 0,
+                          "state", state_name(w->lc.state), "starts", json_int_t(w->lc.starts), "restarts",
+                          json_int_t(w->lc.starts > 0 ? w->lc.starts - 1 : 0), "started_unix",
+                          json_int_t(w->lc.started_ns > 0 ? (unix_ns - (mono - w->lc.started_ns)) / 1000000000 : 0));
+    if (!w->last_exit.empty()) json_object_set_new(o, "last_exit", json_string(w->last_exit.c_str()));
+    json_array_append_new(list.get(), o);
+  }
+  JsonPtr doc(json_pack("{s:i,s:I,s:O}", "supervisor_pid", int(::getpid()), "updated_unix", json_int_t(unix_ns / 1000000000),
+                        "workers", list.get()));
+  std::string error;
+  // The run dir is volatile: no fsync, only atomic replacement so readers never see half a file.
+  if (!write_file_atomic(ipc::workers_file_path(cfg_.run_dir), json_dump_compact(doc.get()), 0640, false, &error))
+    log_warn("cannot write the workers file", {{"error", error}});
+}
+
 void Supervisor::update_status() {
+  write_workers_file();
   const int64_t now = mono_now_ns();
   std::string text;
   bool all_ready = true;
@@ -448,6 +470,7 @@ void Supervisor::on_signal(evutil_socket_t sig, short, void* arg) {
                   {{"worker", w->name}, {"pid", std::to_string(pid)}, {"status", describe_exit(code, term)},
                    {"uptime", seconds_text(uptime)}});
         w->pid = -1;
+        w->last_exit = describe_exit(code, term);
         self->apply(*w, EventKind::Exited, code, term);
       }
       break;

@@ -78,6 +78,7 @@ class Supervisor {
     EventPtr restart_timer;
     std::string last_fatal;   // last {"op":"fatal"} message, kept across restarts
     std::string last_status;  // last {"op":"status"} text
+    std::string last_exit;    // describe_exit() of the last process that exited
   };
 
   Worker* find(const std::string& name);
@@ -99,6 +100,7 @@ class Supervisor {
   void reload();
   void ping_tick();
   void update_status();
+  void write_workers_file();
   void notify(const std::string& text);
 
   static void on_control(evutil_socket_t fd, short what, void* arg);

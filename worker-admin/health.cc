@@ -64,7 +64,8 @@ std::string public_registry_error(std::string_view error, std::string_view socke
 
 Response handle_readyz(const AdminContext& ctx, const Request&) {
   std::string error;
-  JsonPtr reply = ctx.registry_status(&error);
+  JsonPtr request(json_pack("{s:s}", "type", "status"));
+  JsonPtr reply = ctx.registry_call(request.get(), &error);
   Response r = readiness_response(reply.get(), public_registry_error(error, ipc::registry_socket_path(ctx.config->get()->run_dir)));
   // Probes poll this every few seconds: log transitions, not every answer.
   static std::atomic<int> last_status{0};
@@ -74,5 +75,14 @@ Response handle_readyz(const AdminContext& ctx, const Request&) {
   }
   return r;
 }
+
+namespace {
+const Route kRoutes[] = {
+    {.pattern = "/healthz", .methods = "GET", .access = Access::Public, .handler = handle_healthz},
+    {.pattern = "/readyz", .methods = "GET", .access = Access::Public, .handler = handle_readyz},
+};
+}  // namespace
+
+std::span<const Route> health_routes() { return kRoutes; }
 
 }  // namespace rdv::admin

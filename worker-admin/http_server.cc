@@ -25,10 +25,37 @@ constexpr const char* kThrowawayListener = "127.0.0.1:0";
 
 constexpr unsigned kFeatureIpv6 = 8;  // mg_check_feature bit: built with USE_IPV6
 
+// Reads the request body, at most `limit` bytes; *too_large when the client announced or sent
+// more (the rest is left unread and CivetWeb closes the connection instead of reusing it).
+void read_body(mg_connection* conn, const mg_request_info* info, size_t limit, std::string* body, bool* too_large) {
+  if (info->content_length > 0 && uint64_t(info->content_length) > limit) {
+    *too_large = true;
+    return;
+  }
+  char buf[8192];
+  while (true) {
+    int n = mg_read(conn, buf, sizeof buf);
+    if (n <= 0) return;
+    if (body->size() + size_t(n) > limit) {
+      *too_large = true;
+      return;
+    }
+    body->append(buf, size_t(n));
+  }
+}
+
 void send_response(mg_connection* conn, bool head, const Response& r) {
   mg_response_header_start(conn, r.status);
   if (!r.content_type.empty()) mg_response_header_add(conn, "Content-Type", r.content_type.c_str(), -1);
   for (const auto& [name, value] : r.headers) mg_response_header_add(conn, name.c_str(), value.c_str(), -1);
+  if (r.stream) {
+    // No length: the stream ends when the connection closes.
+    mg_response_header_add(conn, "Connection", "close", -1);
+    mg_response_header_send(conn);
+    if (head) return;
+    r.stream([conn](std::string_view chunk) { return mg_write(conn, chunk.data(), chunk.size()) > 0; });
+    return;
+  }
   // An explicit length keeps the connection reusable (keep-alive).
   mg_response_header_add(conn, "Content-Length", std::to_string(r.body.size()).c_str(), -1);
   mg_response_header_send(conn);
@@ -63,9 +90,12 @@ bool HttpServer::start(int listener_fd, const AdminContext* admin, std::string* 
   callbacks.init_context = &HttpServer::on_init_context;
   callbacks.begin_request = &HttpServer::on_begin_request;
   callbacks.log_message = &HttpServer::on_log_message;
+  const std::string threads = std::to_string(admin->config->get()->http_threads);
   const char* options[] = {
       "listening_ports", kThrowawayListener,
-      "num_threads", "8",
+      // One thread per open connection (CivetWeb's model): sized in the config so that the
+      // capped dashboard streams always leave threads for probes and scrapes.
+      "num_threads", threads.c_str(),
       "request_timeout_ms", "10000",  // ops-spec §5.1 REC: bound slow clients
       "enable_keep_alive", "yes",
       "keep_alive_timeout_ms", "5000",
@@ -171,6 +201,14 @@ int HttpServer::on_begin_request(mg_connection* conn) {
   // local_uri is decoded and normalised; it is null for a request aimed at another host.
   req.path = info->local_uri ? info->local_uri : "";
   req.remote_addr = info->remote_addr;  // from accept(), i.e. the real TCP peer
+  req.query = info->query_string ? info->query_string : "";
+  for (int i = 0; i < info->num_headers; i++)
+    req.headers.emplace_back(info->http_headers[i].name ? info->http_headers[i].name : "",
+                             info->http_headers[i].value ? info->http_headers[i].value : "");
+  std::string body;
+  if (const Route* route = find_route(req.path); route && route->max_body > 0)
+    read_body(conn, info, route->max_body, &body, &req.body_too_large);
+  req.body = body;
 
   Response response;
   try {

@@ -32,8 +32,9 @@ namespace {
 using rdv::EventBasePtr;
 using rdv::EventPtr;
 
-// How long /readyz waits for the registry's status answer.
-constexpr int kRegistryStatusTimeoutMs = 1000;
+// How long a request waits for the registry's answer (/readyz, operator mutations). A
+// mutation waits for its commit, which a slow disk can hold for a while.
+constexpr int kRegistryCallTimeoutMs = 5000;
 
 void on_stop_signal(evutil_socket_t signo, short, void* arg) {
   rdv::log_info("stopping", {{"signal", signo == SIGINT ? "SIGINT" : "SIGTERM"}});
@@ -76,9 +77,8 @@ int main() {
   context.registry_metrics = &registry_metrics;
   context.config = &live_config;
   context.started_unix = started_unix;
-  context.registry_status = [run_dir = cfg.run_dir](std::string* err) {
-    JsonPtr request(json_pack("{s:s}", "type", "status"));
-    return ipc::registry_call(run_dir, request.get(), kRegistryStatusTimeoutMs, err);
+  context.registry_call = [run_dir = cfg.run_dir](const json_t* request, std::string* err) {
+    return ipc::registry_call(run_dir, request, kRegistryCallTimeoutMs, err);
   };
 
   EventBasePtr base(event_base_new());

@@ -30,4 +30,12 @@ Response handle_metrics(const AdminContext& ctx, const Request&) {
   return r;
 }
 
+namespace {
+const Route kRoutes[] = {
+    {.pattern = "/metrics", .methods = "GET", .access = Access::LocalhostOnly, .handler = handle_metrics},
+};
+}  // namespace
+
+std::span<const Route> metrics_routes() { return kRoutes; }
+
 }  // namespace rdv::admin

@@ -68,4 +68,12 @@ Response handle_nodes(const AdminContext& ctx, const Request&) {
   return json_response(200, body.get());
 }
 
+namespace {
+const Route kRoutes[] = {
+    {.pattern = "/api/nodes", .methods = "GET", .access = Access::LocalhostOnly, .handler = handle_nodes},
+};
+}  // namespace
+
+std::span<const Route> nodes_routes() { return kRoutes; }
+
 }  // namespace rdv::admin

@@ -18,7 +18,8 @@ struct Table {
   Table() {
     for (auto area : {node_messages(), directory_messages(), control_messages(), identity_messages(),
                       tokens_messages(), networks_messages(), invites_messages(), roles_messages(),
-                      trust_messages(), policy_messages(), routing_messages(), enterprise_messages()})
+                      trust_messages(), policy_messages(), routing_messages(), enterprise_messages(),
+                      operator_messages(), operator_member_messages(), accept_messages()})
       for (const MessageDesc& d : area) {
         all.push_back(&d);
         by_type.emplace(d.type, &d);  // duplicates are reported by check_message_table()

@@ -398,18 +398,25 @@ std::string HttpResponse::header(const std::string& name) const {
 }
 
 namespace {
-bool http_get_impl(const std::string& ip, uint16_t port, const std::string& path, HttpResponse* out,
-                   int timeout_ms, const std::vector<std::string>& extra_headers);
+bool http_impl(const std::string& ip, uint16_t port, const std::string& method, const std::string& path,
+               const std::string* body, HttpResponse* out, int timeout_ms,
+               const std::vector<std::string>& extra_headers);
 }
 
 bool http_get(uint16_t port, const std::string& path, HttpResponse* out, int timeout_ms,
               const std::vector<std::string>& extra_headers) {
-  return http_get_impl("127.0.0.1", port, path, out, timeout_ms, extra_headers);
+  return http_impl("127.0.0.1", port, "GET", path, nullptr, out, timeout_ms, extra_headers);
 }
 
 bool http_get_ip(const std::string& ip, uint16_t port, const std::string& path, HttpResponse* out,
                  int timeout_ms, const std::vector<std::string>& extra_headers) {
-  return http_get_impl(ip, port, path, out, timeout_ms, extra_headers);
+  return http_impl(ip, port, "GET", path, nullptr, out, timeout_ms, extra_headers);
+}
+
+bool http_request(uint16_t port, const std::string& method, const std::string& path, const std::string& body,
+                  HttpResponse* out, const std::vector<std::string>& extra_headers, int timeout_ms) {
+  bool with_body = !(method == "GET" || method == "HEAD") || !body.empty();
+  return http_impl("127.0.0.1", port, method, path, with_body ? &body : nullptr, out, timeout_ms, extra_headers);
 }
 
 std::string non_loopback_ipv4() {
@@ -428,16 +435,19 @@ std::string non_loopback_ipv4() {
 }
 
 namespace {
-bool http_get_impl(const std::string& ip, uint16_t port, const std::string& path, HttpResponse* out,
-                   int timeout_ms, const std::vector<std::string>& extra_headers) {
+bool http_impl(const std::string& ip, uint16_t port, const std::string& method, const std::string& path,
+               const std::string* body, HttpResponse* out, int timeout_ms,
+               const std::vector<std::string>& extra_headers) {
   *out = HttpResponse{};
   int64_t deadline = mono_ms() + timeout_ms;
   Conn c = Conn::open_ip(ip, port, timeout_ms);
   if (!c.ok()) return false;
-  std::string req = "GET " + path + " HTTP/1.0\r\nHost: 127.0.0.1:" + std::to_string(port) +
+  std::string req = method + " " + path + " HTTP/1.0\r\nHost: 127.0.0.1:" + std::to_string(port) +
                     "\r\nConnection: close\r\n";
   for (auto& h : extra_headers) req += h + "\r\n";
+  if (body) req += "Content-Length: " + std::to_string(body->size()) + "\r\n";
   req += "\r\n";
+  if (body) req += *body;
   if (!c.send_all(req)) return false;
   std::string resp;
   char buf[16384];

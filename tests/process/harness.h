@@ -133,6 +133,11 @@ bool http_get(uint16_t port, const std::string& path, HttpResponse* out, int tim
 bool http_get_ip(const std::string& ip, uint16_t port, const std::string& path, HttpResponse* out,
                  int timeout_ms = 3000, const std::vector<std::string>& extra_headers = {});
 
+// Any method on 127.0.0.1:port, with a body (sent with Content-Length unless a GET/HEAD has
+// none). Same failure rules as http_get.
+bool http_request(uint16_t port, const std::string& method, const std::string& path, const std::string& body,
+                  HttpResponse* out, const std::vector<std::string>& extra_headers = {}, int timeout_ms = 5000);
+
 // A non-loopback IPv4 address of this host, or "" when there is none.
 std::string non_loopback_ipv4();
 

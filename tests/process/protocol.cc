@@ -75,4 +75,19 @@ Conn kill_registry(Server& s) {
   return Conn();
 }
 
+HttpResponse admin_http(const Server& s, const std::string& method, const std::string& path,
+                        const std::string& body) {
+  HttpResponse r;
+  EXPECT_TRUE(http_request(s.http_port, method, path, body, &r, {"X-Admin-Token: " + s.admin_token}))
+      << method << " " << path << ": no reply";
+  return r;
+}
+
+rdv::JsonPtr json_body(const HttpResponse& r) {
+  json_error_t err;
+  rdv::JsonPtr v(json_loadb(r.body.data(), r.body.size(), 0, &err));
+  EXPECT_TRUE(v) << "not JSON (" << err.text << "): " << r.body;
+  return v;
+}
+
 }  // namespace rt

@@ -41,4 +41,11 @@ void restart(Server& s);
 // which it returns (invalid, with a test failure, if none answers within 20 s).
 Conn kill_registry(Server& s);
 
+// An admin-API request on the server's HTTP port with its X-Admin-Token (ops-spec §5.2).
+// The test fails (and status stays 0) when no reply comes.
+HttpResponse admin_http(const Server& s, const std::string& method, const std::string& path,
+                        const std::string& body = "");
+// The body of an HTTP reply as JSON (null, with a test failure, when it is not JSON).
+rdv::JsonPtr json_body(const HttpResponse& r);
+
 }  // namespace rt
