@@ -134,6 +134,32 @@ void sample(std::string& out, const char* name, double v) {
 uint64_t ld(const std::atomic<uint64_t>& a) { return a.load(std::memory_order_relaxed); }
 }  // namespace
 
+void observe(Histogram& h, const double (&bounds)[kPipelineBucketCount], double value, uint64_t sum_units) {
+  for (size_t i = 0; i < kPipelineBucketCount; i++)
+    if (value <= bounds[i]) {
+      h.bucket[i].fetch_add(1, std::memory_order_relaxed);
+      break;
+    }
+  h.count.fetch_add(1, std::memory_order_relaxed);
+  h.sum.fetch_add(sum_units, std::memory_order_relaxed);
+}
+
+namespace {
+void render_histogram(std::string& out, const char* name, const char* help, const Histogram& h,
+                      const double (&bounds)[kPipelineBucketCount], double sum_scale) {
+  family(out, name, "histogram", help);
+  uint64_t cum = 0;
+  for (size_t b = 0; b < kPipelineBucketCount; b++) {
+    cum += ld(h.bucket[b]);
+    out += std::string(name) + "_bucket{le=\"" + format_number(bounds[b]) + "\"} " + format_number(double(cum)) + "\n";
+  }
+  const uint64_t count = ld(h.count);
+  out += std::string(name) + "_bucket{le=\"+Inf\"} " + format_number(double(count)) + "\n";
+  out += std::string(name) + "_sum " + format_number(double(ld(h.sum)) * sum_scale) + "\n";
+  out += std::string(name) + "_count " + format_number(double(count)) + "\n";
+}
+}  // namespace
+
 std::string render_registry(const RegistryPage& p) {
   std::string out;
   out.reserve(16384);
@@ -195,6 +221,8 @@ std::string render_registry(const RegistryPage& p) {
       {"pilot_registry_worker_starts_total", "counter", "Registry worker starts (restarts included).", double(ld(p.worker_starts_total))},
       {"pilot_replication_term", "gauge", "Replication epoch.", double(ld(p.epoch))},
       {"pilot_replication_is_standby", "gauge", "1 when this instance is a standby.", double(ld(p.is_standby))},
+      {"pilot_loop_passes_total", "counter", "Registry event-loop passes that handled requests.", double(ld(p.loop_passes_total))},
+      {"pilot_verify_queue_depth", "gauge", "Requests waiting in the signature-verify pool.", double(ld(p.verify_queue_depth))},
   };
   for (auto& s : scalars) {
     family(out, s.name, s.type, s.help);
@@ -211,6 +239,11 @@ std::string render_registry(const RegistryPage& p) {
       {"ip", &p.ratelimit_denied_ip}};
   for (auto& [kind, n] : denied)
     out += std::string("pilot_ratelimit_denied_total{kind=\"") + kind + "\"} " + format_number(double(ld(*n))) + "\n";
+  render_histogram(out, "pilot_commit_duration_seconds", "Time of one group commit (LMDB write transaction).",
+                   p.commit_duration, kCommitBuckets, 1e-9);
+  render_histogram(out, "pilot_commit_wait_seconds", "Time a write waited from its turn until its commit.",
+                   p.commit_wait, kCommitBuckets, 1e-9);
+  render_histogram(out, "pilot_commit_batch_size", "Requests per group commit.", p.commit_batch_size, kBatchBuckets, 1);
   return out;
 }
 

@@ -48,7 +48,22 @@ struct TypeStats {
   std::atomic<uint64_t> sum_ns;
 };
 
-inline constexpr uint64_t kPageMagic = 0x5244564d45545231ull;  // "RDVMETR1"
+// Pipeline histograms (fixed bounds, so the page layout is fixed): group-commit duration and
+// the time a write waits from its turn to its commit, in seconds; requests per commit.
+inline constexpr double kCommitBuckets[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+                                            0.05,   0.1,   0.25,   0.5,   1,    2.5};
+inline constexpr double kBatchBuckets[] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048};
+inline constexpr size_t kPipelineBucketCount = 12;
+static_assert(sizeof(kCommitBuckets) / sizeof(double) == kPipelineBucketCount);
+static_assert(sizeof(kBatchBuckets) / sizeof(double) == kPipelineBucketCount);
+
+struct Histogram {
+  std::atomic<uint64_t> bucket[kPipelineBucketCount];  // non-cumulative; rendered cumulatively
+  std::atomic<uint64_t> count;
+  std::atomic<uint64_t> sum;  // nanoseconds for durations, units for sizes
+};
+
+inline constexpr uint64_t kPageMagic = 0x5244564d45545232ull;  // "RDVMETR2"
 
 struct RegistryPage {
   uint64_t magic;
@@ -81,6 +96,13 @@ struct RegistryPage {
   std::atomic<uint64_t> ratelimit_denied_bucket_table;  // a new IP found the per-IP table full
   std::atomic<uint64_t> ratelimit_denied_global;
   std::atomic<uint64_t> ratelimit_denied_connection;
+  // The pipeline (docs/architecture.md): loop passes, the verify pool's backlog, and each
+  // group commit's duration, size and what its writes waited.
+  std::atomic<uint64_t> loop_passes_total;
+  std::atomic<uint64_t> verify_queue_depth;  // requests handed to the verify pool, not yet back
+  Histogram commit_duration;                 // kCommitBuckets, sum in ns
+  Histogram commit_wait;                     // kCommitBuckets, sum in ns
+  Histogram commit_batch_size;               // kBatchBuckets, sum in requests
 };
 
 // Maps `path` (creating and sizing it when `writable`). A symlink at `path` is refused
@@ -92,6 +114,10 @@ void unmap_registry_page(RegistryPage* page);
 
 // Records one request. Called on the registry's hot path: relaxed atomics only.
 void observe(RegistryPage* page, size_t type, int64_t duration_ns, bool error);
+
+// Records one value in a pipeline histogram: `value` is compared with `bounds`, `sum_units`
+// is added to the sum (nanoseconds for durations). Relaxed atomics only.
+void observe(Histogram& h, const double (&bounds)[kPipelineBucketCount], double value, uint64_t sum_units);
 
 // Prometheus text 0.0.4 number formatting (ops-spec §6.1): integers without a decimal point,
 // others shortest %g, +Inf/-Inf/NaN.

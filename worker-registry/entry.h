@@ -62,6 +62,7 @@ struct Entry {
   size_t type_index = 0;        // metrics label
   bool is_error = false;
   int64_t start_mono_ns = 0;    // decoding time, for the request-duration histogram
+  int64_t batched_mono_ns = 0;  // when a write joined a batch, for the commit-wait histogram
 };
 
 }  // namespace rdv::registry

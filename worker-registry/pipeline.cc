@@ -21,6 +21,7 @@ const Txn& Server::snapshot() {
 void Server::on_verified(evutil_socket_t, short, void* arg) {
   auto* s = static_cast<Server*>(arg);
   for (Entry* e : s->verify_pool_.take_finished()) {
+    s->verify_inflight_--;
     Conn* c = static_cast<Conn*>(e->conn);
     c->away--;
     e->state = Entry::State::Ready;
@@ -109,6 +110,7 @@ void Server::advance(Conn* c) {
       [&](Entry& e) {
         if (!next_batch_) next_batch_ = std::make_unique<Batch>();
         next_batch_->entries.push_back(&e);
+        e.batched_mono_ns = mono_now_ns();
         c->away++;
       });
   c->queue.release([&](Entry& e) {
@@ -139,7 +141,12 @@ void Server::submit_batch() {
 void Server::batch_done(std::unique_ptr<Batch> b) {
   snapshot_.abort();  // reads from here on must see this commit
   // Effects in commit order, then the replies (advance() releases them in request order).
+  const int64_t committed = mono_now_ns();
   for (Entry* e : b->entries) {
+    if (metrics::RegistryPage* page = reg_.page()) {
+      const int64_t waited = committed - e->batched_mono_ns;
+      metrics::observe(page->commit_wait, metrics::kCommitBuckets, double(waited) / 1e9, uint64_t(waited));
+    }
     Conn* c = static_cast<Conn*>(e->conn);
     c->away--;
     c->queue.write_finished(*e);
@@ -212,6 +219,7 @@ void Server::end_pass() {
       } else {
         e.state = Entry::State::Verifying;
         c->away++;
+        verify_inflight_++;
         verify_pool_.submit(&e);
       }
     });
@@ -219,6 +227,10 @@ void Server::end_pass() {
   }
   verify_pool_.flush();
   submit_batch();
+  if (metrics::RegistryPage* page = reg_.page(); page && !marked.empty()) {
+    page->loop_passes_total.fetch_add(1, std::memory_order_relaxed);
+    page->verify_queue_depth.store(verify_inflight_, std::memory_order_relaxed);
+  }
   for (Conn* c : marked) {
     c->pass_requests = 0;
     if (!c->closed) flush(c);

@@ -112,6 +112,7 @@ class Server {
   const timeval* idle_timeout_ = nullptr;   // common timeout, 5 min
   const timeval* write_timeout_ = nullptr;  // common timeout, 5 s
   VerifyPool verify_pool_;
+  uint64_t verify_inflight_ = 0;           // entries handed to verify_pool_, not yet taken back
   Fetcher fetcher_{base_};                 // outbound HTTP steps (identity webhook, JWKS)
   Txn snapshot_;                           // the loop's read snapshot, within a pass
   std::unique_ptr<Batch> next_batch_;      // accumulating while the writer is busy

@@ -152,6 +152,7 @@ void Writer::fail_writes(Batch& b, int rc) {
 }
 
 void Writer::run(Batch& b) {
+  const int64_t began = mono_now_ns();
   for (int attempt = 0;; attempt++) {
     b.reaped.clear();
     Txn txn;
@@ -189,6 +190,9 @@ void Writer::run(Batch& b) {
       page_->commits_total.fetch_add(1, std::memory_order_relaxed);
       page_->nodes_total.store(b.nodes_total, std::memory_order_relaxed);
       page_->changelog_last_seq.store(b.last_seq, std::memory_order_relaxed);
+      const int64_t took = mono_now_ns() - began;
+      metrics::observe(page_->commit_duration, metrics::kCommitBuckets, double(took) / 1e9, uint64_t(took));
+      metrics::observe(page_->commit_batch_size, metrics::kBatchBuckets, double(b.entries.size()), b.entries.size());
     }
     b.rc = 0;
     return;
