@@ -2,6 +2,7 @@
 
 #include <string_view>
 
+#include "breakers.h"
 #include "log.h"
 #include "message_table.h"
 #include "util.h"
@@ -145,6 +146,17 @@ void run_entry(Entry& e, RunContext& ctx) {
     std::string_view type = e.msg.type();
     if (e.kind == EntryKind::Control) return fail_json(e, "unknown command \"" + std::string(type) + "\"", false);
     return fail_json(e, "unknown message type: " + go_quote(type));
+  }
+
+  // Circuit breakers (ops-spec §9.2): after the standby check and the handler lookup, before
+  // validation and the handler; JSON requests only (the binary fast paths are not gated).
+  // The denial goes out verbatim: the sanitiser would turn it into "request failed" (§9.2 REC).
+  if (e.kind != EntryKind::Native && !e.continuing) {
+    if (std::string_view name = breakers::breaker_for_type(d->type); !name.empty()) {
+      std::string reason;
+      if (!registry_breakers().allow(breakers_path(ctx.cfg.data_dir), name, e.now_ns / 1000000000, &reason))
+        return fail_json(e, breakers::denial_text(name, reason), false);
+    }
   }
 
   // A write runs in its own transaction nested in the batch's: a refused request (or one
