@@ -33,7 +33,9 @@ struct Fetcher::Transfer {
   char errbuf[CURL_ERROR_SIZE] = {};
 
   // GETs of one URL are the same call; POSTs never are (each carries its own token).
-  bool shares(const OutboundCall& c) const { return call.body.empty() && c.body.empty() && call.url == c.url; }
+  bool shares(const OutboundCall& c) const {
+    return call.body.empty() && c.body.empty() && call.url == c.url && call.headers == c.headers;
+  }
 };
 
 Fetcher::Fetcher(event_base* base, Limits limits) : base_(base), limits_(limits), multi_(curl_multi_init()) {
@@ -215,9 +217,11 @@ void Fetcher::launch(std::unique_ptr<Transfer> t) {
   curl_slist* h = curl_slist_append(nullptr, "Accept: application/json");
   if (h && !c.body.empty()) {
     // No "Expect: 100-continue" round trip before the body.
-    h = curl_slist_append(h, "Content-Type: application/json");
+    h = curl_slist_append(h, ("Content-Type: " + c.content_type).c_str());
     if (h) h = curl_slist_append(h, "Expect:");
   }
+  for (const std::string& line : c.headers)
+    if (h) h = curl_slist_append(h, line.c_str());
   t->headers.reset(h);
   set(CURLOPT_HTTPHEADER, t->headers.get());
   if (!c.body.empty()) {

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace rdv::registry {
 
@@ -23,8 +24,12 @@ struct HttpResult {
 // A call to make.
 struct OutboundCall {
   std::string url;
-  std::string body;       // POSTed as application/json when non-empty; otherwise a GET
+  std::string body;       // POSTed (as content_type) when non-empty; otherwise a GET
   int timeout_ms = 5000;  // the whole call: resolving, connecting, sending, receiving
+  std::string content_type = "application/json";
+  // More request header lines ("X-Pilot-Signature-256: …", "Authorization: Splunk …"). Never
+  // logged: they may carry credentials.
+  std::vector<std::string> headers;
   // Runs on the loop thread when the result arrives, before the request continues: where a
   // result that outlives the request is kept (validate_token's JWKS cache). May be null.
   void (*keep)(Registry& state, const HttpResult& result, int64_t now_ns) = nullptr;

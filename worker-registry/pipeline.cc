@@ -120,7 +120,7 @@ void Server::advance(Conn* c) {
 
 void Server::submit_batch() {
   if (writer_.busy() || reg_.is_standby()) return;  // a standby writes nothing but what the replicator applies
-  bool timer_work = flush_due_ || reap_due_;
+  bool timer_work = flush_due_ || reap_due_ || deliverer_.has_writes();
   if (!next_batch_ && !timer_work) return;
   if (!next_batch_) next_batch_ = std::make_unique<Batch>();
   Batch& b = *next_batch_;
@@ -134,6 +134,7 @@ void Server::submit_batch() {
     b.reap = reg_.reap_candidates(unix_now_ns(), reap_interval_ns_);
     b.trim = true;
   }
+  deliverer_.take_writes(&b.settings);
   flush_due_ = reap_due_ = false;
   writer_.submit(std::move(next_batch_));
 }
@@ -173,6 +174,12 @@ void Server::batch_done(std::unique_ptr<Batch> b) {
       publish("{\"type\":\"liveness\",\"rows\":" + std::to_string(b->liveness.size()) +
               ",\"unix_ms\":" + std::to_string(unix_now_ns() / 1000000) + "}");
   }
+  // The audit deliverer: its own writes first, then the news (a commit that appended entries).
+  if (!b->settings.empty()) deliverer_.written(b->settings, b->rc == 0);
+  if (b->rc == 0 && b->last_audit_seq != audit_seq_seen_) {
+    audit_seq_seen_ = b->last_audit_seq;
+    deliverer_.wake(b->last_audit_seq);
+  }
 }
 
 void Server::publish(std::string_view body) {
@@ -186,7 +193,10 @@ void Server::publish(std::string_view body) {
 void Server::end_pass() {
   // Outbound calls can take seconds: on the way out they fail at once (the requests are
   // answered with the reason) instead of outliving the shutdown deadline.
-  if (shutting_down_) fetcher_.shutdown("registry shutting down");
+  if (shutting_down_) {
+    deliverer_.shutdown();  // before the fetcher fails its calls: those entries go after the restart
+    fetcher_.shutdown("registry shutting down");
+  }
   // Buffered input takes its turns, oldest first, with what the pass's budget has left; a
   // connection whose turn ends with input left goes to the back. Connections read fresh this
   // pass already had theirs.

@@ -84,6 +84,7 @@ Server::Server(event_base* base, Registry& reg, Writer& writer, int tcp_fd, int 
   }
   sync_limits();
   poll_whitelist();  // a file present at start applies before the first request
+  deliverer_.wake(0);  // what the previous worker left undelivered
   whitelist_ev_ = must_event(base_, -1, EV_PERSIST, &Server::on_whitelist_timer, this, "whitelist");
   if (whitelist_ev_) {
     timeval tv{kWhitelistPollSeconds, 0};

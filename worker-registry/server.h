@@ -34,6 +34,7 @@
 #include <string>
 #include <vector>
 
+#include "delivery.h"
 #include "event.h"
 #include "fetcher.h"
 #include "ratelimit.h"
@@ -114,6 +115,8 @@ class Server {
   VerifyPool verify_pool_;
   uint64_t verify_inflight_ = 0;           // entries handed to verify_pool_, not yet taken back
   Fetcher fetcher_{base_};                 // outbound HTTP steps (identity webhook, JWKS)
+  Deliverer deliverer_{base_, reg_, fetcher_};  // audit webhook and export (delivery.h)
+  uint64_t audit_seq_seen_ = 0;            // newest audit sequence the deliverer was woken for
   Txn snapshot_;                           // the loop's read snapshot, within a pass
   std::unique_ptr<Batch> next_batch_;      // accumulating while the writer is busy
   std::vector<Conn*> marked_;              // connections with news this pass

@@ -136,6 +136,22 @@ int Writer::apply(Batch& b, Txn& txn) {
     TrimLimits limits{uint64_t(b.cfg->changelog_keep), uint64_t(b.cfg->changelog_max_mb) << 20};
     if (int rc = rdv::trim_changelog(txn, limits, kTrimBatch, &b.trimmed)) return rc;
   }
+  for (SettingsWrite& w : b.settings) {
+    std::string_view cur;
+    int rc = txn.get(Db::Settings, w.guard, &cur);
+    if (rc && rc != MDB_NOTFOUND) return rc;
+    w.applied = false;
+    if ((rc == MDB_NOTFOUND ? std::string_view() : cur) != w.expected) continue;  // replaced meanwhile
+    Mutation m(txn, ChangeType::Settings);
+    for (auto& [name, text] : w.puts)
+      if (int prc = text.empty() ? m.del(Db::Settings, name) : m.put(Db::Settings, name, text)) return prc;
+    if (int frc = m.finish(b.epoch)) return frc;
+    w.applied = true;
+  }
+  {
+    Cursor c(txn, Db::Audit);
+    b.last_audit_seq = c.last() ? read_u64(c.key()) : 0;
+  }
   MDB_stat st;
   if (mdb_stat(txn.get(), env_.dbi(Db::Nodes), &st) == 0) b.nodes_total = st.ms_entries;
   b.last_seq = meta_u64(txn, "last_seq");

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "config.h"
+#include "delivery.h"
 #include "entry.h"
 #include "metrics.h"
 #include "registry.h"
@@ -41,10 +42,14 @@ struct Batch {
   bool flush_liveness = false;
   std::vector<uint32_t> reap;         // ids the loop found stale
   bool trim = false;
+  // The audit deliverer's cursors and counters (delivery.h): each written, in its own change
+  // record, only if its guard record still reads as expected.
+  std::vector<SettingsWrite> settings;
 
   // Output, filled by the writer.
   int rc = 0;                 // 0 when committed
   uint64_t last_seq = 0;      // the newest change-log sequence after the commit
+  uint64_t last_audit_seq = 0;  // the newest audit-log sequence after the commit (0: none)
   uint64_t nodes_total = 0;
   std::vector<uint32_t> reaped;
   TrimResult trimmed;
