@@ -1,0 +1,309 @@
+// The dashboard (ops-spec §5.3 rows 1, 3, 6, 22–24, §5.4–§5.6): its data routes, the live
+// stream (/api/events), the page in a real browser (tests/browser), and the stream cap under
+// load. Every test starts its own server.
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <set>
+
+#include "harness.h"
+#include "protocol.h"
+
+namespace rt {
+namespace {
+
+using Dashboard = ServerTest;
+
+std::set<std::string> keys(const json_t* o) {
+  std::set<std::string> out;
+  const char* k;
+  json_t* v;
+  json_object_foreach(const_cast<json_t*>(o), k, v) out.insert(k);
+  return out;
+}
+
+// An open /api/events stream on a plain socket.
+struct EventStream {
+  Conn conn;
+  std::string buf;  // bytes after the response headers not yet consumed
+  int status = 0;
+  std::string headers;
+
+  // Connects and reads the response headers. False when no header block arrives.
+  bool open(uint16_t port, const std::string& path, int timeout_ms = 5000) {
+    conn = Conn::open(port, timeout_ms);
+    if (!conn.ok()) return false;
+    if (!conn.send_all("GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n"))
+      return false;
+    int64_t deadline = mono_ms() + timeout_ms;
+    while (mono_ms() < deadline) {
+      size_t end = buf.find("\r\n\r\n");
+      if (end != std::string::npos) {
+        headers = buf.substr(0, end);
+        buf.erase(0, end + 4);
+        if (headers.rfind("HTTP/1.1 ", 0) == 0) status = std::atoi(headers.c_str() + 9);
+        return status != 0;
+      }
+      std::string chunk;
+      if (conn.recv_exact(1, &chunk, int(std::max<int64_t>(deadline - mono_ms(), 1))) != Io::Ok) return false;
+      buf += chunk;
+    }
+    return false;
+  }
+
+  // The next `data:` event's payload as JSON (comments and retry lines skipped); null on
+  // timeout or EOF.
+  rdv::JsonPtr next(int timeout_ms = 5000) {
+    int64_t deadline = mono_ms() + timeout_ms;
+    for (;;) {
+      size_t end;
+      while ((end = buf.find("\n\n")) != std::string::npos) {
+        std::string block = buf.substr(0, end);
+        buf.erase(0, end + 2);
+        if (block.rfind("data: ", 0) == 0) return parse_json(block.substr(6));
+      }
+      int64_t left = deadline - mono_ms();
+      if (left <= 0) return nullptr;
+      char tmp[8192];
+      pollfd p{conn.fd(), POLLIN, 0};
+      if (::poll(&p, 1, int(left)) <= 0) return nullptr;
+      ssize_t n = ::recv(conn.fd(), tmp, sizeof tmp, 0);
+      if (n <= 0) return nullptr;
+      buf.append(tmp, size_t(n));
+    }
+  }
+};
+
+std::string header_of(const std::string& headers, const std::string& name) {
+  HttpResponse r;
+  r.headers = headers;
+  return r.header(name);
+}
+
+TEST_F(Dashboard, PublicStatsHasExactlyTheSpecKeysAndCumulativeTotal) {
+  Conn c = server.connect();
+  Daemon a = register_daemon(c);
+  Daemon b = register_daemon(c);
+  HttpResponse h;
+  rdv::JsonPtr j;
+  int64_t deadline = mono_ms() + 5000;
+  while (mono_ms() < deadline) {  // active_nodes is the registry's gauge: refreshed on its timer
+    ASSERT_TRUE(http_get(server.http_port, "/api/public-stats", &h));
+    ASSERT_EQ(h.status, 200) << h.body;
+    j = parse_json(h.body);
+    ASSERT_TRUE(j) << h.body;
+    if (num(j.get(), "active_nodes") == 2) break;
+    sleep_ms(50);
+  }
+  EXPECT_EQ(h.header("Access-Control-Allow-Origin"), "*");
+  EXPECT_NE(h.header("Content-Type").find("application/json"), std::string::npos);
+  EXPECT_EQ(keys(j.get()), (std::set<std::string>{"server_time", "uptime_seconds", "active_nodes", "total_nodes",
+                                                   "total_requests", "requests_per_sec", "components",
+                                                   "build_info"}))
+      << h.body;
+  EXPECT_EQ(num(j.get(), "active_nodes"), 2) << h.body;
+  EXPECT_EQ(num(j.get(), "total_nodes"), 2) << h.body;
+  EXPECT_GE(num(j.get(), "total_requests"), 2) << h.body;
+  EXPECT_TRUE(json_is_number(json_object_get(j.get(), "requests_per_sec"))) << h.body;
+  const json_t* comp = json_object_get(j.get(), "components");
+  EXPECT_EQ(str(comp, "registry"), "up") << h.body;
+  EXPECT_EQ(str(comp, "dashboard"), "up") << h.body;
+  EXPECT_EQ(str(comp, "beacon"), "unknown") << h.body;
+  const json_t* build = json_object_get(j.get(), "build_info");
+  EXPECT_FALSE(str(build, "version").empty()) << h.body;
+  EXPECT_EQ(str(build, "binary_sha256").size(), 64u) << h.body;
+  EXPECT_FALSE(has(build, "go_version")) << h.body;
+  // Nothing identifying: no key, no network table.
+  EXPECT_EQ(h.body.find(a.key.pub_b64()), std::string::npos);
+  EXPECT_EQ(h.body.find(b.key.pub_b64()), std::string::npos);
+
+  // total_nodes is cumulative: a deregistered node still counts.
+  rdv::JsonPtr d = call(c, json_pack("{s:s,s:I,s:s}", "type", "deregister", "node_id", json_int_t(b.id), "signature",
+                                     b.sign("deregister:" + std::to_string(b.id)).c_str()));
+  ASSERT_TRUE(is_ok(d, "deregister_ok"));
+  register_daemon(c);
+  ASSERT_TRUE(http_get(server.http_port, "/api/public-stats", &h));
+  EXPECT_EQ(num(parse_json(h.body).get(), "total_nodes"), 3) << h.body;
+}
+
+TEST_F(Dashboard, StatsNeedsTheTokenAndListsNetworks) {
+  HttpResponse h;
+  ASSERT_TRUE(http_get(server.http_port, "/api/stats", &h));
+  EXPECT_EQ(h.status, 401);
+  EXPECT_EQ(h.body, "unauthorized\n");
+  ASSERT_TRUE(http_get(server.http_port, "/api/stats?token=legacy", &h));
+  EXPECT_EQ(h.status, 401);  // the legacy dashboard token unlocks nothing (§5.5)
+
+  Conn c = server.connect();
+  Daemon owner = register_daemon(c);
+  uint16_t net = create_network(c, server, owner, "lab-net");
+  ASSERT_NE(net, 0);
+  h = admin_http(server, "GET", "/api/stats");
+  ASSERT_EQ(h.status, 200) << h.body;
+  EXPECT_EQ(h.header("Access-Control-Allow-Origin"), "*");
+  rdv::JsonPtr j = json_body(h);
+  for (const char* k : {"total_requests", "total_nodes", "active_nodes", "uptime_secs", "maintenance_banner"})
+    EXPECT_TRUE(has(j.get(), k)) << k << " " << h.body;
+  const json_t* nets = json_object_get(j.get(), "networks");
+  ASSERT_TRUE(json_is_array(nets)) << h.body;
+  bool found = false;
+  size_t i;
+  json_t* row;
+  json_array_foreach(nets, i, row) {
+    if (num(row, "id") != net) continue;
+    found = true;
+    EXPECT_EQ(str(row, "name"), "lab-net") << h.body;
+    EXPECT_EQ(num(row, "members"), 1) << h.body;
+  }
+  EXPECT_TRUE(found) << h.body;
+  EXPECT_EQ(h.body.find(owner.key.pub_b64()), std::string::npos);
+  EXPECT_EQ(h.body.find("127.0.0.1"), std::string::npos);
+}
+
+TEST_F(Dashboard, PulseIsSampledEverySecond) {
+  HttpResponse h = admin_http(server, "GET", "/api/pulse");
+  ASSERT_EQ(h.status, 200) << h.body;
+  Conn c = server.connect();
+  register_daemon(c);
+  // Wait for a sample that saw the registration (the sampler runs once a second).
+  int64_t deadline = mono_ms() + 10000;
+  rdv::JsonPtr j;
+  while (mono_ms() < deadline) {
+    h = admin_http(server, "GET", "/api/pulse");
+    j = json_body(h);
+    const json_t* s = json_object_get(j.get(), "samples");
+    if (json_array_size(s) >= 2 && num(json_array_get(s, json_array_size(s) - 1), "total") >= 1) break;
+    sleep_ms(100);
+  }
+  EXPECT_EQ(keys(j.get()), (std::set<std::string>{"ts", "total_requests", "samples"})) << h.body;
+  const json_t* s = json_object_get(j.get(), "samples");
+  ASSERT_GE(json_array_size(s), 2u) << h.body;
+  EXPECT_LE(json_array_size(s), 120u);
+  for (size_t i = 1; i < json_array_size(s); i++)
+    EXPECT_LT(num(json_array_get(s, i - 1), "ts"), num(json_array_get(s, i), "ts")) << h.body;
+  EXPECT_GE(num(json_array_get(s, json_array_size(s) - 1), "total"), 1) << h.body;
+}
+
+TEST_F(Dashboard, BadgesAreSvgAndRateLimited) {
+  HttpResponse h;
+  ASSERT_TRUE(http_get(server.http_port, "/api/badge/nodes", &h));
+  EXPECT_EQ(h.status, 401);
+  h = admin_http(server, "GET", "/api/badge/nodes");
+  ASSERT_EQ(h.status, 200) << h.body;
+  EXPECT_EQ(h.header("Content-Type"), "image/svg+xml");
+  EXPECT_EQ(h.header("Cache-Control"), "no-cache, no-store, must-revalidate");
+  EXPECT_EQ(h.header("Access-Control-Allow-Origin"), "*");
+  EXPECT_NE(h.body.find("#9f9f9f"), std::string::npos) << h.body;  // no node online yet
+  h = admin_http(server, "GET", "/api/badge/requests");
+  ASSERT_EQ(h.status, 200) << h.body;
+  EXPECT_NE(h.body.find("#a855f7"), std::string::npos) << h.body;
+  // 30 a minute per IP, both badges together: 2 used; the window may roll over once while we
+  // send, so allow for one fresh window before the refusal.
+  int refused_at = -1;
+  for (int i = 0; i < 62 && refused_at < 0; i++) {
+    h = admin_http(server, "GET", "/api/badge/nodes");
+    if (h.status == 429) refused_at = i;
+    else ASSERT_EQ(h.status, 200) << h.body;
+  }
+  ASSERT_GE(refused_at, 0) << "no 429 after 62 requests";
+  EXPECT_EQ(h.body, "Too Many Requests\n");
+}
+
+TEST_F(Dashboard, IndexIsSelfContainedWithCsp) {
+  HttpResponse h;
+  ASSERT_TRUE(http_get(server.http_port, "/", &h));
+  ASSERT_EQ(h.status, 200);
+  EXPECT_NE(h.header("Content-Type").find("text/html"), std::string::npos);
+  EXPECT_EQ(h.header("Content-Security-Policy"), "default-src 'self'");
+  EXPECT_NE(h.body.find("Pilot Protocol"), std::string::npos);
+  EXPECT_EQ(h.body.find("http://"), std::string::npos) << "the page loads nothing from elsewhere";
+  EXPECT_EQ(h.body.find("https://"), std::string::npos) << "the page loads nothing from elsewhere";
+  for (const char* asset : {"/assets/dashboard.js", "/assets/dashboard.css", "/assets/favicon.svg"}) {
+    ASSERT_TRUE(http_get(server.http_port, asset, &h)) << asset;
+    EXPECT_EQ(h.status, 200) << asset;
+    EXPECT_FALSE(h.body.empty()) << asset;
+  }
+  ASSERT_TRUE(http_get(server.http_port, "/index.html", &h));
+  EXPECT_EQ(h.status, 404);
+}
+
+TEST_F(Dashboard, PublicStreamPushesWhenANodeRegisters) {
+  EventStream es;
+  ASSERT_TRUE(es.open(server.http_port, "/api/events"));
+  ASSERT_EQ(es.status, 200) << es.headers;
+  EXPECT_NE(header_of(es.headers, "Content-Type").find("text/event-stream"), std::string::npos) << es.headers;
+  rdv::JsonPtr first = es.next();
+  ASSERT_TRUE(first);
+  EXPECT_EQ(keys(first.get()), (std::set<std::string>{"server_time", "uptime_seconds", "active_nodes", "total_nodes",
+                                                       "total_requests", "requests_per_sec", "components",
+                                                       "build_info"}));
+  Conn c = server.connect();
+  Daemon d = register_daemon(c);
+  int64_t deadline = mono_ms() + 5000;
+  int64_t total = -1;
+  std::string raw;
+  while (mono_ms() < deadline && total != 1) {
+    rdv::JsonPtr ev = es.next(int(deadline - mono_ms()));
+    if (!ev) break;
+    raw = dump(ev.get());
+    total = num(ev.get(), "total_nodes");
+    EXPECT_EQ(raw.find(d.key.pub_b64()), std::string::npos);
+  }
+  EXPECT_EQ(total, 1) << raw;
+}
+
+TEST_F(Dashboard, AdminStreamCarriesStatsWorkersRoleAndPulse) {
+  EventStream bad;
+  ASSERT_TRUE(bad.open(server.http_port, "/api/events?admin_token=wrong"));
+  EXPECT_EQ(bad.status, 401);
+  EventStream es;
+  ASSERT_TRUE(es.open(server.http_port, "/api/events?admin_token=" + server.admin_token));
+  ASSERT_EQ(es.status, 200) << es.headers;
+  rdv::JsonPtr ev;
+  int64_t deadline = mono_ms() + 10000;
+  // The workers list appears once the supervisor has written workers.json.
+  while (mono_ms() < deadline) {
+    ev = es.next(int(std::max<int64_t>(deadline - mono_ms(), 1)));
+    if (!ev) break;
+    if (json_array_size(json_object_get(ev.get(), "workers")) >= 2) break;
+  }
+  ASSERT_TRUE(ev);
+  for (const char* k : {"stats", "public", "workers", "replication", "pulse"})
+    EXPECT_TRUE(has(ev.get(), k)) << k << " " << dump(ev.get());
+  EXPECT_EQ(str(json_object_get(ev.get(), "replication"), "role"), "leader") << dump(ev.get());
+  EXPECT_TRUE(has(json_object_get(ev.get(), "stats"), "maintenance_banner"));
+  const json_t* workers = json_object_get(ev.get(), "workers");
+  std::set<std::string> names;
+  size_t i;
+  json_t* w;
+  json_array_foreach(workers, i, w) {
+    names.insert(str(w, "name"));
+    EXPECT_TRUE(has(w, "pid") && has(w, "restarts") && has(w, "uptime_seconds")) << dump(w);
+  }
+  EXPECT_TRUE(names.count("registry") && names.count("admin")) << dump(workers);
+}
+
+TEST_F(Dashboard, StreamSurvivesARegistryRestart) {
+  EventStream es;
+  ASSERT_TRUE(es.open(server.http_port, "/api/events"));
+  ASSERT_TRUE(es.next());
+  Conn c = kill_registry(server);
+  ASSERT_TRUE(c.ok());
+  register_daemon(c);
+  // The feed reconnects to the new registry's bus and the stream goes on with the new node.
+  int64_t deadline = mono_ms() + 15000;
+  int64_t total = -1;
+  while (mono_ms() < deadline && total != 1) {
+    rdv::JsonPtr ev = es.next(int(std::max<int64_t>(deadline - mono_ms(), 1)));
+    if (!ev) break;
+    total = num(ev.get(), "total_nodes");
+  }
+  EXPECT_EQ(total, 1);
+}
+
+}  // namespace
+}  // namespace rt
