@@ -498,6 +498,13 @@ JsonPtr current_stats(const AdminContext& ctx, DashboardHub&) {
   uint64_t starts = page ? page->worker_starts_total.load(std::memory_order_relaxed) : 0;
   in.restart_events = starts > 1 ? starts - 1 : 0;
   in.networks_known = read_network_rows(*ctx.env, cfg->stale_threshold_ns, &in.networks);
+  // The backbone (network 0) has no member rows: every node is in it, so its figures are
+  // the registry's own gauges.
+  for (NetworkRow& row : in.networks)
+    if (row.id == 0) {
+      row.members = in.total_nodes;
+      row.online = in.active_nodes;
+    }
   in.maintenance_banner = maintenance_banner(*cfg);
   return stats_json(in);
 }
