@@ -1,6 +1,7 @@
 // The dashboard (ops-spec §5.3 rows 1, 3, 6, 22–24, §5.4–§5.6): its data routes, the live
 // stream (/api/events), the page in a real browser (tests/browser), and the stream cap under
 // load. Every test starts its own server.
+#include <fcntl.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -8,6 +9,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <csignal>
 #include <set>
 
 #include "harness.h"
@@ -53,6 +55,22 @@ struct EventStream {
       buf += chunk;
     }
     return false;
+  }
+
+  // Reads until `needle` is in buf (the body of a plain reply). False on timeout or EOF.
+  bool read_until(const std::string& needle, int timeout_ms = 5000) {
+    int64_t deadline = mono_ms() + timeout_ms;
+    while (buf.find(needle) == std::string::npos) {
+      int64_t left = deadline - mono_ms();
+      if (left <= 0) return false;
+      char tmp[4096];
+      pollfd p{conn.fd(), POLLIN, 0};
+      if (::poll(&p, 1, int(left)) <= 0) return false;
+      ssize_t n = ::recv(conn.fd(), tmp, sizeof tmp, 0);
+      if (n <= 0) return false;
+      buf.append(tmp, size_t(n));
+    }
+    return true;
   }
 
   // The next `data:` event's payload as JSON (comments and retry lines skipped); null on
@@ -303,6 +321,189 @@ TEST_F(Dashboard, StreamSurvivesARegistryRestart) {
     total = num(ev.get(), "total_nodes");
   }
   EXPECT_EQ(total, 1);
+}
+
+}  // namespace
+}  // namespace rt
+
+namespace rt {
+namespace {
+
+// The repository's top directory: bin_dir() is <top>/<build>/bin.
+std::string source_dir() { return bin_dir() + "/../.."; }
+
+bool file_exists(const std::string& p) {
+  struct stat st;
+  return ::stat(p.c_str(), &st) == 0;
+}
+
+// Runs argv with stdout and stderr to `log`, waits at most timeout_ms (then SIGKILL).
+// Returns the exit code, or -1 when it did not exit normally in time.
+int run_program(const std::vector<std::string>& argv, const std::string& log, int timeout_ms) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd >= 0) {
+      dup2(fd, 1);
+      dup2(fd, 2);
+    }
+    std::vector<char*> args;
+    for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    execvp(args[0], args.data());
+    _exit(127);
+  }
+  if (pid < 0) return -1;
+  int64_t deadline = mono_ms() + timeout_ms;
+  int status = 0;
+  while (waitpid(pid, &status, WNOHANG) == 0) {
+    if (mono_ms() > deadline) {
+      kill(pid, SIGKILL);
+      waitpid(pid, &status, 0);
+      return -1;
+    }
+    sleep_ms(50);
+  }
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+std::string read_text(const std::string& p) {
+  std::string out;
+  if (FILE* f = std::fopen(p.c_str(), "rb")) {
+    char buf[4096];
+    size_t n;
+    while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
+    std::fclose(f);
+  }
+  return out;
+}
+
+TEST_F(Dashboard, PageInABrowser) {
+  const std::string browser_dir = source_dir() + "/tests/browser";
+  if (!file_exists("/usr/bin/chromium")) GTEST_SKIP() << "no /usr/bin/chromium (make deps installs it)";
+  if (!file_exists(browser_dir + "/node_modules/playwright-core"))
+    GTEST_SKIP() << "no tests/browser/node_modules (make test runs npm ci --prefix tests/browser)";
+
+  Conn c = server.connect();
+  Daemon a = register_daemon(c);
+  Daemon b = register_daemon(c);
+  create_network(c, server, a, "secret-lab-net");
+  // The page must show 2 online: wait until the registry's gauge says so.
+  int64_t deadline = mono_ms() + 5000;
+  HttpResponse h;
+  while (mono_ms() < deadline) {
+    if (http_get(server.http_port, "/healthz", &h) && num(parse_json(h.body).get(), "nodes_online") == 2) break;
+    sleep_ms(50);
+  }
+  const std::string log = server.dir + "/browser.log";
+  const std::string screenshot = bin_dir() + "/../dashboard.png";
+  std::vector<std::string> argv = {"node",
+                                   browser_dir + "/dashboard.test.js",
+                                   "--url",
+                                   "http://127.0.0.1:" + std::to_string(server.http_port) + "/",
+                                   "--registry",
+                                   "127.0.0.1:" + std::to_string(server.registry_port),
+                                   "--expect-online",
+                                   "2",
+                                   "--token",
+                                   server.admin_token,
+                                   "--network",
+                                   "secret-lab-net",
+                                   "--forbid",
+                                   a.key.pub_b64(),
+                                   "--forbid",
+                                   b.key.pub_b64(),
+                                   "--forbid",
+                                   "secret-lab-net",
+                                   "--forbid",
+                                   kPublicAddr,
+                                   "--forbid",
+                                   "203.0.113.7",
+                                   "--screenshot",
+                                   screenshot};
+  int rc = run_program(argv, log, 90000);
+  std::string out = read_text(log);
+  if (rc == 2 && out.find("SKIP") != std::string::npos) GTEST_SKIP() << out;
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_NE(out.find(" 0 failed"), std::string::npos) << out;
+  EXPECT_TRUE(file_exists(screenshot)) << screenshot;
+}
+
+}  // namespace
+}  // namespace rt
+
+namespace rt {
+namespace {
+
+// Probes and scrapes must still be served while many dashboards watch: CivetWeb has one
+// thread per open connection, and the stream cap keeps threads free for them.
+TEST_F(Dashboard, HundredStreamsLeaveRoomForProbes) {
+  std::vector<EventStream> streams(100);
+  for (size_t i = 0; i < streams.size(); i++) {
+    ASSERT_TRUE(streams[i].open(server.http_port, "/api/events")) << "stream " << i;
+    ASSERT_EQ(streams[i].status, 200) << "stream " << i << ": " << streams[i].headers;
+  }
+  for (size_t i = 0; i < streams.size(); i++) ASSERT_TRUE(streams[i].next(10000)) << "stream " << i;
+  for (const char* path : {"/healthz", "/readyz", "/metrics"}) {
+    HttpResponse h;
+    ASSERT_TRUE(http_get(server.http_port, path, &h, 10000)) << path << " did not answer with 100 streams open";
+    EXPECT_EQ(h.status, 200) << path << ": " << h.body;
+  }
+  // And the streams keep flowing: a registration reaches the last one opened.
+  Conn c = server.connect();
+  register_daemon(c);
+  int64_t deadline = mono_ms() + 10000;
+  int64_t total = -1;
+  while (mono_ms() < deadline && total != 1) {
+    rdv::JsonPtr ev = streams.back().next(int(std::max<int64_t>(deadline - mono_ms(), 1)));
+    if (!ev) break;
+    total = num(ev.get(), "total_nodes");
+  }
+  EXPECT_EQ(total, 1);
+}
+
+class DashboardStreamCap : public ServerTest {
+ protected:
+  static constexpr int kCap = 20;
+  void SetUp() override {
+    server.extra_args = {"-http-max-streams", std::to_string(kCap), "-http-threads", std::to_string(kCap + 16)};
+    ServerTest::SetUp();
+  }
+};
+
+TEST_F(DashboardStreamCap, StreamsBeyondTheCapGet503AndAFreedSlotIsReused) {
+  std::vector<EventStream> streams(kCap);
+  for (int i = 0; i < kCap; i++) {
+    ASSERT_TRUE(streams[size_t(i)].open(server.http_port, "/api/events")) << "stream " << i;
+    ASSERT_EQ(streams[size_t(i)].status, 200) << "stream " << i;
+  }
+  EventStream over;
+  ASSERT_TRUE(over.open(server.http_port, "/api/events"));
+  EXPECT_EQ(over.status, 503) << over.headers;
+  EXPECT_TRUE(over.read_until("too many live streams\n")) << over.buf;
+  // The admin view counts against the same cap.
+  EventStream over_admin;
+  ASSERT_TRUE(over_admin.open(server.http_port, "/api/events?admin_token=" + server.admin_token));
+  EXPECT_EQ(over_admin.status, 503);
+  for (const char* path : {"/healthz", "/readyz", "/metrics", "/api/public-stats"}) {
+    HttpResponse h;
+    ASSERT_TRUE(http_get(server.http_port, path, &h, 10000)) << path;
+    EXPECT_EQ(h.status, 200) << path;
+  }
+  // A client that goes away frees its slot once the server's next write to it fails (the
+  // feed pushes at least once a second).
+  streams.front().conn.close();
+  int64_t deadline = mono_ms() + 20000;
+  int status = 0;
+  while (mono_ms() < deadline) {
+    EventStream again;
+    if (again.open(server.http_port, "/api/events") && again.status == 200) {
+      status = 200;
+      break;
+    }
+    sleep_ms(100);
+  }
+  EXPECT_EQ(status, 200) << "the closed stream's slot was never freed";
 }
 
 }  // namespace
