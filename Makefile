@@ -31,7 +31,10 @@ GTEST_LIBS := -lgtest -lpthread
 
 DEB_PACKAGES := g++ make pkg-config libevent-dev libjansson-dev libsodium-dev liblmdb-dev \
                 libcivetweb-dev libsystemd-dev libgtest-dev libcurl4-openssl-dev libssl-dev \
-                ca-certificates lmdb-utils curl systemd xxd chromium nodejs npm
+                ca-certificates lmdb-utils curl systemd xxd chromium nodejs
+# npm is looked for as a command: a NodeSource nodejs bundles it and conflicts with Debian's
+# npm package, so only a machine without the command gets the package.
+DEB_COMMAND_PACKAGES := npm:npm
 
 BIN := $(BUILD)/bin
 OBJ := $(BUILD)/obj
@@ -69,6 +72,7 @@ all: $(PROGRAMS)
 
 deps:
 	@missing=""; for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	for cp in $(DEB_COMMAND_PACKAGES); do command -v $${cp%%:*} >/dev/null 2>&1 || missing="$$missing $${cp#*:}"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  SUDO=""; [ "$$(id -u)" -eq 0 ] || SUDO=sudo; \

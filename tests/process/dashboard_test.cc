@@ -423,6 +423,14 @@ TEST_F(Dashboard, PageInABrowser) {
                                    screenshot};
   int rc = run_program(argv, log, 90000);
   std::string out = read_text(log);
+  // One line per browser check, marked so no test-output parser takes the script's
+  // "N passed, N failed" for the suite's.
+  for (size_t pos = 0; pos < out.size();) {
+    size_t nl = out.find('\n', pos);
+    if (nl == std::string::npos) nl = out.size();
+    std::fprintf(stderr, "[browser] %.*s\n", int(nl - pos), out.data() + pos);
+    pos = nl + 1;
+  }
   if (rc == 2 && out.find("SKIP") != std::string::npos) GTEST_SKIP() << out;
   EXPECT_EQ(rc, 0) << out;
   EXPECT_NE(out.find(" 0 failed"), std::string::npos) << out;
