@@ -21,7 +21,9 @@
 #include "shared/log.h"
 #include "shared/store.h"
 #include "shared/util.h"
+#include "worker-admin/dashboard.h"
 #include "worker-admin/http_server.h"
+#include "worker-admin/live_feed.h"
 #include "shared/event.h"
 #include "worker-admin/live_config.h"
 #include "worker-admin/registry_metrics_source.h"
@@ -120,6 +122,12 @@ int main() {
     }
   }
 
+  // The dashboard's live data: the hub is read by the routes, the feed fills it on this loop.
+  admin::DashboardHub dashboard;
+  admin::set_dashboard_hub(&dashboard);
+  admin::LiveFeed live_feed(base.get(), &context, &dashboard, ipc::registry_socket_path(cfg.run_dir));
+  if (!live_feed.start()) return kExitFailure;
+
   admin::HttpServer http;
   if (!http.start(kListenerFd, &context, &error)) ipc::WorkerControl::fatal(error);
   control.ready();
@@ -129,7 +137,10 @@ int main() {
 
   // Requests in flight hold read transactions and page pointers: stop CivetWeb before the
   // store and the metrics page go away (their destructors run after this).
+  // Live streams never end by themselves: release them first so mg_stop can join their threads.
+  dashboard.stop();
   http.stop();
+  admin::set_dashboard_hub(nullptr);
   log_info("stopped");
   return kExitOk;
 }
