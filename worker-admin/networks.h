@@ -1,0 +1,32 @@
+// Pure parsing rules of the operator network routes (ops-spec §5.3 rows 27–30, "5.3.28–30
+// details"), separate from the handlers so unit tests can check them with plain values.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace rdv::admin {
+
+// Go's strconv.ParseUint(s, 10, bits): one or more ASCII digits (no sign, no spaces), value
+// at most `max`. False otherwise.
+bool parse_uint_text(std::string_view s, uint64_t max, uint64_t* out);
+// Go's strconv.Atoi: an optional '+' or '-' then digits, within int64. nullopt otherwise.
+std::optional<int64_t> go_atoi(std::string_view s);
+
+inline constexpr int64_t kMembersDefaultLimit = 200;
+inline constexpr int64_t kMembersMaxLimit = 5000;
+// limit: default 200, at most 5000; absent, non-numeric or non-positive → 200.
+int64_t members_limit(const std::optional<std::string>& text);
+// offset: non-numeric or negative → 0; clamped to `total`.
+int64_t members_offset(const std::optional<std::string>& text, int64_t total);
+// The q filter: empty matches everything; otherwise a case-insensitive substring of the
+// hostname or of the decimal node id.
+bool member_matches(std::string_view q, std::string_view hostname, uint32_t node_id);
+// The role body's role: trimmed and lower-cased; "" unless it is "admin" or "member".
+std::string normalize_operator_role(std::string_view role);
+// Strips ASCII whitespace (Go's strings.TrimSpace for the texts we see) from both ends.
+std::string_view trim_space(std::string_view s);
+
+}  // namespace rdv::admin
