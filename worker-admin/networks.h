@@ -1,5 +1,6 @@
 // Pure parsing rules of the operator network routes (ops-spec §5.3 rows 27–30, "5.3.28–30
-// details"), separate from the handlers so unit tests can check them with plain values.
+// details") and the audit listing (row 17), separate from the handlers so unit tests can
+// check them with plain values.
 #pragma once
 
 #include <cstdint>
@@ -28,5 +29,11 @@ bool member_matches(std::string_view q, std::string_view hostname, uint32_t node
 std::string normalize_operator_role(std::string_view role);
 // Strips ASCII whitespace (Go's strings.TrimSpace for the texts we see) from both ends.
 std::string_view trim_space(std::string_view s);
+
+// ---- /api/admin/audit/recent (audit_routes.cc) ----
+inline constexpr int64_t kAuditDefaultCount = 100;
+inline constexpr int64_t kAuditMaxCount = 1000;
+// n: default 100, at most 1000; absent, non-numeric or non-positive → 100.
+int64_t audit_recent_count(const std::optional<std::string>& text);
 
 }  // namespace rdv::admin

@@ -55,7 +55,7 @@ const json_t* find_member(const json_t* listing, uint32_t node) {
 // ---- access classes ----
 
 TEST_F(AdminApi, AdminRoutesRefuseMissingAndWrongTokens) {
-  for (const char* path : {"/api/admin/networks", "/api/admin/networks/1/members"}) {
+  for (const char* path : {"/api/admin/networks", "/api/admin/networks/1/members", "/api/admin/audit/recent"}) {
     HttpResponse r = http(server, "GET", path);
     EXPECT_EQ(r.status, 401) << path;
     EXPECT_EQ(r.body, "unauthorized\n") << path;
@@ -196,6 +196,17 @@ TEST_F(AdminApi, OperatorKickOverTheProtocol) {
   EXPECT_EQ(r.status, 400);
   EXPECT_NE(r.body.find("is not a member"), std::string::npos) << r.body;
 
+  // Audited with the operator's reason, newest first.
+  j = json_body(admin_http(server, "GET", "/api/admin/audit/recent?n=1"));
+  ASSERT_EQ(num(j.get(), "count"), 1) << rdv::json_dump_compact(j.get());
+  const json_t* e = json_array_get(json_object_get(j.get(), "events"), 0);
+  EXPECT_EQ(str(e, "action"), "member.kicked");
+  EXPECT_EQ(num(e, "network_id"), f.net);
+  EXPECT_EQ(num(e, "node_id"), f.members[0].id);
+  EXPECT_NE(str(e, "details").find("by=operator"), std::string::npos) << str(e, "details");
+  EXPECT_NE(str(e, "details").find("reason=abuse report"), std::string::npos) << str(e, "details");
+  EXPECT_EQ(str(e, "hash").size(), 64u);
+
   // Committed: a SIGKILLed registry's successor still has the member gone.
   Conn c2 = kill_registry(server);
   ASSERT_TRUE(c2.ok());
@@ -241,6 +252,34 @@ TEST_F(AdminApi, OperatorRoleChange) {
   EXPECT_EQ(str(member_role(c, f.net, f.owner.id).get(), "role"), "owner");
   r = admin_http(server, "PUT", "/api/admin/networks/999/members/1/role", R"({"role":"member"})");
   EXPECT_EQ(r.status, 404) << r.body;
+}
+
+// ---- audit (row 17) ----
+
+TEST_F(AdminApi, AuditRecentNewestFirst) {
+  Conn c = server.connect();
+  Fixture f = make_network(c, server, 2);  // network.created, member.joined ×2 at least
+  HttpResponse r = admin_http(server, "GET", "/api/admin/audit/recent");
+  ASSERT_EQ(r.status, 200) << r.body;
+  rdv::JsonPtr all = json_body(r);
+  json_t* events = json_object_get(all.get(), "events");
+  int64_t total = num(all.get(), "count");
+  ASSERT_GE(total, 3) << r.body;
+  ASSERT_EQ(total, int64_t(json_array_size(events)));
+  // Newest first: the last join is the first entry; timestamps never increase down the list.
+  EXPECT_EQ(num(json_array_get(events, 0), "node_id"), f.members[1].id) << r.body;
+  for (size_t i = 1; i < json_array_size(events); i++)
+    EXPECT_GE(str(json_array_get(events, i - 1), "timestamp"), str(json_array_get(events, i), "timestamp"));
+  for (const char* q : {"?n=abc", "?n=0", "?n=-2", "?n=100000"})
+    EXPECT_EQ(num(json_body(admin_http(server, "GET", std::string("/api/admin/audit/recent") + q)).get(), "count"),
+              total) << q;
+  rdv::JsonPtr two = json_body(admin_http(server, "GET", "/api/admin/audit/recent?n=2"));
+  EXPECT_EQ(num(two.get(), "count"), 2);
+  EXPECT_EQ(str(json_array_get(json_object_get(two.get(), "events"), 1), "hash"),
+            str(json_array_get(events, 1), "hash"));
+  r = admin_http(server, "POST", "/api/admin/audit/recent");
+  EXPECT_EQ(r.status, 405);
+  EXPECT_EQ(r.header("Allow"), "GET");
 }
 
 }  // namespace

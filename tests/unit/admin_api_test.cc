@@ -66,6 +66,15 @@ TEST(AdminApiParse, OperatorRole) {
   EXPECT_EQ(trim_space("  a b \t"), "a b");
 }
 
+TEST(AdminApiParse, AuditCount) {
+  EXPECT_EQ(audit_recent_count(std::nullopt), 100);
+  EXPECT_EQ(audit_recent_count("abc"), 100);
+  EXPECT_EQ(audit_recent_count("0"), 100);
+  EXPECT_EQ(audit_recent_count("-1"), 100);
+  EXPECT_EQ(audit_recent_count("7"), 7);
+  EXPECT_EQ(audit_recent_count("1001"), 1000);
+}
+
 TEST(AdminApiRoutes, NetworkShapes) {
   std::vector<std::string_view> p;
   const Route* r = find_route("/api/admin/networks/7/members/9/role/", &p);
