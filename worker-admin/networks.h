@@ -1,12 +1,15 @@
-// Pure parsing rules of the operator network routes (ops-spec §5.3 rows 27–30, "5.3.28–30
-// details") and the audit listing (row 17), separate from the handlers so unit tests can
-// check them with plain values.
+// The pure pieces of the operator API rows (ops-spec §5.3): the network routes' parsing rules
+// (rows 27–30, "5.3.28–30 details"), the audit listing's count (row 17) and the replication
+// status shape (row 15), separate from the handlers so unit tests can check them with plain
+// values. The handlers are in networks.cc, audit_routes.cc and replication.cc.
 #pragma once
 
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
+
+#include "shared/json.h"
 
 namespace rdv::admin {
 
@@ -35,5 +38,10 @@ inline constexpr int64_t kAuditDefaultCount = 100;
 inline constexpr int64_t kAuditMaxCount = 1000;
 // n: default 100, at most 1000; absent, non-numeric or non-positive → 100.
 int64_t audit_recent_count(const std::optional<std::string>& text);
+
+// ---- /api/admin/replication-status (replication.cc) ----
+// {"term","is_standby","subscribers","last_push_unix"?,"last_push_age_secs"?} from the
+// registry's status reply (see replication.cc for where each comes from).
+JsonPtr replication_status_json(const json_t* status, int64_t now_unix);
 
 }  // namespace rdv::admin

@@ -55,7 +55,8 @@ const json_t* find_member(const json_t* listing, uint32_t node) {
 // ---- access classes ----
 
 TEST_F(AdminApi, AdminRoutesRefuseMissingAndWrongTokens) {
-  for (const char* path : {"/api/admin/networks", "/api/admin/networks/1/members", "/api/admin/audit/recent"}) {
+  for (const char* path : {"/api/admin/networks", "/api/admin/networks/1/members", "/api/admin/audit/recent",
+                           "/api/admin/replication-status"}) {
     HttpResponse r = http(server, "GET", path);
     EXPECT_EQ(r.status, 401) << path;
     EXPECT_EQ(r.body, "unauthorized\n") << path;
@@ -278,6 +279,21 @@ TEST_F(AdminApi, AuditRecentNewestFirst) {
   EXPECT_EQ(str(json_array_get(json_object_get(two.get(), "events"), 1), "hash"),
             str(json_array_get(events, 1), "hash"));
   r = admin_http(server, "POST", "/api/admin/audit/recent");
+  EXPECT_EQ(r.status, 405);
+  EXPECT_EQ(r.header("Allow"), "GET");
+}
+
+// ---- replication status (row 15) ----
+
+TEST_F(AdminApi, ReplicationStatusOnALeader) {
+  HttpResponse r = admin_http(server, "GET", "/api/admin/replication-status");
+  ASSERT_EQ(r.status, 200) << r.body;
+  rdv::JsonPtr j = json_body(r);
+  EXPECT_GE(num(j.get(), "term"), 1) << r.body;
+  EXPECT_TRUE(json_is_false(json_object_get(j.get(), "is_standby"))) << r.body;
+  EXPECT_EQ(num(j.get(), "subscribers"), 0) << r.body;
+  EXPECT_EQ(json_object_size(j.get()), 3u) << r.body;
+  r = admin_http(server, "PUT", "/api/admin/replication-status");
   EXPECT_EQ(r.status, 405);
   EXPECT_EQ(r.header("Allow"), "GET");
 }
