@@ -104,6 +104,9 @@ JsonPtr registry_call(const std::string& run_dir, const json_t* request, int tim
     }
   }
   std::string in;
+  // On the heap: callers include CivetWeb worker threads, whose stacks are small (the packaged
+  // library sets a fixed stack size), and a 64 KiB array here overflowed one in json_dumps.
+  std::vector<char> buf(65536);
   for (;;) {
     if (in.size() >= 4) {
       uint32_t len = wire::load_be32(reinterpret_cast<const uint8_t*>(in.data()));
@@ -118,10 +121,9 @@ JsonPtr registry_call(const std::string& run_dir, const json_t* request, int tim
         return j;
       }
     }
-    char buf[65536];
-    ssize_t n = ::recv(fd.get(), buf, sizeof buf, 0);
+    ssize_t n = ::recv(fd.get(), buf.data(), buf.size(), 0);
     if (n > 0) {
-      in.append(buf, size_t(n));
+      in.append(buf.data(), size_t(n));
     } else if (n == 0) {
       *error = "registry command socket: closed before replying";
       return nullptr;

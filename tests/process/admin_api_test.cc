@@ -1,0 +1,302 @@
+// The admin API rows of ops-spec §5.3 served by worker-admin/networks.cc, audit_routes.cc,
+// replication.cc, runtime.cc and verify.cc: access classes, methods, error texts, shapes, and
+// the operator kick / role change checked over the real protocol state.
+#include "network_helpers.h"
+
+namespace rt {
+namespace {
+
+using AdminApi = ServerTest;
+
+HttpResponse http(const Server& s, const std::string& method, const std::string& path, const std::string& body = "",
+                  const std::vector<std::string>& headers = {}) {
+  HttpResponse r;
+  EXPECT_TRUE(http_request(s.http_port, method, path, body, &r, headers)) << method << " " << path;
+  return r;
+}
+
+rdv::JsonPtr member_role(Conn& c, uint16_t net, uint32_t node) {
+  return call(c, json_pack("{s:s,s:i,s:I}", "type", "get_member_role", "network_id", int(net), "target_node_id",
+                           json_int_t(node)));
+}
+
+int64_t admin_members_count(Conn& c, const Server& s, uint16_t net) {
+  rdv::JsonPtr l = call(c, json_pack("{s:s,s:s}", "type", "list_networks", "admin_token", s.admin_token.c_str()));
+  json_t* nets = json_object_get(l.get(), "networks");
+  for (size_t i = 0; i < json_array_size(nets); i++)
+    if (num(json_array_get(nets, i), "id") == net) return num(json_array_get(nets, i), "members");
+  return -1;
+}
+
+// An enterprise network "ops" owned by one daemon with `members` more joined.
+struct Fixture {
+  Daemon owner;
+  std::vector<Daemon> members;
+  uint16_t net = 0;
+};
+Fixture make_network(Conn& c, const Server& s, int members) {
+  Fixture f;
+  f.owner = register_daemon(c);
+  f.net = create_enterprise(c, s, f.owner, "ops");
+  for (int i = 0; i < members; i++) {
+    f.members.push_back(register_daemon(c));
+    EXPECT_TRUE(is_ok(join(c, f.members.back(), f.net), "join_network_ok"));
+  }
+  return f;
+}
+
+const json_t* find_member(const json_t* listing, uint32_t node) {
+  json_t* list = json_object_get(listing, "members");
+  for (size_t i = 0; i < json_array_size(list); i++)
+    if (num(json_array_get(list, i), "node_id") == node) return json_array_get(list, i);
+  return nullptr;
+}
+
+// ---- access classes ----
+
+TEST_F(AdminApi, AdminRoutesRefuseMissingAndWrongTokens) {
+  for (const char* path : {"/api/admin/networks", "/api/admin/networks/1/members", "/api/admin/audit/recent",
+                           "/api/admin/replication-status"}) {
+    HttpResponse r = http(server, "GET", path);
+    EXPECT_EQ(r.status, 401) << path;
+    EXPECT_EQ(r.body, "unauthorized\n") << path;
+    r = http(server, "GET", path, "", {"X-Admin-Token: wrong"});
+    EXPECT_EQ(r.status, 401) << path;
+    r = http(server, "GET", std::string(path) + "?admin_token=" + server.admin_token);
+    EXPECT_NE(r.status, 401) << path << ": " << r.body;
+  }
+  // The query token is for GET only (the CSRF rule of §5.2).
+  HttpResponse r = http(server, "DELETE", "/api/admin/networks/1/members/2?reason=x&admin_token=" + server.admin_token);
+  EXPECT_EQ(r.status, 401) << r.body;
+  r = http(server, "PUT", "/api/admin/networks/1/members/2/role?admin_token=" + server.admin_token, R"({"role":"admin"})");
+  EXPECT_EQ(r.status, 401) << r.body;
+}
+
+// ---- networks (rows 27–30) ----
+
+TEST_F(AdminApi, NetworksListing) {
+  Conn c = server.connect();
+  Fixture f = make_network(c, server, 2);
+  HttpResponse r = admin_http(server, "GET", "/api/admin/networks");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_NE(r.header("Content-Type").find("application/json"), std::string::npos);
+  rdv::JsonPtr j = json_body(r);
+  json_t* nets = json_object_get(j.get(), "networks");
+  EXPECT_EQ(num(j.get(), "count"), int64_t(json_array_size(nets)));
+  const json_t* ops = nullptr;
+  for (size_t i = 0; i < json_array_size(nets); i++)
+    if (num(json_array_get(nets, i), "id") == f.net) ops = json_array_get(nets, i);
+  ASSERT_NE(ops, nullptr) << r.body;
+  EXPECT_EQ(str(ops, "name"), "ops");
+  EXPECT_EQ(num(ops, "members_count"), 3);
+  EXPECT_EQ(num(ops, "owners_count"), 1);
+  EXPECT_EQ(num(ops, "admins_count"), 0);
+  EXPECT_TRUE(json_is_true(json_object_get(ops, "enterprise")));
+  EXPECT_TRUE(json_is_false(json_object_get(ops, "policy_set")));
+  EXPECT_EQ(json_object_size(ops), 7u) << r.body;
+  EXPECT_EQ(admin_http(server, "GET", "/api/admin/networks/").status, 200);
+  r = admin_http(server, "POST", "/api/admin/networks");
+  EXPECT_EQ(r.status, 405);
+  EXPECT_EQ(r.header("Allow"), "GET");
+}
+
+TEST_F(AdminApi, MembersListingPagingAndFilter) {
+  Conn c = server.connect();
+  Fixture f = make_network(c, server, 4);
+  std::string base = "/api/admin/networks/" + std::to_string(f.net) + "/members";
+  HttpResponse r = admin_http(server, "GET", base);
+  ASSERT_EQ(r.status, 200) << r.body;
+  rdv::JsonPtr j = json_body(r);
+  EXPECT_EQ(num(j.get(), "network_id"), f.net);
+  EXPECT_EQ(num(j.get(), "count"), 5);
+  EXPECT_EQ(num(j.get(), "total"), 5);
+  EXPECT_EQ(num(j.get(), "filtered_total"), 5);
+  EXPECT_EQ(num(j.get(), "offset"), 0);
+  EXPECT_EQ(num(j.get(), "limit"), 200);
+  const json_t* owner = find_member(j.get(), f.owner.id);
+  ASSERT_NE(owner, nullptr) << r.body;
+  EXPECT_EQ(str(owner, "role"), "owner");
+  EXPECT_GT(num(owner, "last_seen_unix"), 0) << r.body;
+  EXPECT_EQ(str(find_member(j.get(), f.members[0].id), "role"), "member");
+
+  j = json_body(admin_http(server, "GET", base + "/?limit=2&offset=1"));
+  EXPECT_EQ(num(j.get(), "count"), 2);
+  EXPECT_EQ(num(j.get(), "offset"), 1);
+  EXPECT_EQ(num(j.get(), "limit"), 2);
+  EXPECT_EQ(json_array_size(json_object_get(j.get(), "members")), 2u);
+  j = json_body(admin_http(server, "GET", base + "?limit=-3&offset=99"));
+  EXPECT_EQ(num(j.get(), "limit"), 200);
+  EXPECT_EQ(num(j.get(), "offset"), 5);
+  EXPECT_EQ(num(j.get(), "count"), 0);
+  j = json_body(admin_http(server, "GET", base + "?limit=99999&offset=abc"));
+  EXPECT_EQ(num(j.get(), "limit"), 5000);
+  EXPECT_EQ(num(j.get(), "offset"), 0);
+  // q matches the decimal node id.
+  j = json_body(admin_http(server, "GET", base + "?q=" + std::to_string(f.members[2].id)));
+  EXPECT_GE(num(j.get(), "filtered_total"), 1);
+  EXPECT_NE(find_member(j.get(), f.members[2].id), nullptr);
+  EXPECT_EQ(num(j.get(), "total"), 5);
+  j = json_body(admin_http(server, "GET", base + "?q=no-such-host"));
+  EXPECT_EQ(num(j.get(), "filtered_total"), 0);
+  EXPECT_EQ(json_array_size(json_object_get(j.get(), "members")), 0u);
+}
+
+TEST_F(AdminApi, MembersErrors) {
+  HttpResponse r = admin_http(server, "GET", "/api/admin/networks/65536/members");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(r.body, "bad request: network id must be uint16\n");
+  r = admin_http(server, "GET", "/api/admin/networks/-1/members");
+  EXPECT_EQ(r.body, "bad request: network id must be uint16\n");
+  r = admin_http(server, "DELETE", "/api/admin/networks/1/members/4294967296?reason=x");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(r.body, "bad request: node id must be uint32\n");
+  r = admin_http(server, "GET", "/api/admin/networks/999/members");
+  EXPECT_EQ(r.status, 404) << r.body;
+  for (const char* p : {"/api/admin/networks/1", "/api/admin/networks/1/other", "/api/admin/networks/1/members/2/x",
+                        "/api/admin/networks/1/members/2/role/x"}) {
+    r = admin_http(server, "GET", p);
+    EXPECT_EQ(r.status, 404) << p;
+    EXPECT_EQ(r.body, "not found\n") << p;
+  }
+  r = admin_http(server, "POST", "/api/admin/networks/1/members");
+  EXPECT_EQ(r.status, 405);
+  EXPECT_EQ(r.header("Allow"), "GET");
+  r = admin_http(server, "GET", "/api/admin/networks/1/members/2");
+  EXPECT_EQ(r.status, 405);
+  EXPECT_EQ(r.header("Allow"), "DELETE");
+  r = admin_http(server, "GET", "/api/admin/networks/1/members/2/role");
+  EXPECT_EQ(r.status, 405);
+  EXPECT_EQ(r.header("Allow"), "PUT, POST");
+}
+
+TEST_F(AdminApi, OperatorKickOverTheProtocol) {
+  Conn c = server.connect();
+  Fixture f = make_network(c, server, 2);
+  std::string member = "/api/admin/networks/" + std::to_string(f.net) + "/members/";
+  HttpResponse r = admin_http(server, "DELETE", member + std::to_string(f.members[0].id));
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(r.body, "bad request: reason is required\n");
+  r = admin_http(server, "DELETE", member + std::to_string(f.members[0].id) + "?reason=%20%20");
+  EXPECT_EQ(r.body, "bad request: reason is required\n");
+  r = admin_http(server, "DELETE", member + std::to_string(f.owner.id) + "?reason=x");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(r.body, "cannot kick the network owner\n");
+  r = admin_http(server, "DELETE", "/api/admin/networks/999/members/1?reason=x");
+  EXPECT_EQ(r.status, 404) << r.body;
+
+  r = admin_http(server, "DELETE", member + std::to_string(f.members[0].id) + "/?reason=abuse+report");
+  ASSERT_EQ(r.status, 200) << r.body;
+  rdv::JsonPtr j = json_body(r);
+  EXPECT_TRUE(json_is_true(json_object_get(j.get(), "ok")));
+  EXPECT_EQ(num(j.get(), "network_id"), f.net);
+  EXPECT_EQ(num(j.get(), "node_id"), f.members[0].id);
+  EXPECT_TRUE(is_error_containing(member_role(c, f.net, f.members[0].id), "is not a member"));
+  EXPECT_EQ(admin_members_count(c, server, f.net), 2);
+  // Kicking again: not a member → 400 with the registry's text.
+  r = admin_http(server, "DELETE", member + std::to_string(f.members[0].id) + "?reason=again");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(r.body.find("is not a member"), std::string::npos) << r.body;
+
+  // Audited with the operator's reason, newest first.
+  j = json_body(admin_http(server, "GET", "/api/admin/audit/recent?n=1"));
+  ASSERT_EQ(num(j.get(), "count"), 1) << rdv::json_dump_compact(j.get());
+  const json_t* e = json_array_get(json_object_get(j.get(), "events"), 0);
+  EXPECT_EQ(str(e, "action"), "member.kicked");
+  EXPECT_EQ(num(e, "network_id"), f.net);
+  EXPECT_EQ(num(e, "node_id"), f.members[0].id);
+  EXPECT_NE(str(e, "details").find("by=operator"), std::string::npos) << str(e, "details");
+  EXPECT_NE(str(e, "details").find("reason=abuse report"), std::string::npos) << str(e, "details");
+  EXPECT_EQ(str(e, "hash").size(), 64u);
+
+  // Committed: a SIGKILLed registry's successor still has the member gone.
+  Conn c2 = kill_registry(server);
+  ASSERT_TRUE(c2.ok());
+  EXPECT_TRUE(is_error_containing(member_role(c2, f.net, f.members[0].id), "is not a member"));
+  EXPECT_TRUE(is_ok(member_role(c2, f.net, f.members[1].id), "get_member_role_ok"));
+  EXPECT_EQ(admin_members_count(c2, server, f.net), 2);
+  // And the members listing agrees.
+  j = json_body(admin_http(server, "GET", "/api/admin/networks/" + std::to_string(f.net) + "/members"));
+  EXPECT_EQ(num(j.get(), "total"), 2);
+  EXPECT_EQ(find_member(j.get(), f.members[0].id), nullptr);
+}
+
+TEST_F(AdminApi, OperatorRoleChange) {
+  Conn c = server.connect();
+  Fixture f = make_network(c, server, 1);
+  std::string role = "/api/admin/networks/" + std::to_string(f.net) + "/members/" + std::to_string(f.members[0].id) + "/role";
+  HttpResponse r = admin_http(server, "PUT", role, R"({"role":" Admin ","reason":"on call"})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  rdv::JsonPtr j = json_body(r);
+  EXPECT_TRUE(json_is_true(json_object_get(j.get(), "ok")));
+  EXPECT_EQ(num(j.get(), "network_id"), f.net);
+  EXPECT_EQ(num(j.get(), "node_id"), f.members[0].id);
+  EXPECT_EQ(str(j.get(), "role"), "admin");
+  rdv::JsonPtr m = member_role(c, f.net, f.members[0].id);
+  ASSERT_TRUE(is_ok(m, "get_member_role_ok"));
+  EXPECT_EQ(str(m.get(), "role"), "admin");
+  r = admin_http(server, "POST", role, R"({"role":"member"})");
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(str(member_role(c, f.net, f.members[0].id).get(), "role"), "member");
+
+  for (const char* body : {R"({"role":"owner"})", R"({"role":""})", R"({})"}) {
+    r = admin_http(server, "PUT", role, body);
+    EXPECT_EQ(r.status, 400) << body;
+    EXPECT_EQ(r.body, "bad request: role must be \"admin\" or \"member\"\n") << body;
+  }
+  r = admin_http(server, "PUT", role, "not json");
+  EXPECT_EQ(r.status, 400);
+  r = admin_http(server, "PUT", role, std::string(8193, ' '));
+  EXPECT_EQ(r.status, 400);
+  std::string owner_role = "/api/admin/networks/" + std::to_string(f.net) + "/members/" + std::to_string(f.owner.id) + "/role";
+  r = admin_http(server, "PUT", owner_role, R"({"role":"member"})");
+  EXPECT_EQ(r.status, 400) << r.body;
+  EXPECT_EQ(str(member_role(c, f.net, f.owner.id).get(), "role"), "owner");
+  r = admin_http(server, "PUT", "/api/admin/networks/999/members/1/role", R"({"role":"member"})");
+  EXPECT_EQ(r.status, 404) << r.body;
+}
+
+// ---- audit (row 17) ----
+
+TEST_F(AdminApi, AuditRecentNewestFirst) {
+  Conn c = server.connect();
+  Fixture f = make_network(c, server, 2);  // network.created, member.joined ×2 at least
+  HttpResponse r = admin_http(server, "GET", "/api/admin/audit/recent");
+  ASSERT_EQ(r.status, 200) << r.body;
+  rdv::JsonPtr all = json_body(r);
+  json_t* events = json_object_get(all.get(), "events");
+  int64_t total = num(all.get(), "count");
+  ASSERT_GE(total, 3) << r.body;
+  ASSERT_EQ(total, int64_t(json_array_size(events)));
+  // Newest first: the last join is the first entry; timestamps never increase down the list.
+  EXPECT_EQ(num(json_array_get(events, 0), "node_id"), f.members[1].id) << r.body;
+  for (size_t i = 1; i < json_array_size(events); i++)
+    EXPECT_GE(str(json_array_get(events, i - 1), "timestamp"), str(json_array_get(events, i), "timestamp"));
+  for (const char* q : {"?n=abc", "?n=0", "?n=-2", "?n=100000"})
+    EXPECT_EQ(num(json_body(admin_http(server, "GET", std::string("/api/admin/audit/recent") + q)).get(), "count"),
+              total) << q;
+  rdv::JsonPtr two = json_body(admin_http(server, "GET", "/api/admin/audit/recent?n=2"));
+  EXPECT_EQ(num(two.get(), "count"), 2);
+  EXPECT_EQ(str(json_array_get(json_object_get(two.get(), "events"), 1), "hash"),
+            str(json_array_get(events, 1), "hash"));
+  r = admin_http(server, "POST", "/api/admin/audit/recent");
+  EXPECT_EQ(r.status, 405);
+  EXPECT_EQ(r.header("Allow"), "GET");
+}
+
+// ---- replication status (row 15) ----
+
+TEST_F(AdminApi, ReplicationStatusOnALeader) {
+  HttpResponse r = admin_http(server, "GET", "/api/admin/replication-status");
+  ASSERT_EQ(r.status, 200) << r.body;
+  rdv::JsonPtr j = json_body(r);
+  EXPECT_GE(num(j.get(), "term"), 1) << r.body;
+  EXPECT_TRUE(json_is_false(json_object_get(j.get(), "is_standby"))) << r.body;
+  EXPECT_EQ(num(j.get(), "subscribers"), 0) << r.body;
+  EXPECT_EQ(json_object_size(j.get()), 3u) << r.body;
+  r = admin_http(server, "PUT", "/api/admin/replication-status");
+  EXPECT_EQ(r.status, 405);
+  EXPECT_EQ(r.header("Allow"), "GET");
+}
+
+}  // namespace
+}  // namespace rt

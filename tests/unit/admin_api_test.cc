@@ -1,0 +1,104 @@
+// Pure parsing rules of the admin API rows in worker-admin/networks.h, audit_routes,
+// runtime and verify (ops-spec §5.3).
+#include <gtest/gtest.h>
+
+#include "worker-admin/networks.h"
+#include "worker-admin/routes.h"
+
+namespace {
+
+using namespace rdv::admin;
+
+TEST(AdminApiParse, UintTextIsGoParseUint) {
+  uint64_t v = 0;
+  EXPECT_TRUE(parse_uint_text("0", UINT16_MAX, &v));
+  EXPECT_EQ(v, 0u);
+  EXPECT_TRUE(parse_uint_text("65535", UINT16_MAX, &v));
+  EXPECT_EQ(v, 65535u);
+  EXPECT_TRUE(parse_uint_text("007", UINT16_MAX, &v));
+  EXPECT_EQ(v, 7u);
+  for (const char* bad : {"", "65536", "-1", "+1", " 1", "1 ", "0x10", "1_000", "99999999999999999999999"})
+    EXPECT_FALSE(parse_uint_text(bad, UINT16_MAX, &v)) << bad;
+  EXPECT_TRUE(parse_uint_text("4294967295", UINT32_MAX, &v));
+  EXPECT_FALSE(parse_uint_text("4294967296", UINT32_MAX, &v));
+  EXPECT_TRUE(parse_uint_text("18446744073709551615", UINT64_MAX, &v));
+  EXPECT_FALSE(parse_uint_text("18446744073709551616", UINT64_MAX, &v));
+}
+
+TEST(AdminApiParse, AtoiAcceptsASign) {
+  EXPECT_EQ(go_atoi("+5"), 5);
+  EXPECT_EQ(go_atoi("-5"), -5);
+  EXPECT_EQ(go_atoi("-9223372036854775808"), INT64_MIN);
+  EXPECT_FALSE(go_atoi("9223372036854775808"));
+  EXPECT_FALSE(go_atoi(""));
+  EXPECT_FALSE(go_atoi("-"));
+  EXPECT_FALSE(go_atoi("1.5"));
+}
+
+TEST(AdminApiParse, LimitAndOffset) {
+  EXPECT_EQ(members_limit(std::nullopt), 200);
+  EXPECT_EQ(members_limit("0"), 200);
+  EXPECT_EQ(members_limit("-4"), 200);
+  EXPECT_EQ(members_limit("abc"), 200);
+  EXPECT_EQ(members_limit("10"), 10);
+  EXPECT_EQ(members_limit("5001"), 5000);
+  EXPECT_EQ(members_limit("99999999999999999999"), 200);
+  EXPECT_EQ(members_offset(std::nullopt, 10), 0);
+  EXPECT_EQ(members_offset("-1", 10), 0);
+  EXPECT_EQ(members_offset("x", 10), 0);
+  EXPECT_EQ(members_offset("3", 10), 3);
+  EXPECT_EQ(members_offset("30", 10), 10);
+}
+
+TEST(AdminApiParse, MemberFilter) {
+  EXPECT_TRUE(member_matches("", "", 1));
+  EXPECT_TRUE(member_matches("WEB", "web-01", 1));
+  EXPECT_TRUE(member_matches("eb-0", "Web-01", 1));
+  EXPECT_TRUE(member_matches("23", "", 1234));
+  EXPECT_FALSE(member_matches("db", "web-01", 1234));
+}
+
+TEST(AdminApiParse, OperatorRole) {
+  EXPECT_EQ(normalize_operator_role(" Admin\n"), "admin");
+  EXPECT_EQ(normalize_operator_role("MEMBER"), "member");
+  EXPECT_EQ(normalize_operator_role("owner"), "");
+  EXPECT_EQ(normalize_operator_role(""), "");
+  EXPECT_EQ(trim_space("  a b \t"), "a b");
+}
+
+TEST(AdminApiParse, AuditCount) {
+  EXPECT_EQ(audit_recent_count(std::nullopt), 100);
+  EXPECT_EQ(audit_recent_count("abc"), 100);
+  EXPECT_EQ(audit_recent_count("0"), 100);
+  EXPECT_EQ(audit_recent_count("-1"), 100);
+  EXPECT_EQ(audit_recent_count("7"), 7);
+  EXPECT_EQ(audit_recent_count("1001"), 1000);
+}
+
+TEST(AdminApiReplication, StatusShape) {
+  rdv::JsonPtr leader(json_pack("{s:s,s:s,s:I}", "type", "status_ok", "role", "leader", "epoch", json_int_t(3)));
+  rdv::JsonPtr j = replication_status_json(leader.get(), 1000);
+  EXPECT_EQ(rdv::json_dump_compact(j.get()), R"({"term":3,"is_standby":false,"subscribers":0})");
+  rdv::JsonPtr standby(json_pack("{s:s,s:I,s:I,s:I}", "role", "standby", "epoch", json_int_t(4), "subscribers",
+                                 json_int_t(2), "last_push_unix", json_int_t(990)));
+  j = replication_status_json(standby.get(), 1000);
+  EXPECT_EQ(rdv::json_dump_compact(j.get()),
+            R"({"term":4,"is_standby":true,"subscribers":2,"last_push_unix":990,"last_push_age_secs":10})");
+}
+
+TEST(AdminApiRoutes, NetworkShapes) {
+  std::vector<std::string_view> p;
+  const Route* r = find_route("/api/admin/networks/7/members/9/role/", &p);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->methods, "PUT, POST");
+  EXPECT_EQ(r->max_body, 8192u);
+  ASSERT_EQ(p.size(), 2u);
+  ASSERT_TRUE(find_route("/api/admin/networks/7/members/"));
+  EXPECT_EQ(find_route("/api/admin/networks/7/members/")->methods, "GET");
+  EXPECT_EQ(find_route("/api/admin/networks/7/members/9")->methods, "DELETE");
+  // Other shapes under /api/admin/networks/ still have a row (answering 404 "not found").
+  ASSERT_TRUE(find_route("/api/admin/networks/7/x"));
+  EXPECT_EQ(find_route("/api/admin/networks/7/x")->access, Access::Admin);
+}
+
+}  // namespace
