@@ -31,7 +31,7 @@ GTEST_LIBS := -lgtest -lpthread
 
 DEB_PACKAGES := g++ make pkg-config libevent-dev libjansson-dev libsodium-dev liblmdb-dev \
                 libcivetweb-dev libsystemd-dev libgtest-dev libcurl4-openssl-dev libssl-dev \
-                ca-certificates lmdb-utils curl systemd
+                ca-certificates lmdb-utils curl systemd prometheus
 
 BIN := $(BUILD)/bin
 OBJ := $(BUILD)/obj
