@@ -31,7 +31,7 @@ GTEST_LIBS := -lgtest -lpthread
 
 DEB_PACKAGES := g++ make pkg-config libevent-dev libjansson-dev libsodium-dev liblmdb-dev \
                 libcivetweb-dev libsystemd-dev libgtest-dev libcurl4-openssl-dev libssl-dev \
-                ca-certificates lmdb-utils curl systemd xxd chromium nodejs
+                ca-certificates lmdb-utils curl systemd xxd chromium nodejs prometheus
 # npm is looked for as a command: a NodeSource nodejs bundles it and conflicts with Debian's
 # npm package, so only a machine without the command gets the package.
 DEB_COMMAND_PACKAGES := npm:npm

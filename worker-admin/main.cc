@@ -4,6 +4,7 @@
 // fd 4 = the already listening HTTP socket. Threads:
 //   main thread     libevent loop: control channel (ping, reload, peer_died), SIGTERM/SIGINT
 //   CivetWeb        one master thread accepting on fd 4, num_threads workers running routes
+//   backups         periodic compacted LMDB copies and the retention sweep (backups.h)
 // Requests read LMDB with their own read transactions (MDB_NOTLS) and the registry's metrics
 // page; nothing here writes the store.
 //
@@ -21,6 +22,7 @@
 #include "shared/log.h"
 #include "shared/store.h"
 #include "shared/util.h"
+#include "worker-admin/backups.h"
 #include "worker-admin/dashboard.h"
 #include "worker-admin/http_server.h"
 #include "worker-admin/live_feed.h"
@@ -131,6 +133,9 @@ int main() {
   admin::HttpServer http;
   if (!http.start(kListenerFd, &context, &error)) ipc::WorkerControl::fatal(error);
   control.ready();
+  // Periodic compacted copies and the retention sweep (backups.h), on their own thread.
+  admin::BackupScheduler backups(&env, &live_config);
+  backups.start();
   log_info("admin worker ready", {{"http", cfg.http}, {"data_dir", cfg.data_dir}});
 
   if (event_base_dispatch(base.get()) < 0) log_error("event_base_dispatch() failed");
@@ -141,6 +146,7 @@ int main() {
   dashboard.stop();
   http.stop();
   admin::set_dashboard_hub(nullptr);
+  backups.stop();  // a copy in progress finishes first (it holds a read transaction)
   log_info("stopped");
   return kExitOk;
 }
