@@ -117,8 +117,9 @@ bool list_backup_dir(const std::string& dir, std::vector<BackupFile>* out, std::
   return true;
 }
 
-bool take_backup(Env& env, const std::string& data_dir, std::string* name, std::string* error) {
-  std::lock_guard lock(g_backup_mutex);
+namespace {
+
+bool take_backup_locked(Env& env, const std::string& data_dir, std::string* name, std::string* error) {
   const std::string dir = backups_dir(data_dir);
   if (mkdir(dir.c_str(), 0750) != 0 && errno != EEXIST) {
     *error = call_failed("mkdir", dir, errno);
@@ -170,10 +171,9 @@ bool take_backup(Env& env, const std::string& data_dir, std::string* name, std::
   return true;
 }
 
-SweepResult sweep_backups(const std::string& data_dir, int64_t max_age_ns, int64_t max_count) {
+SweepResult sweep_locked(const std::string& data_dir, int64_t max_age_ns, int64_t max_count) {
   SweepResult result;
   if (max_age_ns <= 0 && max_count <= 0) return result;
-  std::lock_guard lock(g_backup_mutex);
   const std::string dir = backups_dir(data_dir);
   std::vector<BackupFile> files;
   std::string error;
@@ -201,6 +201,25 @@ SweepResult sweep_backups(const std::string& data_dir, int64_t max_age_ns, int64
                                         {"max_age", format_duration(max_age_ns)},
                                         {"max_count", std::to_string(max_count)}});
   return result;
+}
+
+}  // namespace
+
+bool take_backup(Env& env, const std::string& data_dir, std::string* name, std::string* error) {
+  std::lock_guard lock(g_backup_mutex);
+  return take_backup_locked(env, data_dir, name, error);
+}
+
+bool take_backup_and_sweep(Env& env, const Config& cfg, std::string* name, std::string* error) {
+  std::lock_guard lock(g_backup_mutex);
+  if (!take_backup_locked(env, cfg.data_dir, name, error)) return false;
+  sweep_locked(cfg.data_dir, cfg.backups_max_age_ns, cfg.backups_max_count);
+  return true;
+}
+
+SweepResult sweep_backups(const std::string& data_dir, int64_t max_age_ns, int64_t max_count) {
+  std::lock_guard lock(g_backup_mutex);
+  return sweep_locked(data_dir, max_age_ns, max_count);
 }
 
 // ---- the backup thread ----
@@ -239,11 +258,12 @@ void BackupScheduler::run() {
     lock.unlock();
     if (cfg->backup_interval_ns > 0 && now - last_backup >= cfg->backup_interval_ns) {
       std::string name, error;
-      if (!take_backup(*env_, cfg->data_dir, &name, &error))
+      if (!take_backup_and_sweep(*env_, *cfg, &name, &error)) {
         log_error("periodic backup failed; retried at the next interval", {{"error", error}});
+      } else {
+        last_sweep = mono_now_ns();
+      }
       last_backup = mono_now_ns();
-      sweep_backups(cfg->data_dir, cfg->backups_max_age_ns, cfg->backups_max_count);
-      last_sweep = mono_now_ns();
     }
     if (now - last_sweep >= kSweepPeriodNs) {
       sweep_backups(cfg->data_dir, cfg->backups_max_age_ns, cfg->backups_max_count);
@@ -260,11 +280,10 @@ namespace {
 Response handle_snapshot(const AdminContext& ctx, const Request&) {
   auto cfg = ctx.config->get();
   std::string name, error;
-  if (!take_backup(*ctx.env, cfg->data_dir, &name, &error)) {
+  if (!take_backup_and_sweep(*ctx.env, *cfg, &name, &error)) {
     log_error("/api/snapshot: backup failed", {{"error", error}});
     return text_error(500, "snapshot failed: " + error);
   }
-  sweep_backups(cfg->data_dir, cfg->backups_max_age_ns, cfg->backups_max_count);
   JsonPtr body(json_object());
   json_object_set_new(body.get(), "status", json_string("ok"));
   json_object_set_new(body.get(), "message", json_string("snapshot saved successfully"));

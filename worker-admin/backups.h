@@ -9,8 +9,9 @@
 // A backup is a complete data.mdb: restoring is copying it as data.mdb into an empty data dir
 // (docs/operations.md). The epoch file is not part of it (epoch.h).
 //
-// Thread rules: take_backup() and sweep_backups() are serialised by one process-wide mutex
-// (two copies in the same second would otherwise share a .tmp name); everything else is pure.
+// Thread rules: take_backup(), take_backup_and_sweep(), sweep_backups() and the listing of
+// /api/admin/backups are serialised by one process-wide mutex (two copies in the same second
+// would otherwise share a .tmp name); everything else is pure.
 #pragma once
 
 #include <condition_variable>
@@ -58,6 +59,9 @@ bool list_backup_dir(const std::string& dir, std::vector<BackupFile>* out, std::
 
 // Takes one compacted copy of `env` into backups_dir(data_dir); *name gets the file name.
 bool take_backup(Env& env, const std::string& data_dir, std::string* name, std::string* error);
+
+// take_backup, then the sweep with cfg's limits, under one lock: no one sees the extra copy.
+bool take_backup_and_sweep(Env& env, const Config& cfg, std::string* name, std::string* error);
 
 struct SweepResult {
   int deleted = 0;
