@@ -400,6 +400,40 @@ TEST_F(AdminApi, GcAndProfileRates) {
   EXPECT_EQ(r.header("Allow"), "PUT, POST");
 }
 
+// ---- verify (rows 4–5): no verdict issuer in this server ----
+
+TEST_F(AdminApi, VerifyWithoutAVerdictIssuer) {
+  HttpResponse r = http(server, "POST", "/api/v1/verify", R"({"envelope":"e","signature":"s"})");
+  EXPECT_EQ(r.status, 503);
+  EXPECT_EQ(r.body, "verification not available\n");
+  EXPECT_EQ(r.header("Access-Control-Allow-Origin"), "*");
+  r = http(server, "GET", "/api/v1/verify");
+  EXPECT_EQ(r.status, 405);
+  EXPECT_EQ(r.header("Allow"), "POST");
+  r = http(server, "POST", "/api/v1/verify", std::string(8193, 'x'));
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(r.body.rfind("bad request", 0), 0u) << r.body;
+
+  r = http(server, "GET", "/api/v1/verify/keys");
+  ASSERT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, R"({"keys":[]})");
+  EXPECT_EQ(r.header("Access-Control-Allow-Origin"), "*");
+  r = http(server, "POST", "/api/v1/verify/keys");
+  EXPECT_EQ(r.status, 405);
+  EXPECT_EQ(r.header("Allow"), "GET");
+}
+
+TEST_F(AdminApi, VerifyRateLimitsPerEndpoint) {
+  // 60 POSTs per minute per IP; the window starts at the first request, so this is exact.
+  for (int i = 0; i < 60; i++) ASSERT_EQ(http(server, "POST", "/api/v1/verify", "{}").status, 503) << i;
+  HttpResponse r = http(server, "POST", "/api/v1/verify", "{}");
+  EXPECT_EQ(r.status, 429);
+  EXPECT_EQ(r.body, "Too Many Requests\n");
+  // The keys endpoint has its own bucket of 120.
+  for (int i = 0; i < 120; i++) ASSERT_EQ(http(server, "GET", "/api/v1/verify/keys").status, 200) << i;
+  EXPECT_EQ(http(server, "GET", "/api/v1/verify/keys").status, 429);
+}
+
 class AdminApiRemote : public ServerTest {
  protected:
   void SetUp() override {

@@ -5,6 +5,7 @@
 #include "worker-admin/networks.h"
 #include "worker-admin/routes.h"
 #include "worker-admin/runtime.h"
+#include "worker-admin/verify.h"
 
 namespace {
 
@@ -120,6 +121,20 @@ TEST(AdminApiRuntime, ProfileRatesBody) {
     EXPECT_FALSE(parse_profile_rates(bad, &r3, &err)) << bad;
     EXPECT_EQ(err.rfind("bad request", 0), 0u) << err;
   }
+}
+
+TEST(AdminApiVerify, FixedWindowPerKey) {
+  FixedWindowLimiter l(3, 1000, 2);
+  for (int i = 0; i < 3; i++) EXPECT_TRUE(l.allow("a", 10));
+  EXPECT_FALSE(l.allow("a", 500));
+  EXPECT_TRUE(l.allow("b", 500));  // its own window
+  EXPECT_TRUE(l.allow("a", 1010));  // a's window (from 10) is over
+  // Full table: a new key is refused until a window expires…
+  EXPECT_FALSE(l.allow("c", 1200));
+  EXPECT_EQ(l.tracked(), 2u);
+  // …then expired windows make room (b's started at 500).
+  EXPECT_TRUE(l.allow("c", 1600));
+  EXPECT_EQ(l.tracked(), 2u);
 }
 
 TEST(AdminApiRoutes, NetworkShapes) {
