@@ -434,6 +434,26 @@ TEST_F(AdminApi, VerifyRateLimitsPerEndpoint) {
   EXPECT_EQ(http(server, "GET", "/api/v1/verify/keys").status, 429);
 }
 
+// ---- a hot standby refuses operator mutations (409 naming the leader) ----
+
+class AdminApiStandby : public ServerTest {
+ protected:
+  void SetUp() override {
+    server.extra_args = {"-standby", "127.0.0.1:9"};
+    ServerTest::SetUp();
+  }
+};
+
+TEST_F(AdminApiStandby, MutationsAre409AndStatusSaysStandby) {
+  HttpResponse r = admin_http(server, "DELETE", "/api/admin/networks/1/members/2?reason=x");
+  EXPECT_EQ(r.status, 409) << r.body;
+  EXPECT_NE(r.body.find("127.0.0.1:9"), std::string::npos) << r.body;
+  r = admin_http(server, "PUT", "/api/admin/networks/1/members/2/role", R"({"role":"admin"})");
+  EXPECT_EQ(r.status, 409) << r.body;
+  rdv::JsonPtr j = json_body(admin_http(server, "GET", "/api/admin/replication-status"));
+  EXPECT_TRUE(json_is_true(json_object_get(j.get(), "is_standby"))) << rdv::json_dump_compact(j.get());
+}
+
 class AdminApiRemote : public ServerTest {
  protected:
   void SetUp() override {
