@@ -140,6 +140,15 @@ TEST_F(AdminApi, MembersListingPagingAndFilter) {
   EXPECT_GE(num(j.get(), "filtered_total"), 1);
   EXPECT_NE(find_member(j.get(), f.members[2].id), nullptr);
   EXPECT_EQ(num(j.get(), "total"), 5);
+  // q matches the hostname, case-insensitively; listed rows carry it.
+  Daemon named = register_daemon(c, rdv::JsonPtr(json_pack("{s:s}", "hostname", "web-01")).get());
+  ASSERT_TRUE(is_ok(join(c, named, f.net), "join_network_ok"));
+  j = json_body(admin_http(server, "GET", base + "?q=WEB-0"));
+  EXPECT_EQ(num(j.get(), "filtered_total"), 1) << rdv::json_dump_compact(j.get());
+  EXPECT_EQ(num(j.get(), "total"), 6);
+  EXPECT_EQ(str(find_member(j.get(), named.id), "hostname"), "web-01");
+  j = json_body(admin_http(server, "GET", base + "?offset=5"));
+  EXPECT_EQ(str(find_member(j.get(), named.id), "hostname"), "web-01") << rdv::json_dump_compact(j.get());
   j = json_body(admin_http(server, "GET", base + "?q=no-such-host"));
   EXPECT_EQ(num(j.get(), "filtered_total"), 0);
   EXPECT_EQ(json_array_size(json_object_get(j.get(), "members")), 0u);
