@@ -162,6 +162,20 @@ Response handle_runtime(const AdminContext& ctx, const Request&) {
   } else {
     json_object_set_new(body.get(), "workers_error", json_string(error.c_str()));
   }
+  // Entry counts by mdb_stat (no scan): the registered nodes, and the networks without the
+  // backbone (as pilot_networks_total counts them).
+  {
+    Txn txn;
+    MDB_stat st;
+    if (ctx.env->begin_read(&txn) == 0) {
+      if (txn.stat(Db::Nodes, &st) == 0) json_object_set_new(body.get(), "nodes_total", json_integer(json_int_t(st.ms_entries)));
+      std::string_view backbone;
+      bool has_backbone = txn.get(Db::Networks, key_u16(0), &backbone) == 0;
+      if (txn.stat(Db::Networks, &st) == 0)
+        json_object_set_new(body.get(), "networks_total",
+                            json_integer(json_int_t(st.ms_entries) - (has_backbone ? 1 : 0)));
+    }
+  }
   StoreFigures store;
   if (read_store_figures(*ctx.env, &store, &error)) json_object_set_new(body.get(), "store", store_json(store).release());
   else json_object_set_new(body.get(), "store_error", json_string(error.c_str()));

@@ -320,6 +320,8 @@ TEST_F(AdminApi, RuntimeFigures) {
   EXPECT_GT(num(j.get(), "server_time"), 0);
   EXPECT_GE(num(j.get(), "num_cpu"), 1);
   EXPECT_GT(num(j.get(), "open_fds"), 0);
+  EXPECT_EQ(num(j.get(), "nodes_total"), 0) << r.body;
+  EXPECT_EQ(num(j.get(), "networks_total"), 0) << r.body;
   json_t* workers = json_object_get(j.get(), "workers");
   ASSERT_TRUE(json_is_array(workers)) << r.body;
   bool registry = false;
