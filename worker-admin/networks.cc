@@ -214,17 +214,20 @@ Response handle_members(const AdminContext& ctx, const Request& req) {
       if (c.key().size() != 6 || !decode_member(c.value(), &m)) continue;
       total++;
       MemberEntry e{read_u32(c.key().substr(2)), m.role.empty() ? "member" : m.role};
-      describe(e.node, &e);
+      // Without a filter only the page's rows need their node looked up (below).
+      if (!q.empty()) describe(e.node, &e);
       if (member_matches(q, e.hostname, e.node)) matched.push_back(std::move(e));
     }
     if (c.error()) return store_failure("/api/admin/networks/members", "mdb_cursor_get", c.error());
   }
-  txn.abort();
 
   int64_t filtered = int64_t(matched.size());
   int64_t limit = members_limit(req.query_value("limit"));
   int64_t offset = members_offset(req.query_value("offset"), filtered);
   int64_t end = std::min(filtered, offset + limit);
+  if (net_id != 0 && q.empty())
+    for (int64_t i = offset; i < end; i++) describe(matched[size_t(i)].node, &matched[size_t(i)]);
+  txn.abort();
   JsonPtr list(json_array());
   for (int64_t i = offset; i < end; i++) {
     const MemberEntry& e = matched[size_t(i)];

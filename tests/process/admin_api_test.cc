@@ -56,7 +56,7 @@ const json_t* find_member(const json_t* listing, uint32_t node) {
 
 TEST_F(AdminApi, AdminRoutesRefuseMissingAndWrongTokens) {
   for (const char* path : {"/api/admin/networks", "/api/admin/networks/1/members", "/api/admin/audit/recent",
-                           "/api/admin/replication-status"}) {
+                           "/api/admin/replication-status", "/api/runtime", "/api/health"}) {
     HttpResponse r = http(server, "GET", path);
     EXPECT_EQ(r.status, 401) << path;
     EXPECT_EQ(r.body, "unauthorized\n") << path;
@@ -69,6 +69,10 @@ TEST_F(AdminApi, AdminRoutesRefuseMissingAndWrongTokens) {
   HttpResponse r = http(server, "DELETE", "/api/admin/networks/1/members/2?reason=x&admin_token=" + server.admin_token);
   EXPECT_EQ(r.status, 401) << r.body;
   r = http(server, "PUT", "/api/admin/networks/1/members/2/role?admin_token=" + server.admin_token, R"({"role":"admin"})");
+  EXPECT_EQ(r.status, 401) << r.body;
+  r = http(server, "POST", "/api/admin/runtime/gc?admin_token=" + server.admin_token);
+  EXPECT_EQ(r.status, 401) << r.body;
+  r = http(server, "POST", "/api/admin/runtime/profile-rates?admin_token=" + server.admin_token, "{}");
   EXPECT_EQ(r.status, 401) << r.body;
 }
 
@@ -136,6 +140,15 @@ TEST_F(AdminApi, MembersListingPagingAndFilter) {
   EXPECT_GE(num(j.get(), "filtered_total"), 1);
   EXPECT_NE(find_member(j.get(), f.members[2].id), nullptr);
   EXPECT_EQ(num(j.get(), "total"), 5);
+  // q matches the hostname, case-insensitively; listed rows carry it.
+  Daemon named = register_daemon(c, rdv::JsonPtr(json_pack("{s:s}", "hostname", "web-01")).get());
+  ASSERT_TRUE(is_ok(join(c, named, f.net), "join_network_ok"));
+  j = json_body(admin_http(server, "GET", base + "?q=WEB-0"));
+  EXPECT_EQ(num(j.get(), "filtered_total"), 1) << rdv::json_dump_compact(j.get());
+  EXPECT_EQ(num(j.get(), "total"), 6);
+  EXPECT_EQ(str(find_member(j.get(), named.id), "hostname"), "web-01");
+  j = json_body(admin_http(server, "GET", base + "?offset=5"));
+  EXPECT_EQ(str(find_member(j.get(), named.id), "hostname"), "web-01") << rdv::json_dump_compact(j.get());
   j = json_body(admin_http(server, "GET", base + "?q=no-such-host"));
   EXPECT_EQ(num(j.get(), "filtered_total"), 0);
   EXPECT_EQ(json_array_size(json_object_get(j.get(), "members")), 0u);
@@ -296,6 +309,186 @@ TEST_F(AdminApi, ReplicationStatusOnALeader) {
   r = admin_http(server, "PUT", "/api/admin/replication-status");
   EXPECT_EQ(r.status, 405);
   EXPECT_EQ(r.header("Allow"), "GET");
+}
+
+// ---- runtime (rows 11, 12, 18–21) ----
+
+TEST_F(AdminApi, RuntimeFigures) {
+  HttpResponse r = admin_http(server, "GET", "/api/runtime");
+  ASSERT_EQ(r.status, 200) << r.body;
+  rdv::JsonPtr j = json_body(r);
+  EXPECT_GT(num(j.get(), "server_time"), 0);
+  EXPECT_GE(num(j.get(), "num_cpu"), 1);
+  EXPECT_GT(num(j.get(), "open_fds"), 0);
+  EXPECT_EQ(num(j.get(), "nodes_total"), 0) << r.body;
+  EXPECT_EQ(num(j.get(), "networks_total"), 0) << r.body;
+  json_t* workers = json_object_get(j.get(), "workers");
+  ASSERT_TRUE(json_is_array(workers)) << r.body;
+  bool registry = false;
+  for (size_t i = 0; i < json_array_size(workers); i++)
+    if (str(json_array_get(workers, i), "name") == "registry") {
+      registry = true;
+      EXPECT_EQ(num(json_array_get(workers, i), "pid"), server.worker("rendezvous-registry"));
+      EXPECT_GT(num(json_array_get(workers, i), "threads"), 0);
+    }
+  EXPECT_TRUE(registry) << r.body;
+  EXPECT_GT(num(json_object_get(j.get(), "store"), "map_size_bytes"), 0) << r.body;
+  json_t* pipeline = json_object_get(j.get(), "pipeline");
+  ASSERT_TRUE(json_is_object(pipeline)) << r.body;
+  EXPECT_GT(num(pipeline, "loop_passes_total"), 0) << r.body;
+  EXPECT_TRUE(json_is_number(json_object_get(pipeline, "loop_passes_per_sec"))) << r.body;
+  EXPECT_EQ(num(pipeline, "loop_passes_window_ms"), 250);
+  EXPECT_TRUE(json_is_object(json_object_get(pipeline, "commit_wait_seconds"))) << r.body;
+}
+
+TEST_F(AdminApi, HealthAfterACommit) {
+  Conn c = server.connect();
+  register_daemon(c);
+  HttpResponse r = admin_http(server, "GET", "/api/health");
+  ASSERT_EQ(r.status, 200) << r.body;
+  rdv::JsonPtr j = json_body(r);
+  EXPECT_GE(num(j.get(), "commits_total"), 1) << r.body;
+  EXPECT_EQ(num(j.get(), "commit_failures_total"), 0) << r.body;
+  EXPECT_GT(json_number_value(json_object_get(j.get(), "max_commit_duration_ms")), 0) << r.body;
+  EXPECT_GT(num(j.get(), "map_used_bytes"), 0) << r.body;
+  EXPECT_EQ(num(j.get(), "replication_subscribers"), 0) << r.body;
+  EXPECT_GT(num(j.get(), "server_time"), 0);
+  EXPECT_EQ(admin_http(server, "POST", "/api/health").status, 405);
+}
+
+TEST_F(AdminApi, DebugLocksAndPprof) {
+  HttpResponse r = http(server, "GET", "/debug/locks");
+  ASSERT_EQ(r.status, 200) << r.body;
+  rdv::JsonPtr j = json_body(r);
+  EXPECT_FALSE(str(j.get(), "captured_at").empty());
+  EXPECT_TRUE(json_is_integer(json_object_get(j.get(), "verify_queue_depth"))) << r.body;
+  EXPECT_TRUE(json_is_object(json_object_get(j.get(), "commit_wait_seconds"))) << r.body;
+  EXPECT_GT(num(json_object_get(j.get(), "threads"), "registry"), 0) << r.body;
+
+  r = http(server, "GET", "/debug/pprof/");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_NE(r.body.find("/debug/pprof/cmdline"), std::string::npos) << r.body;
+  r = http(server, "GET", "/debug/pprof/cmdline");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_NE(r.body.find("rendezvous-registry"), std::string::npos) << r.body;
+  std::string registry_pid = std::to_string(server.worker("rendezvous-registry"));
+  for (const char* p : {"/debug/pprof/profile", "/debug/pprof/trace", "/debug/pprof/heap"}) {
+    r = http(server, "GET", p);
+    EXPECT_EQ(r.status, 501) << p;
+    EXPECT_NE(r.body.find(registry_pid), std::string::npos) << p << ": " << r.body;
+  }
+  EXPECT_NE(http(server, "GET", "/debug/pprof/profile").body.find("perf record"), std::string::npos);
+  EXPECT_EQ(http(server, "GET", "/debug/pprof/symbol").body, "num_symbols: 0\n");
+  r = http(server, "GET", "/debug/pprof/nonsense");
+  EXPECT_EQ(r.status, 404);
+  EXPECT_EQ(r.body, "Unknown profile\n");
+}
+
+TEST_F(AdminApi, GcAndProfileRates) {
+  HttpResponse r = admin_http(server, "POST", "/api/admin/runtime/gc");
+  ASSERT_EQ(r.status, 200) << r.body;
+  rdv::JsonPtr j = json_body(r);
+  EXPECT_TRUE(json_is_true(json_object_get(j.get(), "ok")));
+  EXPECT_GE(num(j.get(), "duration_ms"), 0);
+  r = admin_http(server, "GET", "/api/admin/runtime/gc");
+  EXPECT_EQ(r.status, 405);
+  EXPECT_EQ(r.header("Allow"), "POST");
+
+  r = admin_http(server, "PUT", "/api/admin/runtime/profile-rates", R"({"mutex_fraction":5})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  j = json_body(r);
+  EXPECT_EQ(num(j.get(), "mutex_fraction"), 5);
+  EXPECT_EQ(json_object_get(j.get(), "block_rate_ns"), nullptr);
+  // The current fraction is echoed when only the block rate changes.
+  j = json_body(admin_http(server, "POST", "/api/admin/runtime/profile-rates", R"({"block_rate_ns":1000})"));
+  EXPECT_EQ(num(j.get(), "mutex_fraction"), 5);
+  EXPECT_EQ(num(j.get(), "block_rate_ns"), 1000);
+  EXPECT_EQ(admin_http(server, "PUT", "/api/admin/runtime/profile-rates", "nope").status, 400);
+  EXPECT_EQ(admin_http(server, "PUT", "/api/admin/runtime/profile-rates", R"({"mutex_fraction":"x"})").status, 400);
+  EXPECT_EQ(admin_http(server, "PUT", "/api/admin/runtime/profile-rates", std::string(1025, ' ')).status, 400);
+  r = admin_http(server, "GET", "/api/admin/runtime/profile-rates");
+  EXPECT_EQ(r.status, 405);
+  EXPECT_EQ(r.header("Allow"), "PUT, POST");
+}
+
+// ---- verify (rows 4–5): no verdict issuer in this server ----
+
+TEST_F(AdminApi, VerifyWithoutAVerdictIssuer) {
+  HttpResponse r = http(server, "POST", "/api/v1/verify", R"({"envelope":"e","signature":"s"})");
+  EXPECT_EQ(r.status, 503);
+  EXPECT_EQ(r.body, "verification not available\n");
+  EXPECT_EQ(r.header("Access-Control-Allow-Origin"), "*");
+  r = http(server, "GET", "/api/v1/verify");
+  EXPECT_EQ(r.status, 405);
+  EXPECT_EQ(r.header("Allow"), "POST");
+  r = http(server, "POST", "/api/v1/verify", std::string(8193, 'x'));
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(r.body.rfind("bad request", 0), 0u) << r.body;
+
+  r = http(server, "GET", "/api/v1/verify/keys");
+  ASSERT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, R"({"keys":[]})");
+  EXPECT_EQ(r.header("Access-Control-Allow-Origin"), "*");
+  r = http(server, "POST", "/api/v1/verify/keys");
+  EXPECT_EQ(r.status, 405);
+  EXPECT_EQ(r.header("Allow"), "GET");
+}
+
+TEST_F(AdminApi, VerifyRateLimitsPerEndpoint) {
+  // 60 POSTs per minute per IP; the window starts at the first request, so this is exact.
+  for (int i = 0; i < 60; i++) ASSERT_EQ(http(server, "POST", "/api/v1/verify", "{}").status, 503) << i;
+  HttpResponse r = http(server, "POST", "/api/v1/verify", "{}");
+  EXPECT_EQ(r.status, 429);
+  EXPECT_EQ(r.body, "Too Many Requests\n");
+  // The keys endpoint has its own bucket of 120.
+  for (int i = 0; i < 120; i++) ASSERT_EQ(http(server, "GET", "/api/v1/verify/keys").status, 200) << i;
+  EXPECT_EQ(http(server, "GET", "/api/v1/verify/keys").status, 429);
+}
+
+// ---- a hot standby refuses operator mutations (409 naming the leader) ----
+
+class AdminApiStandby : public ServerTest {
+ protected:
+  void SetUp() override {
+    server.extra_args = {"-standby", "127.0.0.1:9"};
+    ServerTest::SetUp();
+  }
+};
+
+TEST_F(AdminApiStandby, MutationsAre409AndStatusSaysStandby) {
+  HttpResponse r = admin_http(server, "DELETE", "/api/admin/networks/1/members/2?reason=x");
+  EXPECT_EQ(r.status, 409) << r.body;
+  EXPECT_NE(r.body.find("127.0.0.1:9"), std::string::npos) << r.body;
+  r = admin_http(server, "PUT", "/api/admin/networks/1/members/2/role", R"({"role":"admin"})");
+  EXPECT_EQ(r.status, 409) << r.body;
+  rdv::JsonPtr j = json_body(admin_http(server, "GET", "/api/admin/replication-status"));
+  EXPECT_TRUE(json_is_true(json_object_get(j.get(), "is_standby"))) << rdv::json_dump_compact(j.get());
+}
+
+class AdminApiRemote : public ServerTest {
+ protected:
+  void SetUp() override {
+    ip_ = non_loopback_ipv4();
+    if (ip_.empty()) GTEST_SKIP() << "this host has no non-loopback IPv4 address";
+    server.bind_host = "0.0.0.0";
+    ServerTest::SetUp();
+  }
+  std::string ip_;
+};
+
+TEST_F(AdminApiRemote, DebugRoutesAreLocalhostOnly) {
+  for (const char* p : {"/debug/locks", "/debug/pprof/", "/debug/pprof/cmdline", "/debug/pprof/profile",
+                        "/debug/pprof/heap"}) {
+    HttpResponse h;
+    ASSERT_TRUE(http_get_ip(ip_, server.http_port, p, &h)) << p;
+    EXPECT_EQ(h.status, 403) << p;
+    EXPECT_EQ(h.body, "Forbidden\n") << p;
+  }
+  // Admin routes are reachable from elsewhere with the token.
+  HttpResponse h;
+  ASSERT_TRUE(http_get_ip(ip_, server.http_port, "/api/admin/networks", &h, 3000,
+                          {"X-Admin-Token: " + server.admin_token}));
+  EXPECT_EQ(h.status, 200) << h.body;
 }
 
 }  // namespace

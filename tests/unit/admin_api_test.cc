@@ -4,6 +4,8 @@
 
 #include "worker-admin/networks.h"
 #include "worker-admin/routes.h"
+#include "worker-admin/runtime.h"
+#include "worker-admin/verify.h"
 
 namespace {
 
@@ -84,6 +86,55 @@ TEST(AdminApiReplication, StatusShape) {
   j = replication_status_json(standby.get(), 1000);
   EXPECT_EQ(rdv::json_dump_compact(j.get()),
             R"({"term":4,"is_standby":true,"subscribers":2,"last_push_unix":990,"last_push_age_secs":10})");
+}
+
+TEST(AdminApiRuntime, HistogramQuantiles) {
+  const auto& b = rdv::metrics::kCommitBuckets;  // 0.0005, 0.001, 0.0025, …
+  uint64_t none[rdv::metrics::kPipelineBucketCount]{};
+  EXPECT_FALSE(histogram_quantile(b, none, 0, 0.5));
+  EXPECT_FALSE(histogram_max_bound(b, none, 0));
+  uint64_t c[rdv::metrics::kPipelineBucketCount]{};
+  c[0] = 50;  // ≤ 0.5 ms
+  c[2] = 50;  // 1–2.5 ms
+  EXPECT_DOUBLE_EQ(*histogram_quantile(b, c, 100, 0.5), 0.0005);
+  EXPECT_DOUBLE_EQ(*histogram_quantile(b, c, 100, 0.25), 0.00025);
+  EXPECT_DOUBLE_EQ(*histogram_quantile(b, c, 100, 0.75), 0.001 + 0.0015 * 0.5);
+  EXPECT_DOUBLE_EQ(*histogram_max_bound(b, c, 100), 0.0025);
+  // Observations above the last bound: both report the last bound.
+  EXPECT_DOUBLE_EQ(*histogram_quantile(b, c, 200, 0.99), 2.5);
+  EXPECT_DOUBLE_EQ(*histogram_max_bound(b, c, 200), 2.5);
+}
+
+TEST(AdminApiRuntime, ProfileRatesBody) {
+  ProfileRates r;
+  std::string err;
+  ASSERT_TRUE(parse_profile_rates(R"({"mutex_fraction":3})", &r, &err));
+  EXPECT_EQ(r.mutex_fraction, 3);
+  EXPECT_FALSE(r.block_rate_ns);
+  ProfileRates r2;
+  ASSERT_TRUE(parse_profile_rates(R"({"block_rate_ns":10,"mutex_fraction":null})", &r2, &err));
+  EXPECT_EQ(r2.block_rate_ns, 10);
+  EXPECT_FALSE(r2.mutex_fraction);
+  for (const char* bad : {"", "[]", "x", R"({"mutex_fraction":-1})", R"({"mutex_fraction":1.5})",
+                          R"({"block_rate_ns":"1"})", R"({"block_rate_ns":99999999999})"}) {
+    ProfileRates r3;
+    EXPECT_FALSE(parse_profile_rates(bad, &r3, &err)) << bad;
+    EXPECT_EQ(err.rfind("bad request", 0), 0u) << err;
+  }
+}
+
+TEST(AdminApiVerify, FixedWindowPerKey) {
+  FixedWindowLimiter l(3, 1000, 2);
+  for (int i = 0; i < 3; i++) EXPECT_TRUE(l.allow("a", 10));
+  EXPECT_FALSE(l.allow("a", 500));
+  EXPECT_TRUE(l.allow("b", 500));  // its own window
+  EXPECT_TRUE(l.allow("a", 1010));  // a's window (from 10) is over
+  // Full table: a new key is refused until a window expires…
+  EXPECT_FALSE(l.allow("c", 1200));
+  EXPECT_EQ(l.tracked(), 2u);
+  // …then expired windows make room (b's started at 500).
+  EXPECT_TRUE(l.allow("c", 1600));
+  EXPECT_EQ(l.tracked(), 2u);
 }
 
 TEST(AdminApiRoutes, NetworkShapes) {
