@@ -194,23 +194,6 @@ std::string sse_event(std::string_view data) {
   return out;
 }
 
-bool FixedWindowLimiter::allow(std::string_view key, int64_t now_s) {
-  std::lock_guard lock(mutex_);
-  int64_t window = now_s / window_s_;
-  if (window != window_start_) {
-    window_start_ = window;
-    counts_.clear();
-  }
-  auto it = counts_.find(std::string(key));
-  if (it == counts_.end()) {
-    if (counts_.size() >= max_keys_) return false;
-    it = counts_.emplace(std::string(key), 0).first;
-  }
-  if (it->second >= limit_) return false;
-  it->second++;
-  return true;
-}
-
 // ---- the hub ----
 
 struct DashboardHub::Slot {
@@ -596,7 +579,7 @@ Response handle_pulse(const AdminContext& ctx, const Request&) {
 Response badge(const Request& req, std::string_view label, std::string value, std::string color) {
   DashboardHub* hub = dashboard_hub();
   if (!hub) return unavailable();
-  if (!hub->badge_limiter.allow(req.remote_addr, unix_now())) return text_error(429, "Too Many Requests");
+  if (!hub->badge_limiter.allow(limiter_key(req), mono_now_ns())) return text_error(429, "Too Many Requests");
   Response r;
   r.content_type = "image/svg+xml";
   r.body = badge_svg(label, value, color);

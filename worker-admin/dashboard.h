@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "shared/json.h"
+#include "worker-admin/rate_window.h"
 #include "worker-admin/routes.h"
 
 namespace rdv::admin {
@@ -105,25 +106,6 @@ JsonPtr stats_json(const StatsInput& in);
 std::string sse_event(std::string_view data);
 inline constexpr std::string_view kSseKeepAlive = ": keep-alive\n\n";
 
-// A fixed one-minute window per key (the badge routes' 30 requests/min/IP). The table is
-// cleared when the window rolls over, so it holds at most one window's distinct keys, and it
-// stops admitting new keys at `max_keys` (they are refused) so a flood of source addresses
-// cannot grow it without bound. Thread-safe.
-class FixedWindowLimiter {
- public:
-  FixedWindowLimiter(uint32_t limit, int64_t window_s, size_t max_keys = 65536)
-      : limit_(limit), window_s_(window_s), max_keys_(max_keys) {}
-  bool allow(std::string_view key, int64_t now_s);
-
- private:
-  const uint32_t limit_;
-  const int64_t window_s_;
-  const size_t max_keys_;
-  std::mutex mutex_;
-  int64_t window_start_ = -1;
-  std::unordered_map<std::string, uint32_t> counts_;
-};
-
 // ---- the hub ----
 
 // Shared between the live feed (the event-loop thread: samples, snapshots) and the HTTP
@@ -155,7 +137,7 @@ class DashboardHub {
   std::shared_ptr<Slot> acquire_stream(int max);
   int streams() const;
 
-  FixedWindowLimiter badge_limiter{30, 60};
+  FixedWindowLimiter badge_limiter{30, 60LL * 1000000000, 65536};  // §5.3 rows 23–24: 30/min/IP
   BuildInfo build_info() const;  // version + binary_sha256 (hashed once, lazily)
 
  private:

@@ -7,37 +7,15 @@
 // rate limits (60 and 120 per minute, separate buckets) with 429 `Too Many Requests`, and
 // CORS `*` on every answer. The `dashboard.verify` breaker is not consulted: this branch has
 // no shared breaker reader yet (docs/admin-api.md, "Verify").
-#include "worker-admin/verify.h"
+#include "worker-admin/rate_window.h"
 
 #include <vector>
 
 #include "shared/util.h"
+#include "worker-admin/breakers.h"
 #include "worker-admin/routes.h"
 
 namespace rdv::admin {
-
-bool FixedWindowLimiter::allow(std::string_view key, int64_t now_ns) {
-  std::lock_guard lock(mutex_);
-  auto it = windows_.find(std::string(key));
-  if (it == windows_.end()) {
-    if (windows_.size() >= max_keys_) {
-      for (auto e = windows_.begin(); e != windows_.end();)
-        e = now_ns - e->second.start_ns >= window_ns_ ? windows_.erase(e) : std::next(e);
-      if (windows_.size() >= max_keys_) return false;
-    }
-    it = windows_.emplace(std::string(key), Window{now_ns, 0}).first;
-  }
-  Window& w = it->second;
-  if (now_ns - w.start_ns >= window_ns_) w = Window{now_ns, 0};
-  if (w.count >= limit_) return false;
-  w.count++;
-  return true;
-}
-
-size_t FixedWindowLimiter::tracked() const {
-  std::lock_guard lock(mutex_);
-  return windows_.size();
-}
 
 namespace {
 
@@ -58,14 +36,16 @@ Response with_cors(Response r) {
   return r;
 }
 
-Response handle_verify(const AdminContext&, const Request& req) {
-  if (!verify_limiter().allow(req.remote_addr, mono_now_ns())) return with_cors(text_error(429, "Too Many Requests"));
+Response handle_verify(const AdminContext& ctx, const Request& req) {
+  if (!verify_limiter().allow(limiter_key(req), mono_now_ns())) return with_cors(text_error(429, "Too Many Requests"));
+  if (std::string why; !breaker_allows(ctx, "dashboard.verify", &why)) return with_cors(breaker_unavailable(why));
   // No verdict issuer is wired in this server (see the file comment).
   return with_cors(text_error(503, "verification not available"));
 }
 
-Response handle_keys(const AdminContext&, const Request& req) {
-  if (!keys_limiter().allow(req.remote_addr, mono_now_ns())) return with_cors(text_error(429, "Too Many Requests"));
+Response handle_keys(const AdminContext& ctx, const Request& req) {
+  if (!keys_limiter().allow(limiter_key(req), mono_now_ns())) return with_cors(text_error(429, "Too Many Requests"));
+  if (std::string why; !breaker_allows(ctx, "dashboard.verify", &why)) return with_cors(breaker_unavailable(why));
   JsonPtr body(json_pack("{s:[]}", "keys"));
   return with_cors(json_response(200, body.get()));
 }

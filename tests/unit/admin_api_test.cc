@@ -5,7 +5,7 @@
 #include "worker-admin/networks.h"
 #include "worker-admin/routes.h"
 #include "worker-admin/runtime.h"
-#include "worker-admin/verify.h"
+#include "worker-admin/rate_window.h"
 
 namespace {
 
@@ -135,6 +135,16 @@ TEST(AdminApiVerify, FixedWindowPerKey) {
   // …then expired windows make room (b's started at 500).
   EXPECT_TRUE(l.allow("c", 1600));
   EXPECT_EQ(l.tracked(), 2u);
+}
+
+TEST(AdminApiVerify, LimiterKeyTrustsXRealIpOnlyFromLoopback) {
+  Request r;
+  r.remote_addr = "127.0.0.1";
+  EXPECT_EQ(limiter_key(r), "127.0.0.1");
+  r.headers = {{"X-Real-IP", "203.0.113.7"}};
+  EXPECT_EQ(limiter_key(r), "203.0.113.7");
+  r.remote_addr = "198.51.100.1";  // a remote peer cannot choose its own bucket
+  EXPECT_EQ(limiter_key(r), "198.51.100.1");
 }
 
 TEST(AdminApiRoutes, NetworkShapes) {

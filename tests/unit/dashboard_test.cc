@@ -165,16 +165,6 @@ TEST(Dashboard, SseEvent) {
   EXPECT_EQ(std::string(kSseKeepAlive).front(), ':');  // a comment line: clients ignore it
 }
 
-TEST(Dashboard, FixedWindowLimiter) {
-  FixedWindowLimiter lim(30, 60, 2);
-  for (int i = 0; i < 30; i++) EXPECT_TRUE(lim.allow("1.2.3.4", 120)) << i;
-  EXPECT_FALSE(lim.allow("1.2.3.4", 179));  // the 31st in the same minute
-  EXPECT_TRUE(lim.allow("5.6.7.8", 179));   // another address has its own budget
-  EXPECT_FALSE(lim.allow("9.9.9.9", 179));  // the table is full: new keys are refused
-  EXPECT_TRUE(lim.allow("1.2.3.4", 180));   // the next window
-  EXPECT_TRUE(lim.allow("9.9.9.9", 180));
-}
-
 TEST(Dashboard, HubStreamSlotsAreCapped) {
   DashboardHub hub;
   auto a = hub.acquire_stream(2);

@@ -1,6 +1,6 @@
-// The per-IP fixed-window limiter of the public verify endpoints (ops-spec §5.3 rows 4–5:
-// 60 POSTs and 120 key reads per minute per IP, separate buckets). verify.cc holds one per
-// endpoint; it is here, apart from the handlers, so unit tests can drive its clock.
+// The admin worker's per-IP fixed-window limiters (ops-spec §10.5): badges 30/min, verify
+// 60/min, verify keys 120/min, each its own table. Here, apart from the handlers, so unit tests
+// can drive the clock.
 //
 // Thread rules: allow() may be called from any thread (one mutex; a handful of map operations
 // per request on a public endpoint that is itself rate limited).
@@ -14,6 +14,12 @@
 #include <unordered_map>
 
 namespace rdv::admin {
+
+struct Request;
+
+// The address a limiter counts (ops-spec §10.5): the TCP peer, or X-Real-IP when the peer is
+// loopback (a reverse proxy on the same host forwards the real client).
+std::string_view limiter_key(const Request& req);
 
 class FixedWindowLimiter {
  public:
