@@ -69,7 +69,7 @@ bool read_small_file(const std::string& path, size_t max_bytes, std::string* con
     if (n == 0) break;
     // Bounded before appending: a file that grows while we read cannot make us hold more.
     if (content->size() + size_t(n) > max_bytes) {
-      *error = path + " is larger than " + std::to_string(max_bytes) + " bytes; refusing it";
+      *error = path + " is too large (max " + std::to_string(max_bytes) + " bytes); refusing it";
       content->clear();
       return false;
     }

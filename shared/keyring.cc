@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "files.h"
 #include "json.h"
 #include "util.h"
 
@@ -92,44 +93,12 @@ bool Keyring::parse(std::string_view text, Keyring* out, std::string* why) {
 bool Keyring::load(const std::string& path, Keyring* out, std::string* error) {
   *out = Keyring{};
   if (path.empty()) return true;
-  // O_NONBLOCK: opening a FIFO put at the path must not hang start-up (it is refused below as
-  // not a regular file); reads of a regular file are unaffected.
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK));
-  if (!fd) {
-    if (errno == ELOOP) *error = path + ": is a symbolic link (refused: name the file itself)";
-    else *error = path + ": " + sys_error("open");
-    return false;
-  }
-  struct stat st;
-  if (::fstat(fd.get(), &st) != 0) {
-    *error = path + ": " + sys_error("fstat");
-    return false;
-  }
-  if (!S_ISREG(st.st_mode)) {
-    *error = path + ": not a regular file";
-    return false;
-  }
-  if (st.st_size > off_t(kMaxFileBytes)) {
-    *error = path + ": too large (" + std::to_string(st.st_size) + " bytes, max " +
-             std::to_string(kMaxFileBytes) + ")";
-    return false;
-  }
-  // Read to EOF (never trusting st_size alone), one byte past the limit at most.
   std::string text;
-  char buf[8192];
-  for (;;) {
-    ssize_t n = ::read(fd.get(), buf, sizeof buf);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      *error = path + ": " + sys_error("read");
-      return false;
-    }
-    if (n == 0) break;
-    text.append(buf, size_t(n));
-    if (text.size() > kMaxFileBytes) {
-      *error = path + ": too large (max " + std::to_string(kMaxFileBytes) + " bytes)";
-      return false;
-    }
+  bool exists = false;
+  if (!read_small_file(path, kMaxFileBytes, &text, &exists, error)) return false;
+  if (!exists) {
+    *error = path + ": does not exist";
+    return false;
   }
   std::string why;
   if (!parse(text, out, &why)) {

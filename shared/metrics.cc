@@ -113,8 +113,7 @@ std::string format_number(double v) {
   return buf;
 }
 
-namespace {
-void family(std::string& out, const char* name, const char* type, const char* help) {
+void family(std::string& out, std::string_view name, std::string_view type, std::string_view help) {
   out += "# HELP ";
   out += name;
   out += ' ';
@@ -125,12 +124,14 @@ void family(std::string& out, const char* name, const char* type, const char* he
   out += type;
   out += '\n';
 }
-void sample(std::string& out, const char* name, double v) {
+void sample(std::string& out, std::string_view name, double v) {
   out += name;
   out += ' ';
   out += format_number(v);
   out += '\n';
 }
+
+namespace {
 uint64_t ld(const std::atomic<uint64_t>& a) { return a.load(std::memory_order_relaxed); }
 }  // namespace
 

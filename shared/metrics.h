@@ -123,6 +123,11 @@ void observe(Histogram& h, const double (&bounds)[kPipelineBucketCount], double 
 // others shortest %g, +Inf/-Inf/NaN.
 std::string format_number(double v);
 
+// Exposition pieces shared by the registry page and the admin worker's own families:
+// "# HELP name help\n# TYPE name type\n", and one unlabelled "name value\n" sample.
+void family(std::string& out, std::string_view name, std::string_view type, std::string_view help);
+void sample(std::string& out, std::string_view name, double v);
+
 // Renders every registry family. `uptime_seconds` is supplied by the caller.
 std::string render_registry(const RegistryPage& page);
 

@@ -11,28 +11,11 @@
 
 namespace rdv::admin {
 
+using metrics::family;
 using metrics::format_number;
+using metrics::sample;
 
 namespace {
-
-void family(std::string& out, std::string_view name, std::string_view type, std::string_view help) {
-  out += "# HELP ";
-  out += name;
-  out += ' ';
-  out += help;
-  out += "\n# TYPE ";
-  out += name;
-  out += ' ';
-  out += type;
-  out += '\n';
-}
-
-void sample(std::string& out, std::string_view name, double v) {
-  out += name;
-  out += ' ';
-  out += format_number(v);
-  out += '\n';
-}
 
 // Label values are escaped as the text format requires: backslash, double quote, newline.
 std::string label_value(std::string_view v) {
