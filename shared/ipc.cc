@@ -104,6 +104,9 @@ JsonPtr registry_call(const std::string& run_dir, const json_t* request, int tim
     }
   }
   std::string in;
+  // On the heap: callers include CivetWeb worker threads, whose stacks are small (the packaged
+  // library sets a fixed stack size), and a 64 KiB array here overflowed one in json_dumps.
+  std::vector<char> buf(65536);
   for (;;) {
     if (in.size() >= 4) {
       uint32_t len = wire::load_be32(reinterpret_cast<const uint8_t*>(in.data()));
@@ -118,10 +121,9 @@ JsonPtr registry_call(const std::string& run_dir, const json_t* request, int tim
         return j;
       }
     }
-    char buf[65536];
-    ssize_t n = ::recv(fd.get(), buf, sizeof buf, 0);
+    ssize_t n = ::recv(fd.get(), buf.data(), buf.size(), 0);
     if (n > 0) {
-      in.append(buf, size_t(n));
+      in.append(buf.data(), size_t(n));
     } else if (n == 0) {
       *error = "registry command socket: closed before replying";
       return nullptr;
@@ -196,6 +198,11 @@ void WorkerControl::status(std::string_view text) {
   if (!send_msg(kControlFd, m.get())) log_warn(sys_error("send(status) failed on the control socket"));
 }
 
+bool WorkerControl::request_log_level(std::string_view level) {
+  JsonPtr m(json_pack("{s:s,s:s#}", "op", "log_level", "level", level.data(), int(level.size())));
+  return send_msg(kControlFd, m.get());
+}
+
 void WorkerControl::fatal(std::string_view message) {
   log_error("fatal", {{"error", message}});
   JsonPtr m(json_pack("{s:s,s:s#}", "op", "fatal", "message", message.data(), int(message.size())));
@@ -231,6 +238,14 @@ void WorkerControl::on_readable(evutil_socket_t fd, short, void* arg) {
       if (parse_log_level(cfg.log_level, &lvl)) log_set_level(lvl);
       log_set_format(cfg.log_format == "json" ? LogFormat::Json : LogFormat::Text);
       if (self->handlers_.on_reload) self->handlers_.on_reload(cfg);
+    } else if (op == "log_level") {
+      // The supervisor's broadcast of an operator's change (admin API): this process only.
+      LogLevel lvl;
+      if (parse_log_level(json_str(msg.get(), "level"), &lvl)) {
+        log_set_level(lvl);
+        // At warn, so the line shows whatever the new level is (error aside).
+        log_warn("log level changed by an operator", {{"level", log_level_name(lvl)}});
+      }
     } else if (op == "peer_died") {
       if (self->handlers_.on_peer_died) self->handlers_.on_peer_died(json_str(msg.get(), "worker"));
     } else {
