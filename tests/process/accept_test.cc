@@ -3,7 +3,9 @@
 // GET /api/admin/pending, approved or rejected through the registry (audited with the
 // operator's reason), and an approved key registers on its next attempt. Pending entries
 // survive a restart.
+#include "accept_queue.h"
 #include "operator_helpers.h"
+#include "store.h"
 
 namespace rt {
 namespace {
@@ -117,6 +119,29 @@ TEST_F(Accept, AccessMethodsAndBadIds) {
   rdv::JsonPtr list = pending();
   EXPECT_EQ(num(list.get(), "count"), 0);
   EXPECT_TRUE(json_is_array(json_object_get(list.get(), "pending")));
+}
+
+TEST_F(Accept, QueueIsBounded) {
+  // Filling 10 000 entries over the protocol would take long; the bound is a counter in the
+  // store, so the test sets it while the server is stopped (the registry reads it per request).
+  ASSERT_NE(server.stop(), -1);
+  {
+    rdv::Env env;
+    rdv::EnvOptions o;
+    o.dir = server.data_dir;
+    std::string err;
+    ASSERT_TRUE(env.open(o, &err)) << err;
+    rdv::Txn t;
+    ASSERT_EQ(env.begin_write(&t), 0);
+    ASSERT_EQ(t.put(rdv::Db::Accept, rdv::accept::kCountKey, rdv::key_u32(uint32_t(rdv::accept::kMaxPending))), 0);
+    ASSERT_EQ(t.commit(), 0);
+  }
+  server.new_ports();
+  std::string err;
+  ASSERT_TRUE(server.start(&err)) << err;
+  Conn c = server.connect();
+  EXPECT_TRUE(is_error(do_register(c, Key::generate()), "too many pending registrations (max 10000); try again later"));
+  EXPECT_EQ(num(pending().get(), "count"), 0);  // nothing was stored
 }
 
 TEST(AcceptAuto, AutoModeRegistersAtOnce) {
