@@ -81,6 +81,9 @@ const Route kRoutes[] = {
     {.pattern = "/api/breakers", .methods = "GET", .access = Access::Admin, .handler = handle_list},
     {.pattern = "/api/breakers/{}", .methods = "PUT, POST, DELETE", .access = Access::Admin, .handler = handle_one,
      .max_body = 8192},
+    // The empty name (§9.4: 400, not 404).
+    {.pattern = "/api/breakers/", .methods = "PUT, POST, DELETE", .access = Access::Admin, .handler = handle_one,
+     .max_body = 8192},
 };
 
 }  // namespace
