@@ -203,10 +203,32 @@ bool FileBreakers::allows(const std::string& path, std::string_view name, std::s
       case FileWatch::Change::None: break;
     }
   }
+  auto c = counters_.find(name);
+  if (c == counters_.end()) c = counters_.emplace(std::string(name), Counters{}).first;
   auto it = map_.find(std::string(name));
-  if (it == map_.end() || it->second.state != State::Open) return true;
+  if (it == map_.end() || it->second.state != State::Open) {
+    c->second.allowed++;
+    return true;
+  }
+  c->second.denied++;
+  c->second.last_denied_at = unix_now();
   if (reason) *reason = it->second.reason;
   return false;
+}
+
+std::vector<FileBreakers::Counted> FileBreakers::counted() {
+  std::lock_guard lock(mutex_);
+  std::vector<Counted> out;
+  for (const auto& [name, c] : counters_) {
+    Counted e;
+    e.name = name;
+    if (auto it = map_.find(name); it != map_.end()) e.breaker = it->second;
+    e.allowed = c.allowed;
+    e.denied = c.denied;
+    e.last_denied_at = c.last_denied_at;
+    out.push_back(std::move(e));
+  }
+  return out;
 }
 
 }  // namespace rdv::breakers

@@ -62,19 +62,33 @@ class FileWatch {
   uint64_t inode_ = 0;
 };
 
-// A thread-safe view of one breakers file, refreshed at most every kPollNs: what the admin
-// worker consults (its handlers run on many threads). No counters here.
+// A thread-safe view of one breakers file, refreshed at most every kPollNs, with the §9.1
+// counters of the names consulted through it: what the admin worker consults (its handlers
+// run on many threads).
 class FileBreakers {
  public:
-  // True unless `name` is open; *reason gets the operator's reason when it is.
+  struct Counted {
+    std::string name;
+    Breaker breaker;  // as configured now (closed when not configured)
+    uint64_t allowed = 0, denied = 0;
+    int64_t last_denied_at = 0;  // unix seconds, 0: never
+  };
+  // True unless `name` is open; *reason gets the operator's reason when it is. Counted.
   bool allows(const std::string& path, std::string_view name, std::string* reason);
+  // Every name consulted so far, sorted by name.
+  std::vector<Counted> counted();
 
  private:
+  struct Counters {
+    uint64_t allowed = 0, denied = 0;
+    int64_t last_denied_at = 0;
+  };
   std::mutex mutex_;
   std::string path_;
   FileWatch watch_;
   Map map_;
   int64_t next_poll_ns_ = 0;
+  std::map<std::string, Counters, std::less<>> counters_;
 };
 
 }  // namespace rdv::breakers

@@ -198,6 +198,11 @@ void WorkerControl::status(std::string_view text) {
   if (!send_msg(kControlFd, m.get())) log_warn(sys_error("send(status) failed on the control socket"));
 }
 
+bool WorkerControl::request_log_level(std::string_view level) {
+  JsonPtr m(json_pack("{s:s,s:s#}", "op", "log_level", "level", level.data(), int(level.size())));
+  return send_msg(kControlFd, m.get());
+}
+
 void WorkerControl::fatal(std::string_view message) {
   log_error("fatal", {{"error", message}});
   JsonPtr m(json_pack("{s:s,s:s#}", "op", "fatal", "message", message.data(), int(message.size())));
@@ -233,6 +238,14 @@ void WorkerControl::on_readable(evutil_socket_t fd, short, void* arg) {
       if (parse_log_level(cfg.log_level, &lvl)) log_set_level(lvl);
       log_set_format(cfg.log_format == "json" ? LogFormat::Json : LogFormat::Text);
       if (self->handlers_.on_reload) self->handlers_.on_reload(cfg);
+    } else if (op == "log_level") {
+      // The supervisor's broadcast of an operator's change (admin API): this process only.
+      LogLevel lvl;
+      if (parse_log_level(json_str(msg.get(), "level"), &lvl)) {
+        log_set_level(lvl);
+        // At warn, so the line shows whatever the new level is (error aside).
+        log_warn("log level changed by an operator", {{"level", log_level_name(lvl)}});
+      }
     } else if (op == "peer_died") {
       if (self->handlers_.on_peer_died) self->handlers_.on_peer_died(json_str(msg.get(), "worker"));
     } else {

@@ -78,6 +78,10 @@ class WorkerControl {
   // deals with what follows).
   void ready();
   void status(std::string_view text);
+  // Asks the supervisor to set the log level of every process ({"op":"log_level","level"}),
+  // e.g. for the admin API. One SEQPACKET send is atomic, so any thread may call it. False
+  // (errno set) when the send failed.
+  static bool request_log_level(std::string_view level);
   // Reports a configuration/store error and exits kExitConfig.
   [[noreturn]] static void fatal(std::string_view message);
 

@@ -20,7 +20,7 @@ namespace {
 const char* const kDbNames[] = {"meta",     "nodes",      "keyidx",    "hostidx",  "owneridx",   "liveness",
                                 "networks", "members",    "trust",     "changelog", "consumers", "netnames",
                                 "invites",  "handshakes", "pending",   "responses", "beacons",   "audit",
-                                "settings", "nonces",     "preassign", "sentinvites"};
+                                "settings", "nonces",     "preassign", "sentinvites", "accept"};
 static_assert(sizeof(kDbNames) / sizeof(kDbNames[0]) == size_t(Db::Count));
 
 // Db → stable id (store.h). Indexed by the enum ordinal; the numbers are the contract.
@@ -47,6 +47,7 @@ constexpr uint8_t kStableIds[] = {
     20,  // nonces
     21,  // preassign
     22,  // sentinvites
+    23,  // accept
 };
 static_assert(sizeof(kStableIds) == size_t(Db::Count), "every Db needs a stable id");
 
@@ -57,7 +58,7 @@ constexpr Db kFormat1Dbs[] = {Db::Meta,     Db::Nodes,    Db::KeyIndex, Db::Host
 
 // The store format that introduced each database (indexed by ordinal). A reader of an older
 // store leaves the newer ones out (Env::has false); the writer creates them on open.
-constexpr uint8_t kDbSince[] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3};
+constexpr uint8_t kDbSince[] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 4};
 static_assert(sizeof(kDbSince) == size_t(Db::Count), "every Db needs its format");
 
 constexpr size_t kMaxConsumerName = 255;

@@ -25,6 +25,7 @@
 //   sentinvites u32 inviter ‖ u16 net ‖ u32 target → "" (invites by sender, to drop them)
 //   changelog  u64 sequence       → change record v2 (see "The change log" below)
 //   consumers  consumer name      → u64 BE last acknowledged sequence (see below)
+//   accept     the pending-registration queue (-accept-mode manual; shared/accept_queue.h)
 //
 // The epoch is NOT in LMDB any more (store format 2): it lives in `<data-dir>/epoch`
 // (epoch.h), where a full copy of the environment cannot overwrite it. Format-1 stores kept
@@ -55,6 +56,8 @@ enum class Db : uint8_t {
   ChangeLog, Consumers,
   // store format 3
   NetNames, Invites, Handshakes, Pending, Responses, Beacons, Audit, Settings, Nonces, PreAssign, SentInvites,
+  // store format 4
+  Accept,
   Count
 };
 const char* db_name(Db db);
@@ -65,7 +68,7 @@ const char* db_name(Db db);
 //   1 meta   2 nodes   3 keyidx   4 hostidx   5 owneridx   6 liveness   7 networks
 //   8 members   9 trust   10 changelog   11 consumers   12 netnames   13 invites
 //   14 handshakes   15 pending   16 responses   17 beacons   18 audit   19 settings
-//   20 nonces   21 preassign   22 sentinvites
+//   20 nonces   21 preassign   22 sentinvites   23 accept
 //
 // 0 is never a valid id. changelog and consumers have ids for completeness but are local to
 // a node (db_is_replicated() is false): an op may not name them.
@@ -81,9 +84,10 @@ bool db_is_replicated(Db db);
 //   1  change-log records v1 (no version, ordinal db ids, no checksum); epoch in meta
 //   2  change-log records v2; the consumers database; epoch in <data-dir>/epoch
 //   3  the databases of the whole protocol (netnames … preassign); records unchanged
+//   4  accept (the pending-registration queue); records unchanged
 // The writer migrates a format-1 store on open (Env::open); other processes accept a format-1
 // store read-only until then (Env::format() tells which they saw).
-inline constexpr uint32_t kStoreFormat = 3;
+inline constexpr uint32_t kStoreFormat = 4;
 inline constexpr uint32_t kOldestStoreFormat = 1;
 // Written next to data.mdb once a store exists, so a later missing or empty data.mdb is an
 // error instead of a silent fresh start.

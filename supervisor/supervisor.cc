@@ -311,6 +311,23 @@ void Supervisor::handle_message(Worker& w, const json_t* msg) {
     w.lc.on_message(now);
     w.last_fatal = std::string(json_str(msg, "message"));
     if (w.last_fatal.empty()) w.last_fatal = "(no message)";
+  } else if (op == "log_level") {
+    // An operator's change through the admin API: this process and every worker, and the
+    // configuration handed to workers started later (a SIGHUP reload re-reads the file's).
+    w.lc.on_message(now);
+    LogLevel level;
+    std::string_view text = json_str(msg, "level");
+    if (!parse_log_level(text, &level)) {
+      log_warn("control: invalid log level ignored", {{"worker", w.name}, {"level", text.substr(0, 32)}});
+      return;
+    }
+    log_set_level(level);
+    cfg_.log_level = log_level_name(level);
+    // At warn, so the line shows whatever the new level is (error aside).
+    log_warn("log level changed by an operator", {{"level", cfg_.log_level}, {"requested_by", w.name}});
+    JsonPtr out(json_pack("{s:s,s:s}", "op", "log_level", "level", cfg_.log_level.c_str()));
+    for (auto& other : workers_)
+      if (other->lc.running()) send_to(*other, out.get());
   } else {
     w.lc.on_message(now);
     log_debug("control: unknown op from worker ignored", {{"worker", w.name}, {"op", op}});

@@ -3,6 +3,8 @@
 // which validate, rewrite breakers.json atomically and audit.
 #include "worker-admin/breakers.h"
 
+#include <map>
+
 #include "shared/breakers.h"
 #include "worker-admin/operator_call.h"
 
@@ -15,11 +17,31 @@ breakers::FileBreakers& admin_breakers() {
   return b;
 }
 
+// The registry's list (its gates' counters) with this worker's own consultations
+// (dashboard.public_stats, dashboard.verify) folded in, sorted by name.
 Response handle_list(const AdminContext& ctx, const Request&) {
   JsonPtr reply;
   if (auto refused = operator_call(ctx, json_pack("{s:s}", "type", "breakers_status"), &reply, 503)) return *refused;
-  json_t* list = json_object_get(reply.get(), "breakers");
-  JsonPtr body(json_pack("{s:O}", "breakers", json_is_array(list) ? list : json_array()));
+  std::map<std::string, JsonPtr> rows;
+  size_t i;
+  json_t* e;
+  json_array_foreach(json_object_get(reply.get(), "breakers"), i, e) rows[std::string(json_str(e, "name"))] = JsonPtr(json_incref(e));
+  for (const breakers::FileBreakers::Counted& c : admin_breakers().counted()) {
+    JsonPtr& row = rows[c.name];
+    if (!row) {
+      row.reset(json_pack("{s:s,s:s,s:i,s:i}", "name", c.name.c_str(), "state", breakers::state_name(c.breaker.state),
+                          "allowed_total", 0, "denied_total", 0));
+      if (!c.breaker.reason.empty()) json_object_set_new(row.get(), "reason", json_string(c.breaker.reason.c_str()));
+    }
+    json_t* r = row.get();
+    json_object_set_new(r, "allowed_total", json_integer(json_integer_value(json_object_get(r, "allowed_total")) + json_int_t(c.allowed)));
+    json_object_set_new(r, "denied_total", json_integer(json_integer_value(json_object_get(r, "denied_total")) + json_int_t(c.denied)));
+    if (c.last_denied_at > json_integer_value(json_object_get(r, "last_denied_at")))
+      json_object_set_new(r, "last_denied_at", json_integer(c.last_denied_at));
+  }
+  json_t* list = json_array();
+  for (auto& [_, row] : rows) json_array_append(list, row.get());
+  JsonPtr body(json_pack("{s:o}", "breakers", list));
   return json_response(200, body.get());
 }
 
@@ -58,6 +80,9 @@ Response handle_one(const AdminContext& ctx, const Request& req) {
 const Route kRoutes[] = {
     {.pattern = "/api/breakers", .methods = "GET", .access = Access::Admin, .handler = handle_list},
     {.pattern = "/api/breakers/{}", .methods = "PUT, POST, DELETE", .access = Access::Admin, .handler = handle_one,
+     .max_body = 8192},
+    // The empty name (§9.4: 400, not 404).
+    {.pattern = "/api/breakers/", .methods = "PUT, POST, DELETE", .access = Access::Admin, .handler = handle_one,
      .max_body = 8192},
 };
 

@@ -15,8 +15,8 @@ struct Table {
   std::vector<Route> rows;
   Table() {
     for (auto area : {dashboard_routes(), health_routes(), verify_routes(), nodes_routes(), banner_routes(),
-                      backup_routes(), metrics_routes(), runtime_routes(), whitelist_routes(), replication_routes(),
-                      audit_routes(), breaker_routes(), network_routes(), pending_routes()})
+                      backup_routes(), metrics_routes(), runtime_routes(), log_level_routes(), whitelist_routes(),
+                      replication_routes(), audit_routes(), breaker_routes(), network_routes(), pending_routes()})
       rows.insert(rows.end(), area.begin(), area.end());
   }
 };

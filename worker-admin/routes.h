@@ -134,6 +134,7 @@ std::span<const Route> backup_routes();     // /api/snapshot, /api/admin/backups
 std::span<const Route> metrics_routes();    // /metrics                      metrics_endpoint.cc
 std::span<const Route> runtime_routes();    // /debug/*, /api/runtime, /api/health,
                                             // /api/admin/runtime/*          runtime.cc
+std::span<const Route> log_level_routes();  // /api/admin/runtime/log-level  log_level.cc
 std::span<const Route> whitelist_routes();  // /api/admin/whitelist          whitelist.cc
 std::span<const Route> replication_routes();  // /api/admin/replication-status  replication.cc
 std::span<const Route> audit_routes();      // /api/admin/audit/recent       audit_routes.cc

@@ -188,7 +188,7 @@ void run_entry(Entry& e, RunContext& ctx) {
       ok = !(e.reply.size() > 4 && uint8_t(e.reply[4]) == wire::kError);
     } else {
       out = d->handler(r);
-      ok = !out.failed;
+      ok = !out.failed || (out.keep_writes && e.is_write);
     }
   } catch (const std::exception& ex) {
     // The C++ analogue of the Go server's recovered handler panic: an ordinary error reply.

@@ -3,6 +3,7 @@
 #include <cinttypes>
 #include <cstdio>
 
+#include "accept.h"
 #include "crypto.h"
 #include "field_limits.h"
 #include "log.h"
@@ -197,6 +198,9 @@ Outcome handle_register(Request& r) {
         return Outcome::fail("owner \"" + owner + "\" is already bound to node " + std::to_string(owner_id) +
                              " with a different key; use recover_identity to rotate the key");
     }
+    // -accept-mode manual: a key never seen before waits for an operator (accept.cc).
+    if (!id)
+      if (std::optional<Outcome> held = accept_gate(r, w, key, pub_b64, listen_addr, observed)) return std::move(*held);
     node = Node{};
     if (id) {
       // The key came back after a reap or deregister: same id, its networks restored.

@@ -13,6 +13,7 @@
 #include "files.h"
 #include "json.h"
 #include "message_table.h"
+#include "ratelimit.h"
 #include "util.h"
 
 namespace rdv::registry {
@@ -85,7 +86,64 @@ Outcome handle_breakers_status(Request& r) {
   return Outcome::ok(json_pack("{s:s,s:o}", "type", "breakers_status_ok", "breakers", list));
 }
 
+// ---- the banner (ops-spec §5.3 row 8) ----
+
+constexpr std::string_view kBannerSetting = "banner";  // worker-admin/banner.h reads it
+constexpr size_t kMaxBannerBytes = 8192;
+
+Outcome handle_banner_set(Request& r) {
+  if (!r.msg.has("banner") || r.msg.raw("banner").front() != '"') return Outcome::fail("banner required (a string)");
+  std::string text(r.msg.str("banner"));
+  if (text.size() > kMaxBannerBytes)
+    return Outcome::fail("bad request: body too large (max " + std::to_string(kMaxBannerBytes) + " bytes)");
+  // Stored even when empty: an operator's empty banner is a choice that -maintenance-banner
+  // must not override after a restart.
+  JsonPtr value(json_pack("{s:s#}", "banner", text.data(), int(text.size())));
+  std::string before = r.view.setting(kBannerSetting);
+  Write w(r);
+  w.put_setting(kBannerSetting, json_dump_compact(value.get()));
+  constexpr size_t kAuditExcerpt = 256;
+  w.audit("banner.set", 0, 0, {{"length", std::to_string(text.size())}, {"banner", text.substr(0, kAuditExcerpt)},
+                               {"cleared", text.empty() ? "true" : "false"}, {"first", before.empty() ? "true" : "false"}});
+  return Outcome::ok(json_pack("{s:s,s:b}", "type", "banner_set_ok", "ok", 1));
+}
+
+// ---- the rate-limit whitelist (ops-spec §10.4) ----
+
+// Where the registry's watcher (server.cc) reads the whitelist.
+std::string whitelist_file(const Config& cfg) {
+  return cfg.rate_limit_whitelist.empty() ? cfg.data_dir + "/rate-limit-whitelist.json" : cfg.rate_limit_whitelist;
+}
+
+// {"entries":[…],"reason"?}: validated with the watcher's own parser (REC of §10.4: an invalid
+// set is refused here instead of being written and then ignored), written as a pretty-printed
+// array for the watcher to apply at its next poll, audited whitelist.set.
+Outcome handle_whitelist_set(Request& r) {
+  std::string_view raw = r.msg.raw("entries");
+  if (raw.empty() || raw.front() != '[') return Outcome::fail("bad request: entries required (an array of {cidr,rate})");
+  if (raw.size() > WhitelistFile::kMaxBytes) return Outcome::fail("bad request: whitelist too large (max 1 MiB)");
+  Whitelist parsed;
+  std::string err;
+  if (!parse_whitelist(raw, &parsed, &err)) return Outcome::fail("bad request: invalid whitelist: " + err);
+  std::string reason(r.msg.str("reason"));
+  if (reason.size() > 1024) return Outcome::fail("bad request: reason too long (max 1024 bytes)");
+  // Re-parsed without Message's doubles, so integers stay integers in the file.
+  JsonPtr doc(json_loadb(raw.data(), raw.size(), 0, nullptr));
+  char* pretty = doc ? json_dumps(doc.get(), JSON_INDENT(2) | JSON_PRESERVE_ORDER) : nullptr;
+  if (!pretty) return Outcome::fail("bad request: invalid whitelist: cannot re-encode it");
+  std::string text = std::string(pretty) + "\n";
+  free(pretty);
+  if (!write_file_atomic(whitelist_file(r.cfg), text, 0644, true, &err)) return Outcome::fail("whitelist write: " + err);
+  Write w(r);
+  w.audit("whitelist.set", 0, 0, {{"count", std::to_string(parsed.size())}, {"reason", reason}});
+  return Outcome::ok(json_pack("{s:s,s:b,s:I}", "type", "whitelist_set_ok", "ok", 1, "count", json_int_t(parsed.size())));
+}
+
 const MessageDesc kMessages[] = {
+    {.type = "whitelist_set", .access = Access::Write, .auth = Auth::Local, .standby_ok = false,
+     .handler = handle_whitelist_set, .change = ChangeType::Settings},
+    {.type = "banner_set", .access = Access::Write, .auth = Auth::Local, .standby_ok = false,
+     .handler = handle_banner_set, .change = ChangeType::Settings},
     {.type = "breaker_set", .access = Access::Write, .auth = Auth::Local, .standby_ok = false,
      .handler = handle_breaker_set, .change = ChangeType::Settings},
     {.type = "breaker_delete", .access = Access::Write, .auth = Auth::Local, .standby_ok = false,

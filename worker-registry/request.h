@@ -37,6 +37,9 @@ struct Outcome {
   std::string error;
   bool failed = false;
   bool continues = false;  // a read that goes on in a later pass (Request::resume)
+  // An error answer whose writes are committed all the same (the accept queue records a held
+  // registration and answers that it is pending).
+  bool keep_writes = false;
 
   static Outcome ok(json_t* j) {
     Outcome o;
@@ -57,6 +60,11 @@ struct Outcome {
     Outcome o;
     o.error = std::move(text);
     o.failed = true;
+    return o;
+  }
+  static Outcome fail_keeping_writes(std::string text) {
+    Outcome o = fail(std::move(text));
+    o.keep_writes = true;
     return o;
   }
 };

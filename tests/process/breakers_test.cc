@@ -140,6 +140,9 @@ TEST_F(Breakers, AccessMethodsAndBadBodies) {
   r = admin_http(server, "PUT", "/api/breakers/bad%20name", R"({"state":"open"})");
   EXPECT_EQ(r.status, 400);
   EXPECT_EQ(r.body, "missing or invalid breaker name\n");
+  r = admin_http(server, "DELETE", "/api/breakers/");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(r.body, "missing or invalid breaker name\n");
   r = admin_http(server, "PUT", "/api/breakers/registry.register", std::string(9000, ' '));
   EXPECT_EQ(r.status, 400);
   // Nothing was written by the refusals.

@@ -152,4 +152,25 @@ TEST_F(BreakerFiles, CountersCountEveryConsultationAndSurviveDeletion) {
   EXPECT_EQ(snap[1].denied_total, 1u);
 }
 
+TEST_F(BreakerFiles, AdminViewCountsAndFollowsTheFile) {
+  rdv::breakers::FileBreakers b;
+  std::string reason;
+  EXPECT_TRUE(b.allows(path, "dashboard.verify", &reason));
+  write(R"({"dashboard.verify":{"state":"open","reason":"abuse"}})");
+  // A fresh instance reads the file at once (the first consultation polls).
+  rdv::breakers::FileBreakers fresh;
+  EXPECT_FALSE(fresh.allows(path, "dashboard.verify", &reason));
+  EXPECT_EQ(reason, "abuse");
+  EXPECT_TRUE(fresh.allows(path, "dashboard.public_stats", &reason));
+  auto counted = fresh.counted();
+  ASSERT_EQ(counted.size(), 2u);
+  EXPECT_EQ(counted[0].name, "dashboard.public_stats");
+  EXPECT_EQ(counted[0].allowed, 1u);
+  EXPECT_EQ(counted[1].name, "dashboard.verify");
+  EXPECT_EQ(counted[1].denied, 1u);
+  EXPECT_GT(counted[1].last_denied_at, 0);
+  EXPECT_EQ(counted[1].breaker.state, State::Open);
+  EXPECT_EQ(b.counted().at(0).allowed, 1u);
+}
+
 }  // namespace

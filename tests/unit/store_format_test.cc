@@ -80,7 +80,7 @@ TEST(StoreStableIds, NumbersNeverChange) {
       {rdv::Db::Trust, 9},    {rdv::Db::ChangeLog, 10}, {rdv::Db::Consumers, 11}, {rdv::Db::NetNames, 12},
       {rdv::Db::Invites, 13}, {rdv::Db::Handshakes, 14}, {rdv::Db::Pending, 15}, {rdv::Db::Responses, 16},
       {rdv::Db::Beacons, 17}, {rdv::Db::Audit, 18}, {rdv::Db::Settings, 19}, {rdv::Db::Nonces, 20},
-      {rdv::Db::PreAssign, 21}, {rdv::Db::SentInvites, 22},
+      {rdv::Db::PreAssign, 21}, {rdv::Db::SentInvites, 22}, {rdv::Db::Accept, 23},
   };
   ASSERT_EQ(std::size(expected), size_t(rdv::Db::Count));
   for (auto [db, id] : expected) {
@@ -90,7 +90,7 @@ TEST(StoreStableIds, NumbersNeverChange) {
     EXPECT_EQ(back, db);
   }
   rdv::Db db;
-  for (int id : {0, 23, 100, 255}) EXPECT_FALSE(rdv::db_from_stable_id(uint8_t(id), &db)) << id;
+  for (int id : {0, 24, 100, 255}) EXPECT_FALSE(rdv::db_from_stable_id(uint8_t(id), &db)) << id;
   EXPECT_FALSE(rdv::db_is_replicated(rdv::Db::ChangeLog));
   EXPECT_FALSE(rdv::db_is_replicated(rdv::Db::Consumers));
   EXPECT_TRUE(rdv::db_is_replicated(rdv::Db::Liveness));
@@ -194,7 +194,7 @@ TEST(StoreChangeCodecV2, UnknownOrLocalDatabaseIdRefused) {
   ASSERT_TRUE(rdv::decode_change(record(2), &out));
   EXPECT_EQ(out.ops[0].db, rdv::Db::Nodes);
   EXPECT_FALSE(out.ops[0].is_put);
-  for (uint8_t id : {0, 23, 200})
+  for (uint8_t id : {0, 24, 200})
     EXPECT_NE(decode_error(record(id)).find("unknown database id"), std::string::npos) << int(id);
   EXPECT_NE(decode_error(record(10)).find("changelog"), std::string::npos);
   EXPECT_NE(decode_error(record(11)).find("consumers"), std::string::npos);
@@ -221,7 +221,7 @@ TEST_F(StoreFormat, FreshStoreIsFormat2WithConsumers) {
   auto env = open_ok(true);
   ASSERT_NE(env, nullptr);
   EXPECT_EQ(env->format(), rdv::kStoreFormat);
-  EXPECT_EQ(rdv::kStoreFormat, 3u);
+  EXPECT_EQ(rdv::kStoreFormat, 4u);
   EXPECT_TRUE(env->has(rdv::Db::Consumers));
   rdv::Txn t;
   ASSERT_EQ(env->begin_read(&t), 0);
@@ -344,12 +344,12 @@ TEST_F(StoreFormat, NewerFormatRefused) {
     ASSERT_NE(env, nullptr);
     rdv::Txn t;
     ASSERT_EQ(env->begin_write(&t), 0);
-    ASSERT_EQ(t.put(rdv::Db::Meta, "format", rdv::key_u32(4)), 0);
+    ASSERT_EQ(t.put(rdv::Db::Meta, "format", rdv::key_u32(5)), 0);
     ASSERT_EQ(t.commit(), 0);
   }
   std::string err;
   EXPECT_EQ(open_env(dir_.path(), false, &err), nullptr);
-  EXPECT_NE(err.find("unsupported store format 4"), std::string::npos) << err;
+  EXPECT_NE(err.find("unsupported store format 5"), std::string::npos) << err;
 }
 
 // ---- migration from format 1 ----
