@@ -391,3 +391,40 @@ TEST_F(Export, ClientErrorDropsWithoutRetry) {
 
 }  // namespace
 }  // namespace rt
+
+namespace rt {
+namespace {
+
+// ---- node.online / node.offline ----
+
+TEST_F(Delivery, NodeOnlineAndOfflineReachTheWebhook) {
+  HttpReceiver rx([](const ReceivedRequest&) { return status_reply(200); });
+  ASSERT_TRUE(rx.ok());
+  start({"-stale-threshold", "1s"});
+  set_webhook(rx.url("/hook"));
+  Conn c = server.connect();
+  Daemon d = register_daemon(c);
+  auto has = [&](const std::string& action, int64_t node) {
+    for (auto& [ev, req] : events(rx))
+      if (str(ev.get(), "action") == action && event_node(ev.get()) == node) return true;
+    return false;
+  };
+  ASSERT_TRUE(poll_until([&] { return has("node.online", d.id); }, 10000)) << rx.count();
+  // No heartbeat: past the stale threshold the reaper removes it, and it is offline.
+  ASSERT_TRUE(poll_until([&] { return has("node.offline", d.id); }, 15000)) << rx.count();
+  // It comes back: online again, once.
+  Conn c2 = server.connect();
+  rdv::JsonPtr r = do_register(c2, d.key, kPublicAddr, nullptr);
+  ASSERT_TRUE(is_ok(r, "register_ok"));
+  ASSERT_TRUE(poll_until([&] {
+    size_t n = 0;
+    for (auto& [ev, req] : events(rx)) n += str(ev.get(), "action") == "node.online" && event_node(ev.get()) == d.id;
+    return n == 2;
+  }, 10000));
+  // In the audit log too.
+  rdv::JsonPtr log = admin_call(c2, server, json_pack("{s:s,s:i}", "type", "get_audit_log", "limit", 100));
+  EXPECT_NE(dump(log.get()).find("node.offline"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace rt
