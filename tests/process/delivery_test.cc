@@ -428,3 +428,38 @@ TEST_F(Delivery, NodeOnlineAndOfflineReachTheWebhook) {
 
 }  // namespace
 }  // namespace rt
+
+namespace rt {
+namespace {
+
+// -audit-keep trims the log; an entry trimmed before the webhook got to it is counted as
+// dropped, never skipped silently.
+TEST_F(Delivery, EntriesTrimmedBeforeDeliveryCountAsDropped) {
+  std::atomic<bool> hold_first{true};
+  HttpReceiver rx([&](const ReceivedRequest&) {
+    HttpReply r = status_reply(200);
+    if (hold_first.exchange(false)) r.hold = true;
+    return r;
+  });
+  ASSERT_TRUE(rx.ok());
+  start({"-audit-keep", "3"});
+  set_webhook(rx.url("/hook"));
+  ASSERT_TRUE(poll_until([&] { return rx.held() == 1; }, 10000));  // webhook.set, unanswered
+  Conn c = server.connect();
+  for (int i = 0; i < 6; i++) register_daemon(c);
+  rx.release_held();
+  auto accounted = [&] {
+    rdv::JsonPtr g = get("get_webhook");
+    std::set<int64_t> ids;
+    for (auto& [ev, req] : events(rx)) ids.insert(num(ev.get(), "event_id"));
+    if (ids.empty()) return false;
+    int64_t span = *ids.rbegin() - *ids.begin() + 1;
+    return num(g.get(), "dropped") >= 1 && num(g.get(), "delivered") + num(g.get(), "dropped") == span &&
+           num(g.get(), "delivered") == int64_t(ids.size());
+  };
+  ASSERT_TRUE(poll_until(accounted, 10000)) << dump(get("get_webhook").get()) << " received " << rx.count();
+  EXPECT_NE(server.log().find("trimmed before delivery"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace rt
