@@ -236,10 +236,9 @@ void Deliverer::written(const std::vector<SettingsWrite>& writes, bool committed
 
 // ---- sending ----
 
-std::string Deliverer::webhook_secret(const Sink& s) {
-  if (!s.secret.empty()) return s.secret;  // set_webhook's own wins over the file
+std::string Deliverer::webhook_secret(Sink& m) {
+  if (!m.secret.empty()) return m.secret;  // set_webhook's own wins over the file
   std::shared_ptr<const Config> cfg = reg_.config_ptr();
-  Sink& m = const_cast<Sink&>(s);
   if (m.cfg_seen != cfg) {
     m.cfg_seen = cfg;
     m.file_secret.clear();

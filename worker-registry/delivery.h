@@ -85,7 +85,7 @@ class Deliverer {
   void result(Sink& s, uint64_t generation, const HttpResult& r);
   void finish(Sink& s, bool delivered, const std::string& why);
   std::string stats_text(const Sink& s) const;
-  std::string webhook_secret(const Sink& s);
+  std::string webhook_secret(Sink& s);  // the HMAC key: set_webhook's, else the file's
   static void on_backoff(evutil_socket_t, short, void* arg);
 
   event_base* base_;

@@ -4,9 +4,9 @@
 // provisioning.cc). All are ADMIN; get_audit_log with a network filter also admits that
 // network's owners and admins (see handle_get_audit_log).
 //
-// Configuration only: this worker stores what the operator set (enterprise.h lists the
-// records); delivering webhooks and exports is the admin worker's job, which keeps the counters
-// and the dead-letter queue these messages report.
+// Configuration only: these handlers store what the operator set (enterprise.h lists the
+// records); the deliverer (delivery.h, on this worker's loop) sends the webhook and the export
+// from the audit log and keeps the counters and the dead-letter queue these messages report.
 #include <algorithm>
 #include <cctype>
 #include <cinttypes>

@@ -7,16 +7,16 @@
 // The settings live in the settings database (store.h), one JSON object per name, so they
 // survive restarts and reach standbys like every other record (the original kept the webhook
 // URL in memory only and lost it on restart). Their shapes are a contract with other readers
-// (tokens.cc reads "idp"; the deliverer of the admin worker reads "webhook" and "audit_export"
-// and keeps the *_stats and "webhook_dlq" records):
+// (tokens.cc reads "idp"; the audit deliverer, delivery.h, reads "webhook" and "audit_export"
+// and keeps the *_stats records, with its cursor, and "webhook_dlq"):
 //
 //   webhook             {"url","secret"?}                  the audit webhook (secret: HMAC key)
-//   webhook_stats       {"delivered","failed","dropped"}   absent = zeros
+//   webhook_stats       {"delivered","failed","dropped","cursor"}   absent = zeros
 //   webhook_dlq         {"events":[{"event_id","action","timestamp","details"?}]}  absent = none
 //   identity_webhook    {"url"}
 //   idp                 {"idp_type","url","issuer","client_id","tenant_id","domain"}
 //   audit_export        {"format","endpoint","token","index","source"}
-//   audit_export_stats  {"exported","dropped"}             absent = zeros
+//   audit_export_stats  {"exported","dropped","cursor"}    absent = zeros
 #pragma once
 
 #include <cstdint>

@@ -120,7 +120,8 @@ void Server::advance(Conn* c) {
 
 void Server::submit_batch() {
   if (writer_.busy() || reg_.is_standby()) return;  // a standby writes nothing but what the replicator applies
-  bool timer_work = flush_due_ || reap_due_ || deliverer_.has_writes();
+  int64_t now = unix_now_ns();
+  bool timer_work = flush_due_ || reap_due_ || deliverer_.has_writes() || reg_.node_events.due(now);
   if (!next_batch_ && !timer_work) return;
   if (!next_batch_) next_batch_ = std::make_unique<Batch>();
   Batch& b = *next_batch_;
@@ -135,6 +136,7 @@ void Server::submit_batch() {
     b.trim = true;
   }
   deliverer_.take_writes(&b.settings);
+  if (reg_.node_events.due(now)) b.audit = reg_.node_events.take(now);
   flush_due_ = reap_due_ = false;
   writer_.submit(std::move(next_batch_));
 }
@@ -157,6 +159,7 @@ void Server::batch_done(std::unique_ptr<Batch> b) {
   if (b->flush_liveness) reg_.liveness_flushed(b->rc == 0);
   if (b->rc == 0) {
     for (uint32_t id : b->reaped) {
+      reg_.node_went_offline(id);
       reg_.apply({Effect::Forget, id, 0});
       log_info("node reaped", {{"node_id", std::to_string(id)}});
     }

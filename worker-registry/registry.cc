@@ -117,6 +117,7 @@ void Registry::apply(const Effect& e) {
   switch (e.kind) {
     case Effect::Touch: {
       Liveness& l = live(e.id);
+      seen(l, e.id, e.value);
       l.last_seen_ns = e.value;
       l.loaded = true;
       if (!l.dirty) {
@@ -127,15 +128,18 @@ void Registry::apply(const Effect& e) {
     }
     case Effect::SetLastSeen: {
       Liveness& l = live(e.id);
+      seen(l, e.id, e.value);
       l.last_seen_ns = e.value;
       l.loaded = true;
       break;
     }
     case Effect::Forget:
-      if (e.id < live_.size()) {
-        live_[e.id].last_seen_ns = 0;
-        live_[e.id].last_verified_ns = 0;
-        live_[e.id].loaded = true;
+      // Grows the table for a new id too: its "never seen" must be known (node events).
+      if (e.id != 0) {
+        Liveness& l = live(e.id);
+        l.last_seen_ns = 0;
+        l.last_verified_ns = 0;
+        l.loaded = true;
       }
       break;
     case Effect::Verified:
@@ -153,6 +157,29 @@ void Registry::apply(const Effect& e) {
     case Effect::SubscribeBus:  // the connection layer's business
       break;
   }
+}
+
+// Online = it was not: a new node or one that came back after its reap (register forgets the
+// old last-seen time first, so it reads 0), or, once known offline, any sign of life. A node
+// whose state is unknown since the start (last-seen not loaded yet) is taken as online: a
+// restart announces nothing.
+void Registry::seen(Liveness& l, uint32_t id, int64_t ns) {
+  if (is_standby()) return;
+  bool was_online;
+  if (l.online_known) was_online = l.online;
+  else if (!l.loaded) was_online = true;
+  else was_online = l.last_seen_ns != 0 && l.last_seen_ns >= ns - cfg_->stale_threshold_ns;
+  l.online = l.online_known = true;
+  if (!was_online) node_events.online(id);
+}
+
+void Registry::node_went_offline(uint32_t id) {
+  if (is_standby()) return;
+  Liveness& l = live(id);
+  if (l.online_known && !l.online) return;  // said already
+  l.online = false;
+  l.online_known = true;
+  node_events.offline(id);
 }
 
 bool Registry::load_liveness_step(size_t max) {

@@ -20,6 +20,7 @@
 #include "config.h"
 #include "jwt.h"
 #include "metrics.h"
+#include "node_events.h"
 #include "request.h"
 #include "store.h"
 
@@ -86,6 +87,11 @@ class Registry {
   const jwt::Jwks* cached_jwks(std::string_view url, int64_t now_ns) const;
   void cache_jwks(std::string url, jwt::Jwks keys, int64_t now_ns);
 
+  // ---- node.online / node.offline (node_events.h) ----
+  // The reaper removed `id` for silence: its offline event (once; leader only).
+  void node_went_offline(uint32_t id);
+  NodeEvents node_events;
+
   // Recomputes the gauges in the metrics page.
   void update_gauges(int64_t now_ns);
 
@@ -102,8 +108,14 @@ class Registry {
     int64_t last_verified_ns = 0;  // last successful heartbeat signature check (§4.5)
     bool dirty = false;            // last_seen not yet written to LMDB
     bool loaded = false;           // last_seen reflects the liveness database
+    // node_events: whether the node is online as far as its events said; unknown after a
+    // start until it is seen, so a restart does not announce every node again.
+    bool online = false;
+    bool online_known = false;
   };
   Liveness& live(uint32_t id);
+  // A heartbeat or registration of `id` at `ns`: its online event if it was offline.
+  void seen(Liveness& l, uint32_t id, int64_t ns);
 
   std::shared_ptr<const Config> cfg_;
   CidrList outbound_allowed_;

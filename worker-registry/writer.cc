@@ -136,6 +136,12 @@ int Writer::apply(Batch& b, Txn& txn) {
     TrimLimits limits{uint64_t(b.cfg->changelog_keep), uint64_t(b.cfg->changelog_max_mb) << 20};
     if (int rc = rdv::trim_changelog(txn, limits, kTrimBatch, &b.trimmed)) return rc;
   }
+  if (!b.audit.empty()) {
+    Mutation m(txn, ChangeType::Reap);  // liveness news: the reaper's kind of change
+    for (AuditEntry e : b.audit)
+      if (int rc = append_audit(m, txn, e, uint64_t(std::max<int64_t>(1, b.cfg->audit_keep)))) return rc;
+    if (int rc = m.finish(b.epoch)) return rc;
+  }
   for (SettingsWrite& w : b.settings) {
     std::string_view cur;
     int rc = txn.get(Db::Settings, w.guard, &cur);

@@ -45,6 +45,8 @@ struct Batch {
   // The audit deliverer's cursors and counters (delivery.h): each written, in its own change
   // record, only if its guard record still reads as expected.
   std::vector<SettingsWrite> settings;
+  // Audit entries the loop produced (node.online / node.offline, node_events.h).
+  std::vector<AuditEntry> audit;
 
   // Output, filled by the writer.
   int rc = 0;                 // 0 when committed

@@ -391,3 +391,75 @@ TEST_F(Export, ClientErrorDropsWithoutRetry) {
 
 }  // namespace
 }  // namespace rt
+
+namespace rt {
+namespace {
+
+// ---- node.online / node.offline ----
+
+TEST_F(Delivery, NodeOnlineAndOfflineReachTheWebhook) {
+  HttpReceiver rx([](const ReceivedRequest&) { return status_reply(200); });
+  ASSERT_TRUE(rx.ok());
+  start({"-stale-threshold", "1s"});
+  set_webhook(rx.url("/hook"));
+  Conn c = server.connect();
+  Daemon d = register_daemon(c);
+  auto has = [&](const std::string& action, int64_t node) {
+    for (auto& [ev, req] : events(rx))
+      if (str(ev.get(), "action") == action && event_node(ev.get()) == node) return true;
+    return false;
+  };
+  ASSERT_TRUE(poll_until([&] { return has("node.online", d.id); }, 10000)) << rx.count();
+  // No heartbeat: past the stale threshold the reaper removes it, and it is offline.
+  ASSERT_TRUE(poll_until([&] { return has("node.offline", d.id); }, 15000)) << rx.count();
+  // It comes back: online again, once.
+  Conn c2 = server.connect();
+  rdv::JsonPtr r = do_register(c2, d.key, kPublicAddr, nullptr);
+  ASSERT_TRUE(is_ok(r, "register_ok"));
+  ASSERT_TRUE(poll_until([&] {
+    size_t n = 0;
+    for (auto& [ev, req] : events(rx)) n += str(ev.get(), "action") == "node.online" && event_node(ev.get()) == d.id;
+    return n == 2;
+  }, 10000));
+  // In the audit log too.
+  rdv::JsonPtr log = admin_call(c2, server, json_pack("{s:s,s:i}", "type", "get_audit_log", "limit", 100));
+  EXPECT_NE(dump(log.get()).find("node.offline"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace rt
+
+namespace rt {
+namespace {
+
+// -audit-keep trims the log; an entry trimmed before the webhook got to it is counted as
+// dropped, never skipped silently.
+TEST_F(Delivery, EntriesTrimmedBeforeDeliveryCountAsDropped) {
+  std::atomic<bool> hold_first{true};
+  HttpReceiver rx([&](const ReceivedRequest&) {
+    HttpReply r = status_reply(200);
+    if (hold_first.exchange(false)) r.hold = true;
+    return r;
+  });
+  ASSERT_TRUE(rx.ok());
+  start({"-audit-keep", "3"});
+  set_webhook(rx.url("/hook"));
+  ASSERT_TRUE(poll_until([&] { return rx.held() == 1; }, 10000));  // webhook.set, unanswered
+  Conn c = server.connect();
+  for (int i = 0; i < 6; i++) register_daemon(c);
+  rx.release_held();
+  auto accounted = [&] {
+    rdv::JsonPtr g = get("get_webhook");
+    std::set<int64_t> ids;
+    for (auto& [ev, req] : events(rx)) ids.insert(num(ev.get(), "event_id"));
+    if (ids.empty()) return false;
+    int64_t span = *ids.rbegin() - *ids.begin() + 1;
+    return num(g.get(), "dropped") >= 1 && num(g.get(), "delivered") + num(g.get(), "dropped") == span &&
+           num(g.get(), "delivered") == int64_t(ids.size());
+  };
+  ASSERT_TRUE(poll_until(accounted, 10000)) << dump(get("get_webhook").get()) << " received " << rx.count();
+  EXPECT_NE(server.log().find("trimmed before delivery"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace rt

@@ -141,8 +141,13 @@ TEST_F(Enterprise, AuditLogNewestFirstWithEntryFields) {
   Daemon a = register_daemon(c), b = register_daemon(c);
   rdv::JsonPtr r = audit_log(c, server);
   ASSERT_TRUE(is_ok(r, "get_audit_log_ok"));
-  const json_t* entries = entries_of(r);
-  ASSERT_TRUE(json_is_array(entries)) << dump(r.get());
+  ASSERT_TRUE(json_is_array(entries_of(r))) << dump(r.get());
+  // The registrations (each new node is also announced by a node.online entry, worker-registry/node_events.h).
+  rdv::JsonPtr registered(json_array());
+  for (size_t i = 0; i < json_array_size(entries_of(r)); i++)
+    if (str(json_array_get(entries_of(r), i), "action") != "node.online")
+      json_array_append(registered.get(), json_array_get(entries_of(r), i));
+  const json_t* entries = registered.get();
   ASSERT_EQ(json_array_size(entries), 2u) << dump(r.get());
   const json_t* first = json_array_get(entries, 0);
   EXPECT_EQ(str(first, "action"), "node.registered");
