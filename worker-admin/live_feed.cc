@@ -75,6 +75,9 @@ void LiveFeed::request_rebuild() {
 void LiveFeed::rebuild() {
   rebuild_pending_ = false;
   last_rebuild_ms_ = mono_ms();
+  // Nobody watching: skip the store reads. A stream that opens builds its first payload
+  // itself, then waits for the next publish.
+  if (hub_->streams() == 0) return;
   JsonPtr pub = current_public_stats(*ctx_, *hub_);
   JsonPtr admin = current_admin_snapshot(*ctx_, *hub_);
   hub_->publish(json_dump_compact(pub.get()), json_dump_compact(admin.get()));
