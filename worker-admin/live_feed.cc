@@ -23,6 +23,31 @@ constexpr uint32_t kMaxBusFrame = 64 * 1024;
 
 }  // namespace
 
+bool take_bus_frames(std::string* buffer, uint32_t max_frame, std::vector<JsonPtr>* frames) {
+  size_t pos = 0;
+  bool ok = true;
+  while (buffer->size() - pos >= 4) {
+    uint32_t len = wire::load_be32(reinterpret_cast<const uint8_t*>(buffer->data() + pos));
+    if (len > max_frame) {
+      ok = false;
+      break;
+    }
+    if (buffer->size() - pos < 4 + size_t(len)) break;
+    json_error_t jerr;
+    JsonPtr frame(json_loadb(buffer->data() + pos + 4, len, 0, &jerr));
+    pos += 4 + size_t(len);
+    if (frame) frames->push_back(std::move(frame));
+  }
+  buffer->erase(0, pos);
+  return ok;
+}
+
+int64_t rebuild_delay_ms(int64_t last_rebuild_ms, int64_t now_ms, int64_t min_interval_ms) {
+  int64_t wait = last_rebuild_ms + min_interval_ms - now_ms;
+  if (wait < 0) return 0;
+  return wait > min_interval_ms ? min_interval_ms : wait;  // a clock that went back waits no longer
+}
+
 LiveFeed::LiveFeed(event_base* base, const AdminContext* ctx, DashboardHub* hub, std::string socket_path)
     : base_(base), ctx_(ctx), hub_(hub), socket_path_(std::move(socket_path)) {}
 
@@ -61,9 +86,7 @@ void LiveFeed::on_reconnect(evutil_socket_t, short, void* arg) { static_cast<Liv
 
 void LiveFeed::request_rebuild() {
   if (rebuild_pending_) return;  // coalesced into the one already scheduled
-  int64_t wait = last_rebuild_ms_ + kMinRebuildIntervalMs - mono_ms();
-  if (wait < 0) wait = 0;
-  timeval tv = ms_to_tv(wait);
+  timeval tv = ms_to_tv(rebuild_delay_ms(last_rebuild_ms_, mono_ms(), kMinRebuildIntervalMs));
   if (event_add(rebuild_timer_.get(), &tv) != 0) {
     log_warn("live feed: event_add(rebuild timer) failed; rebuilding now");
     rebuild();
@@ -75,6 +98,9 @@ void LiveFeed::request_rebuild() {
 void LiveFeed::rebuild() {
   rebuild_pending_ = false;
   last_rebuild_ms_ = mono_ms();
+  // Nobody watching: skip the store reads. A stream that opens builds its first payload
+  // itself, then waits for the next publish.
+  if (hub_->streams() == 0) return;
   JsonPtr pub = current_public_stats(*ctx_, *hub_);
   JsonPtr admin = current_admin_snapshot(*ctx_, *hub_);
   hub_->publish(json_dump_compact(pub.get()), json_dump_compact(admin.get()));
@@ -121,7 +147,7 @@ void LiveFeed::drop_bus(const std::string& why) {
     last_drop_reason_ = why;
   }
   timeval tv = ms_to_tv(backoff_ms_);
-  backoff_ms_ = std::min(backoff_ms_ * 2, kReconnectMaxMs);
+  backoff_ms_ = next_backoff_ms(backoff_ms_, kReconnectMaxMs);
   if (event_add(reconnect_timer_.get(), &tv) != 0) log_error("live feed: event_add(reconnect timer) failed");
   request_rebuild();  // the registry component may just have gone down
 }
@@ -154,21 +180,10 @@ void LiveFeed::on_readable(evutil_socket_t fd, short, void* arg) {
     return;
   }
   self->in_.append(buf, size_t(n));
-  size_t pos = 0;
-  while (self->in_.size() - pos >= 4) {
-    uint32_t len = wire::load_be32(reinterpret_cast<const uint8_t*>(self->in_.data() + pos));
-    if (len > kMaxBusFrame) {
-      self->drop_bus("bus frame too large");
-      return;
-    }
-    if (self->in_.size() - pos < 4 + size_t(len)) break;
-    json_error_t jerr;
-    JsonPtr frame(json_loadb(self->in_.data() + pos + 4, len, 0, &jerr));
-    pos += 4 + size_t(len);
-    if (frame) self->handle_frame(frame.get());
-    if (!self->bus_fd_) return;  // handle_frame dropped the connection
-  }
-  self->in_.erase(0, pos);
+  std::vector<JsonPtr> frames;
+  bool ok = take_bus_frames(&self->in_, kMaxBusFrame, &frames);
+  for (const JsonPtr& frame : frames) self->handle_frame(frame.get());
+  if (!ok) self->drop_bus("bus frame too large");
 }
 
 void LiveFeed::handle_frame(const json_t* frame) {

@@ -20,6 +20,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "shared/event.h"
 #include "shared/util.h"
@@ -27,6 +28,17 @@
 #include "worker-admin/routes.h"
 
 namespace rdv::admin {
+
+// Pure pieces of the feed, unit-tested without sockets.
+//
+// Moves every complete [u32 BE length][JSON] frame off the front of *buffer into *frames
+// (a body that is not JSON is skipped); an incomplete tail stays in *buffer. False when a
+// frame announces more than max_frame bytes: the peer is not the registry, drop it.
+bool take_bus_frames(std::string* buffer, uint32_t max_frame, std::vector<JsonPtr>* frames);
+// How long to wait before the next rebuild so that rebuilds stay min_interval_ms apart.
+int64_t rebuild_delay_ms(int64_t last_rebuild_ms, int64_t now_ms, int64_t min_interval_ms);
+// The reconnect delay after `current`: doubled, at most max_ms.
+inline int64_t next_backoff_ms(int64_t current, int64_t max_ms) { return current * 2 < max_ms ? current * 2 : max_ms; }
 
 class LiveFeed {
  public:

@@ -14,7 +14,8 @@
 //      public keys, no listen addresses or IPs, no network names (--forbid adds strings);
 //      the payloads carry exactly the §5.4 keys;
 //   4. the theme toggle persists in localStorage (pilot_dash_theme) across a reload;
-//   5. with --token: the token view shows the workers, the replication role and the network;
+//   5. with --token: the token view shows the workers, the replication role, the network and
+//      the maintenance banner (--banner) as text, not markup;
 //   6. no console error and no uncaught page error all along.
 // Exit 0 when every check passed, 1 otherwise; the last line is "N passed, N failed".
 'use strict';
@@ -36,6 +37,7 @@ function parseArgs(argv) {
       case '--token': out.token = v; i++; break;
       case '--network': out.network = v; i++; break;
       case '--forbid': out.forbid.push(v); i++; break;
+      case '--banner': out.banner = v; i++; break;
       case '--screenshot': out.screenshot = v; i++; break;
       case '--chromium': out.chromium = v; i++; break;
       default: throw new Error('unknown argument ' + a);
@@ -214,6 +216,12 @@ async function main() {
       if (args.network) {
         const netShown = await waitFor(async () => (await page.textContent('#networks tbody')).includes(args.network), 5000);
         check('token view lists the network', netShown, await page.textContent('#networks tbody'));
+      }
+      if (args.banner) {
+        const shownBanner = await waitFor(async () => (await page.textContent('#maintenance-banner')) === args.banner, 5000);
+        check('token view shows the maintenance banner as text', shownBanner, await page.textContent('#maintenance-banner'));
+        check('the banner\'s markup was not rendered', (await page.$$('#maintenance-banner *')).length === 0 &&
+          (await page.$('#injected')) === null);
       }
       const adminHtml = await page.content();
       check('token view shows no public key', !forbid.some((s) => s && s.length > 40 && adminHtml.includes(s)));

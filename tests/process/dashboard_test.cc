@@ -378,7 +378,18 @@ std::string read_text(const std::string& p) {
   return out;
 }
 
-TEST_F(Dashboard, PageInABrowser) {
+// The maintenance banner is operator text: the page must show it as text, never as markup.
+constexpr const char* kHostileBanner = "maintenance <b id=\"injected\">tonight</b> & <img src=x>";
+
+class DashboardBrowser : public ServerTest {
+ protected:
+  void SetUp() override {
+    server.extra_args = {"-maintenance-banner", kHostileBanner};
+    ServerTest::SetUp();
+  }
+};
+
+TEST_F(DashboardBrowser, PageInABrowser) {
   const std::string browser_dir = source_dir() + "/tests/browser";
   if (!file_exists("/usr/bin/chromium")) GTEST_SKIP() << "no /usr/bin/chromium (make deps installs it)";
   if (!file_exists(browser_dir + "/node_modules/playwright-core"))
@@ -419,6 +430,8 @@ TEST_F(Dashboard, PageInABrowser) {
                                    kPublicAddr,
                                    "--forbid",
                                    "203.0.113.7",
+                                   "--banner",
+                                   kHostileBanner,
                                    "--screenshot",
                                    screenshot};
   int rc = run_program(argv, log, 90000);

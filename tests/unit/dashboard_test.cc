@@ -216,3 +216,58 @@ TEST(Dashboard, RoutesAndAccessClasses) {
   EXPECT_EQ(find_route("/index.html"), nullptr);  // §5.3 row 1: nothing else under /
 }
 }  // namespace
+
+#include "shared/wire.h"
+#include "worker-admin/live_feed.h"
+
+namespace {
+using namespace rdv::admin;
+
+std::string frame(std::string_view body) {
+  std::string out;
+  rdv::wire::append_json_frame(out, body);
+  return out;
+}
+
+TEST(LiveFeed, TakesCompleteFramesAndKeepsTheTail) {
+  std::string buf = frame(R"({"type":"commit","seq":1,"epoch":1})") + frame("not json") +
+                    frame(R"({"type":"liveness","rows":2})");
+  std::string tail = frame(R"({"type":"commit","seq":2,"epoch":1})");
+  buf += tail.substr(0, 7);  // half a frame
+  std::vector<rdv::JsonPtr> frames;
+  ASSERT_TRUE(take_bus_frames(&buf, 1024, &frames));
+  ASSERT_EQ(frames.size(), 2u);  // the non-JSON body is skipped
+  EXPECT_EQ(rdv::json_str(frames[0].get(), "type"), "commit");
+  EXPECT_EQ(rdv::json_str(frames[1].get(), "type"), "liveness");
+  EXPECT_EQ(buf, tail.substr(0, 7));
+  buf += tail.substr(7);
+  frames.clear();
+  ASSERT_TRUE(take_bus_frames(&buf, 1024, &frames));
+  ASSERT_EQ(frames.size(), 1u);
+  EXPECT_TRUE(buf.empty());
+}
+
+TEST(LiveFeed, RefusesAnOversizedFrame) {
+  std::string buf = frame(R"({"type":"commit"})") + std::string("\x00\x10\x00\x00", 4);
+  std::vector<rdv::JsonPtr> frames;
+  EXPECT_FALSE(take_bus_frames(&buf, 1024, &frames));
+  EXPECT_EQ(frames.size(), 1u);  // what came before it is still handled
+}
+
+TEST(LiveFeed, RebuildsStayApart) {
+  EXPECT_EQ(rebuild_delay_ms(1000, 1000, 250), 250);
+  EXPECT_EQ(rebuild_delay_ms(1000, 1100, 250), 150);
+  EXPECT_EQ(rebuild_delay_ms(1000, 1250, 250), 0);
+  EXPECT_EQ(rebuild_delay_ms(1000, 9000, 250), 0);
+  EXPECT_EQ(rebuild_delay_ms(9000, 1000, 250), 250);  // never longer than the interval
+}
+
+TEST(LiveFeed, BackoffDoublesToTheCap) {
+  int64_t b = LiveFeed::kReconnectMinMs;
+  std::vector<int64_t> seen;
+  for (int i = 0; i < 8; i++) seen.push_back(b = next_backoff_ms(b, LiveFeed::kReconnectMaxMs));
+  EXPECT_EQ(seen.front(), 500);
+  EXPECT_EQ(seen.back(), LiveFeed::kReconnectMaxMs);
+  for (size_t i = 1; i < seen.size(); i++) EXPECT_GE(seen[i], seen[i - 1]);
+}
+}  // namespace
