@@ -306,16 +306,17 @@ std::string executable_sha256() {
   }
   crypto_hash_sha256_state st;
   crypto_hash_sha256_init(&st);
-  unsigned char buf[65536];
+  // On the heap: this runs on a CivetWeb thread, whose stack is small.
+  std::vector<unsigned char> buf(64 * 1024);
   for (;;) {
-    ssize_t n = ::read(fd.get(), buf, sizeof buf);
+    ssize_t n = ::read(fd.get(), buf.data(), buf.size());
     if (n == 0) break;
     if (n < 0) {
       if (errno == EINTR) continue;
       log_warn(sys_error("read(/proc/self/exe) failed; build_info has no binary_sha256"));
       return "";
     }
-    crypto_hash_sha256_update(&st, buf, size_t(n));
+    crypto_hash_sha256_update(&st, buf.data(), size_t(n));
   }
   unsigned char digest[crypto_hash_sha256_BYTES];
   crypto_hash_sha256_final(&st, digest);
