@@ -20,6 +20,10 @@
 #include "shared/model.h"
 #include "shared/store.h"
 #include "shared/util.h"
+#include "worker-admin/banner.h"
+#include "worker-admin/breakers.h"
+#include "worker-admin/pending.h"
+#include "worker-admin/process_stats.h"
 
 // The page's assets, embedded by the Makefile (xxd -i of worker-admin/dashboard/*) into
 // $(BUILD)/gen/dashboard_assets.cc; each array ends with an extra NUL that *_size excludes.
@@ -289,16 +293,17 @@ std::string executable_sha256() {
   }
   crypto_hash_sha256_state st;
   crypto_hash_sha256_init(&st);
-  unsigned char buf[65536];
+  // On the heap: this runs on a CivetWeb thread, whose stack is small.
+  std::vector<unsigned char> buf(64 * 1024);
   for (;;) {
-    ssize_t n = ::read(fd.get(), buf, sizeof buf);
+    ssize_t n = ::read(fd.get(), buf.data(), buf.size());
     if (n == 0) break;
     if (n < 0) {
       if (errno == EINTR) continue;
       log_warn(sys_error("read(/proc/self/exe) failed; build_info has no binary_sha256"));
       return "";
     }
-    crypto_hash_sha256_update(&st, buf, size_t(n));
+    crypto_hash_sha256_update(&st, buf.data(), size_t(n));
   }
   unsigned char digest[crypto_hash_sha256_BYTES];
   crypto_hash_sha256_final(&st, digest);
@@ -339,6 +344,8 @@ namespace {
 // A registry whose loop has not run its timer for this long is taken as down: its heartbeat
 // is written every second, and the loop never waits for a disk.
 constexpr int64_t kRegistryHeartbeatStaleS = 5;
+// Accept-queue entries the token view lists (the count is always the whole queue).
+constexpr size_t kDashboardPendingShown = 50;
 
 ComponentState registry_state(const metrics::RegistryPage* page, int64_t now) {
   if (!page) return ComponentState::Unknown;
@@ -403,41 +410,15 @@ bool read_network_rows(Env& env, int64_t stale_threshold_ns, std::vector<Network
   return c.error() == 0;
 }
 
-// The banner the operator set (banner.txt in the data dir, §5.3 row 8) or, until one was set,
-// the -maintenance-banner flag.
-std::string maintenance_banner(const Config& cfg) {
-  std::string text, error;
-  bool exists = false;
-  if (read_small_file(cfg.data_dir + "/banner.txt", 8192, &text, &exists, &error) && exists) {
-    while (!text.empty() && std::isspace(uint8_t(text.back()))) text.pop_back();
-    return text;
-  }
-  return cfg.maintenance_banner;
-}
-
-// workers.json (shared/ipc.h) as the dashboard shows it: name, state, pid, restarts, uptime.
+// workers.json and /proc (process_stats.h) as the dashboard shows them: name, state, pid,
+// restarts, uptime, and the process figures.
 JsonPtr workers_json(const Config& cfg, int64_t now) {
-  std::string text, error;
-  bool exists = false;
   JsonPtr list(json_array());
-  if (!read_small_file(ipc::workers_file_path(cfg.run_dir), 256 * 1024, &text, &exists, &error) || !exists)
-    return list;
-  json_error_t jerr;
-  JsonPtr doc(json_loadb(text.data(), text.size(), 0, &jerr));
-  json_t* workers = doc ? json_object_get(doc.get(), "workers") : nullptr;
-  size_t i;
-  json_t* w;
-  json_array_foreach(workers, i, w) {
-    if (!json_is_object(w)) continue;
-    json_int_t pid = json_integer_value(json_object_get(w, "pid"));
-    json_int_t started = json_integer_value(json_object_get(w, "started_unix"));
-    std::string_view name = json_str(w, "name"), state = json_str(w, "state");
-    json_array_append_new(list.get(),
-                          json_pack("{s:s%,s:s%,s:I,s:I,s:I}", "name", name.data(), name.size(), "state",
-                                    state.data(), state.size(), "pid", pid, "restarts",
-                                    json_integer_value(json_object_get(w, "restarts")), "uptime_seconds",
-                                    json_int_t(pid > 0 && started > 0 ? std::max<int64_t>(now - started, 0) : 0)));
-  }
+  std::vector<WorkerFigures> workers;
+  std::string error;
+  if (!read_workers(cfg.run_dir, &workers, &error)) return list;
+  for (const WorkerFigures& w : workers)
+    if (w.name != "supervisor") json_array_append_new(list.get(), worker_json(w, now).release());
   return list;
 }
 
@@ -488,7 +469,7 @@ JsonPtr current_stats(const AdminContext& ctx, DashboardHub&) {
       row.members = in.total_nodes;
       row.online = in.active_nodes;
     }
-  in.maintenance_banner = maintenance_banner(*cfg);
+  in.maintenance_banner = read_banner(*ctx.env, cfg->maintenance_banner);
   return stats_json(in);
 }
 
@@ -510,6 +491,12 @@ JsonPtr current_admin_snapshot(const AdminContext& ctx, DashboardHub& hub) {
   json_object_set_new(out.get(), "stats", current_stats(ctx, hub).release());
   json_object_set_new(out.get(), "public", current_public_stats(ctx, hub).release());
   json_object_set_new(out.get(), "workers", workers_json(*cfg, now_ms / 1000).release());
+  // The accept queue (-accept-mode manual): its size and the oldest entries, so an operator
+  // sees who waits without the stream carrying a 10 000-entry queue four times a second.
+  std::string pending_error;
+  JsonPtr pending = pending_json(*ctx.env, kDashboardPendingShown, &pending_error);
+  if (!pending) pending.reset(json_pack("{s:i,s:[],s:s}", "count", 0, "pending", "error", pending_error.c_str()));
+  json_object_set_new(out.get(), "pending", pending.release());
   json_object_set_new(out.get(), "replication",
                       json_pack("{s:s%,s:I}", "role", role.data(), role.size(), "epoch", json_int_t(epoch)));
   json_object_set_new(out.get(), "pulse",
@@ -552,6 +539,11 @@ Response handle_favicon(const AdminContext&, const Request&) {
 }
 
 Response handle_public_stats(const AdminContext& ctx, const Request&) {
+  if (std::string why; !breaker_allows(ctx, "dashboard.public_stats", &why)) {
+    Response r = breaker_unavailable(why);
+    add_cors(&r);
+    return r;
+  }
   DashboardHub* hub = dashboard_hub();
   if (!hub) return unavailable();
   JsonPtr body = current_public_stats(ctx, *hub);

@@ -5,26 +5,39 @@
 #include <cctype>
 #include <charconv>
 
+#include "worker-admin/pending.h"
+
 #include "shared/accept_queue.h"
 #include "worker-admin/operator_call.h"
 
 namespace rdv::admin {
 
-namespace {
-
-Response handle_list(const AdminContext& ctx, const Request&) {
+JsonPtr pending_json(Env& env, size_t limit, std::string* error) {
   Txn txn;
-  int rc = ctx.env->begin_read(&txn);
+  int rc = env.begin_read(&txn);
   std::vector<accept::PendingRecord> list;
   if (!rc) rc = accept::list_pending(txn, &list);
-  if (rc) return text_error(500, "reading the pending queue: " + lmdb_error(rc));
+  if (rc) {
+    *error = "reading the pending queue: " + lmdb_error(rc);
+    return nullptr;
+  }
   txn.abort();
   json_t* arr = json_array();
-  for (const accept::PendingRecord& p : list)
+  for (size_t i = 0; i < list.size() && i < limit; i++) {
+    const accept::PendingRecord& p = list[i];
     json_array_append_new(arr, json_pack("{s:I,s:s,s:s,s:s,s:I}", "id", json_int_t(p.id), "public_key",
                                          p.public_key.c_str(), "listen_addr", p.listen_addr.c_str(), "observed_addr",
                                          p.observed_addr.c_str(), "requested_at", json_int_t(p.requested_at)));
-  JsonPtr body(json_pack("{s:I,s:o}", "count", json_int_t(list.size()), "pending", arr));
+  }
+  return JsonPtr(json_pack("{s:I,s:o}", "count", json_int_t(list.size()), "pending", arr));
+}
+
+namespace {
+
+Response handle_list(const AdminContext& ctx, const Request&) {
+  std::string error;
+  JsonPtr body = pending_json(*ctx.env, SIZE_MAX, &error);
+  if (!body) return text_error(500, error);
   return json_response(200, body.get());
 }
 

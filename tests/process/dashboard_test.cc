@@ -290,8 +290,9 @@ TEST_F(Dashboard, AdminStreamCarriesStatsWorkersRoleAndPulse) {
     if (json_array_size(json_object_get(ev.get(), "workers")) >= 2) break;
   }
   ASSERT_TRUE(ev);
-  for (const char* k : {"stats", "public", "workers", "replication", "pulse"})
+  for (const char* k : {"stats", "public", "workers", "replication", "pulse", "pending"})
     EXPECT_TRUE(has(ev.get(), k)) << k << " " << dump(ev.get());
+  EXPECT_EQ(json_integer_value(json_object_get(json_object_get(ev.get(), "pending"), "count")), 0) << dump(ev.get());
   EXPECT_EQ(str(json_object_get(ev.get(), "replication"), "role"), "leader") << dump(ev.get());
   EXPECT_TRUE(has(json_object_get(ev.get(), "stats"), "maintenance_banner"));
   const json_t* workers = json_object_get(ev.get(), "workers");

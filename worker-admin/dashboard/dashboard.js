@@ -197,6 +197,22 @@
       nbody.appendChild(tr);
     }
     $('networks-empty').hidden = nets.length > 0;
+
+    const pending = snap.pending || {};
+    const waiting = Array.isArray(pending.pending) ? pending.pending : [];
+    setText('pending-count', formatCount(pending.count || 0));
+    const pbody = $('pending').tBodies[0];
+    pbody.replaceChildren();
+    for (const p of waiting) {
+      const tr = document.createElement('tr');
+      cell(tr, String(p.id));
+      cell(tr, String(p.public_key));
+      cell(tr, String(p.listen_addr));
+      cell(tr, String(p.observed_addr));
+      cell(tr, new Date(Number(p.requested_at) * 1000).toISOString());
+      pbody.appendChild(tr);
+    }
+    $('pending-empty').hidden = waiting.length > 0;
   }
 
   function render(payload, admin) {
