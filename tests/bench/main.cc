@@ -38,6 +38,7 @@
 #include "tests/bench/loadgen.h"
 #include "tests/bench/noop_server.h"
 #include "tests/bench/references.h"
+#include "tests/bench/dashboards.h"
 #include "tests/bench/memory.h"
 #include "tests/bench/self_test.h"
 #include "tests/bench/server_process.h"
@@ -103,6 +104,7 @@ struct Options {
   bool against_noop = false;
   bool self_test = false;
   size_t memory_nodes = 0;        // --memory N: the scale run instead of the table
+  size_t dashboard_streams = 0;   // --dashboards N: probes with N live dashboards open
 };
 
 [[noreturn]] void usage(int code) {
@@ -117,6 +119,7 @@ struct Options {
       "  --target HOST:PORT    bench an already running registry (loopback only)\n"
       "  --threads T           load-generator threads (default 1)\n"
       "  --memory N            scale run: register N nodes, report RSS per node and restart time\n"
+      "  --dashboards N        /healthz, /readyz, /metrics latency with N live dashboard streams open\n"
       "  --nodes K             base nodes registered for lookup/heartbeat (default 20000)\n"
       "  --fresh-keys N        cap on precomputed fresh key pairs (default 200000)\n"
       "  --tmp-dir DIR         where the temp dir (data dir + fdatasync probe) goes\n"
@@ -205,6 +208,12 @@ Options parse_options(int argc, char** argv) {
       long k = strtol(s.c_str(), &end, 10);
       if (*end || k < 1000 || k > 5000000) bad("--memory (1000..5000000)");
       o.memory_nodes = size_t(k);
+    } else if (a == "--dashboards") {
+      std::string s = value();
+      char* end = nullptr;
+      long k = strtol(s.c_str(), &end, 10);
+      if (*end || k < 1 || k > 1000) bad("--dashboards (1..1000)");
+      o.dashboard_streams = size_t(k);
     } else if (a == "--nodes") {
       std::string s = value();
       char* end = nullptr;
@@ -557,6 +566,10 @@ int run(int argc, char** argv) {
   if (opt.memory_nodes) {
     std::string root = opt.tmp_root.empty() ? opt.bin_dir + "/.." : opt.tmp_root;
     return run_memory(opt.bin_dir, root, opt.memory_nodes);
+  }
+  if (opt.dashboard_streams) {
+    std::string root = opt.tmp_root.empty() ? opt.bin_dir + "/.." : opt.tmp_root;
+    return run_dashboards(opt.bin_dir, root, opt.dashboard_streams);
   }
 
   // Fork the noop reference first: no thread exists yet.

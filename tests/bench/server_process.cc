@@ -217,26 +217,31 @@ std::string ServerProcess::stop() {
   return stopped_;
 }
 
-double ServerProcess::metric(const std::string& name) const {
-  if (pid_ <= 0 || http_port_ == 0) return NAN;
+std::string http_get_local(uint16_t port, const std::string& path, int timeout_s) {
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return NAN;
-  timeval tv{2, 0};
+  if (fd < 0) return "";
+  timeval tv{timeout_s, 0};
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   sockaddr_in sa{};
   sa.sin_family = AF_INET;
-  sa.sin_port = htons(http_port_);
+  sa.sin_port = htons(port);
   sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  std::string body;
+  std::string response;
   if (::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0) {
-    const char req[] = "GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n";
-    if (::send(fd, req, sizeof req - 1, MSG_NOSIGNAL) == ssize_t(sizeof req - 1)) {
+    const std::string req = "GET " + path + " HTTP/1.0\r\nHost: localhost\r\n\r\n";
+    if (::send(fd, req.data(), req.size(), MSG_NOSIGNAL) == ssize_t(req.size())) {
       char buf[65536];
       ssize_t n;
-      while ((n = ::recv(fd, buf, sizeof buf, 0)) > 0) body.append(buf, size_t(n));
+      while ((n = ::recv(fd, buf, sizeof buf, 0)) > 0) response.append(buf, size_t(n));
     }
   }
   ::close(fd);
+  return response;
+}
+
+double ServerProcess::metric(const std::string& name) const {
+  if (pid_ <= 0 || http_port_ == 0) return NAN;
+  std::string body = http_get_local(http_port_, "/metrics", 2);
   std::string needle = "\n" + name + " ";
   size_t at = body.find(needle);
   if (at == std::string::npos) return NAN;

@@ -37,6 +37,9 @@ std::string make_temp_dir(const std::string& root, std::string* error);
 void remove_tree(const std::string& path);
 // A free TCP port on 127.0.0.1 (bound then released; a tiny race is accepted).
 uint16_t free_tcp_port();
+// HTTP/1.0 GET of 127.0.0.1:port`path`: the raw response (status line, headers, body), or ""
+// when nothing came within `timeout_s`.
+std::string http_get_local(uint16_t port, const std::string& path, int timeout_s = 2);
 
 class ServerProcess {
  public:
@@ -62,6 +65,7 @@ class ServerProcess {
   std::string stop();
 
   uint16_t registry_port() const { return registry_port_; }
+  uint16_t http_port() const { return http_port_; }
   pid_t pid() const { return pid_; }
   // The value of an unlabelled sample from GET /metrics (e.g. "pilot_store_commits_total"),
   // or NaN when the server is not ours or the metric is missing.
