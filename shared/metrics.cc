@@ -175,9 +175,15 @@ std::string render_registry(const RegistryPage& p) {
     if (uint64_t n = ld(p.types[i].requests))
       out += std::string("pilot_requests_total{type=\"") + kMessageTypes[i] + "\"} " + format_number(double(n)) + "\n";
   family(out, "pilot_errors_total", "counter", "Registry requests answered with an error, by message type.");
-  for (size_t i : order)
+  // "<type>:breaker_open" sorts right after "<type>" (':' is below every other character a
+  // type name continues with), so the series stay in label order.
+  for (size_t i : order) {
     if (uint64_t n = ld(p.types[i].errors))
       out += std::string("pilot_errors_total{type=\"") + kMessageTypes[i] + "\"} " + format_number(double(n)) + "\n";
+    if (uint64_t n = ld(p.types[i].breaker_open))
+      out += std::string("pilot_errors_total{type=\"") + kMessageTypes[i] + ":breaker_open\"} " +
+             format_number(double(n)) + "\n";
+  }
   family(out, "pilot_request_duration_seconds", "histogram", "Time to handle a registry request, by message type.");
   for (size_t i : order) {
     const TypeStats& t = p.types[i];

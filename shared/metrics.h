@@ -43,6 +43,7 @@ size_t type_index(std::string_view type);
 struct TypeStats {
   std::atomic<uint64_t> requests;
   std::atomic<uint64_t> errors;
+  std::atomic<uint64_t> breaker_open;  // refused by an open circuit breaker (ops-spec §9.2)
   std::atomic<uint64_t> bucket[kBucketCount];  // non-cumulative; rendered cumulatively
   std::atomic<uint64_t> count;
   std::atomic<uint64_t> sum_ns;
@@ -63,7 +64,7 @@ struct Histogram {
   std::atomic<uint64_t> sum;  // nanoseconds for durations, units for sizes
 };
 
-inline constexpr uint64_t kPageMagic = 0x5244564d45545232ull;  // "RDVMETR2"
+inline constexpr uint64_t kPageMagic = 0x5244564d45545233ull;  // "RDVMETR3"
 
 struct RegistryPage {
   uint64_t magic;

@@ -43,6 +43,10 @@ TEST_F(Breakers, OpenRefusesRegisterVerbatimAndCloseRestores) {
   EXPECT_GE(num(b, "denied_total"), 1);
   EXPECT_GT(num(b, "last_denied_at"), 0);
   EXPECT_GT(num(b, "updated_at"), 0);
+  // The denial is counted as the original counts it (ops-spec §9.2).
+  HttpResponse m;
+  ASSERT_TRUE(http_get(server.http_port, "/metrics", &m));
+  EXPECT_NE(m.body.find("pilot_errors_total{type=\"register:breaker_open\"} 1\n"), std::string::npos) << m.body;
   // Consulted names are listed with their counters even without a configured breaker.
   json_t* resolve = find_breaker(body.get(), "registry.resolve");
   ASSERT_NE(resolve, nullptr) << r.body;
