@@ -1,12 +1,5 @@
 #include "epoch.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <cstring>
-
 #include "files.h"
 #include "util.h"
 
@@ -14,8 +7,8 @@ namespace rdv {
 
 namespace {
 constexpr std::string_view kPrefix = "rendezvous epoch ";
-// The longest valid file: prefix, 20 digits, newline. Reading one byte more tells a longer
-// (corrupt) file apart without reading an arbitrarily large one.
+// The longest valid file: prefix, 20 digits, newline. A longer file is corrupt, and is never
+// read past this bound.
 constexpr size_t kMaxFileBytes = 17 + 20 + 1;
 
 }  // namespace
@@ -66,51 +59,23 @@ bool parse_epoch_text(std::string_view text, uint64_t* epoch, std::string* error
 
 bool read_epoch_file(const std::string& dir, uint64_t* epoch, bool* exists, std::string* error) {
   const std::string path = dir + "/" + kEpochFileName;
+  const std::string corrupt = "epoch file " + path + " is corrupt: ";
+  std::string text, why;
+  bool found = false;
   *exists = false;
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
-  if (!fd) {
-    int err = errno;
-    if (err == ENOENT) return true;
-    if (err == ELOOP) {
-      *error = "epoch file " + path + " is a symbolic link; refusing it (replace it with a regular file)";
-      return false;
-    }
-    *error = call_failed("open", path, err);
+  if (!read_small_file(path, kMaxFileBytes, &text, &found, &why)) {
+    *error = why.find("too large") != std::string::npos
+                 ? corrupt + "longer than one \"rendezvous epoch N\" line; refusing to guess the epoch"
+                 : "epoch file " + why;
     return false;
   }
-  struct stat st;
-  if (::fstat(fd.get(), &st) != 0) {
-    *error = call_failed("fstat", path, errno);
-    return false;
-  }
-  if (!S_ISREG(st.st_mode)) {
-    *error = "epoch file " + path + " is not a regular file; refusing it";
-    return false;
-  }
-  std::string text;
-  char buf[kMaxFileBytes + 1];
-  for (;;) {
-    ssize_t n = ::read(fd.get(), buf, sizeof(buf));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      *error = call_failed("read", path, errno);
-      return false;
-    }
-    if (n == 0) break;
-    text.append(buf, size_t(n));
-    if (text.size() > kMaxFileBytes) break;
-  }
+  if (!found) return true;
   if (text.empty()) {
-    *error = "epoch file " + path + " is corrupt: it is empty; refusing to guess the epoch";
+    *error = corrupt + "it is empty; refusing to guess the epoch";
     return false;
   }
-  if (text.size() > kMaxFileBytes) {
-    *error = "epoch file " + path + " is corrupt: longer than one \"rendezvous epoch N\" line; refusing to guess the epoch";
-    return false;
-  }
-  std::string why;
   if (!parse_epoch_text(text, epoch, &why)) {
-    *error = "epoch file " + path + " is corrupt: " + why + "; refusing to guess the epoch";
+    *error = corrupt + why + "; refusing to guess the epoch";
     return false;
   }
   *exists = true;
