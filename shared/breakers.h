@@ -24,7 +24,9 @@ struct Breaker {
   State state = State::Closed;
   std::string reason;
 };
-using Map = std::map<std::string, Breaker>;  // sorted by name, as every listing must be
+// Sorted by name, as every listing must be; transparent, so a lookup by string_view allocates
+// nothing (the registry consults it per gated request).
+using Map = std::map<std::string, Breaker, std::less<>>;
 
 inline constexpr size_t kMaxFileBytes = 1 << 20;
 inline constexpr size_t kMaxNameBytes = 128;

@@ -39,12 +39,16 @@ void Breakers::refresh_locked(const std::string& path, bool force) {
   }
 }
 
-bool Breakers::allow(const std::string& path, std::string_view name, int64_t now_unix, std::string* reason) {
+bool Breakers::allow(const std::string& data_dir, std::string_view name, int64_t now_unix, std::string* reason) {
   std::lock_guard lock(mutex_);
-  refresh_locked(path, false);
+  if (data_dir != allow_dir_) {
+    allow_dir_ = data_dir;
+    allow_path_ = breakers_path(data_dir);
+  }
+  refresh_locked(allow_path_, false);
   auto c = counters_.find(name);
   if (c == counters_.end()) c = counters_.emplace(std::string(name), Counters{}).first;
-  auto it = map_.find(std::string(name));
+  auto it = map_.find(name);
   if (it != map_.end() && it->second.state == breakers::State::Open) {
     c->second.denied++;
     c->second.last_denied_at = now_unix;

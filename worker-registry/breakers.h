@@ -31,9 +31,10 @@ struct BreakerStatus {
 
 class Breakers {
  public:
-  // Consults `name` (counting it, §9.1, configured or not) against the file at `path`.
-  // False when it is open; *reason gets the operator's reason then.
-  bool allow(const std::string& path, std::string_view name, int64_t now_unix, std::string* reason);
+  // Consults `name` (counting it, §9.1, configured or not) against <data_dir>/breakers.json.
+  // False when it is open; *reason gets the operator's reason then. On the request path:
+  // no allocation unless the data dir changed or the file is due for its 2 s poll.
+  bool allow(const std::string& data_dir, std::string_view name, int64_t now_unix, std::string* reason);
   // Every configured breaker and every name consulted so far, sorted by name.
   std::vector<BreakerStatus> snapshot(const std::string& path);
   // The current map, freshly re-read (the operator messages change it from this).
@@ -49,6 +50,7 @@ class Breakers {
     int64_t last_denied_at = 0;
   };
   std::mutex mutex_;
+  std::string allow_dir_, allow_path_;  // allow()'s data dir and the path derived from it
   std::string path_;
   breakers::FileWatch watch_;
   breakers::Map map_;

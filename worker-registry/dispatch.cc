@@ -154,7 +154,7 @@ void run_entry(Entry& e, RunContext& ctx) {
   if (e.kind != EntryKind::Native && !e.continuing) {
     if (std::string_view name = breakers::breaker_for_type(d->type); !name.empty()) {
       std::string reason;
-      if (!registry_breakers().allow(breakers_path(ctx.cfg.data_dir), name, e.now_ns / 1000000000, &reason)) {
+      if (!registry_breakers().allow(ctx.cfg.data_dir, name, e.now_ns / 1000000000, &reason)) {
         if (ctx.page) ctx.page->types[e.type_index].breaker_open.fetch_add(1, std::memory_order_relaxed);
         return fail_json(e, breakers::denial_text(name, reason), false);
       }

@@ -127,12 +127,12 @@ TEST_F(BreakerFiles, WatchDetectsChangesAndRemoval) {
 TEST_F(BreakerFiles, CountersCountEveryConsultationAndSurviveDeletion) {
   rdv::registry::Breakers b;
   std::string reason;
-  EXPECT_TRUE(b.allow(path, "registry.register", 100, &reason));
+  EXPECT_TRUE(b.allow(dir.string(), "registry.register", 100, &reason));
   write(R"({"registry.register":{"state":"open","reason":"r1"}})");
   b.applied(path, b.current(path), 200);
-  EXPECT_FALSE(b.allow(path, "registry.register", 300, &reason));
+  EXPECT_FALSE(b.allow(dir.string(), "registry.register", 300, &reason));
   EXPECT_EQ(reason, "r1");
-  EXPECT_TRUE(b.allow(path, "other", 300, &reason));
+  EXPECT_TRUE(b.allow(dir.string(), "other", 300, &reason));
   auto snap = b.snapshot(path);
   ASSERT_EQ(snap.size(), 2u);
   EXPECT_EQ(snap[0].name, "other");  // sorted by name
@@ -144,7 +144,7 @@ TEST_F(BreakerFiles, CountersCountEveryConsultationAndSurviveDeletion) {
   // Deleted: closed again, counters kept.
   std::filesystem::remove(path);
   b.applied(path, {}, 400);
-  EXPECT_TRUE(b.allow(path, "registry.register", 500, &reason));
+  EXPECT_TRUE(b.allow(dir.string(), "registry.register", 500, &reason));
   snap = b.snapshot(path);
   ASSERT_EQ(snap.size(), 2u);
   EXPECT_FALSE(snap[1].configured);
