@@ -82,6 +82,11 @@ const std::vector<FlagDef>& flags() {
       I("backups-max-count", &Config::backups_max_count, "most backups kept, newest first (0 = no count limit)"),
       I("http-threads", &Config::http_threads, "admin HTTP worker threads (each open connection holds one)"),
       I("http-max-streams", &Config::http_max_streams, "live dashboard streams served at once (the rest are refused with 503)"),
+      B("repl-sync", &Config::repl_sync, "acknowledge a write only once a standby has applied it (degrades to async past -repl-sync-timeout)"),
+      D("repl-sync-timeout", &Config::repl_sync_timeout_ns, "how long a write waits for a standby in -repl-sync mode before the leader degrades to async"),
+      D("repl-heartbeat", &Config::repl_heartbeat_ns, "replication heartbeat interval, both ways; a peer silent for 3 is dropped"),
+      S("repl-id", &Config::repl_id, "this standby's name at its leader (default: the host name)"),
+      S("repl-advertise", &Config::repl_advertise, "host:port peers reach our registry on (default: derived from the connection)"),
   };
   return defs;
 }
@@ -377,6 +382,18 @@ bool Config::validate(std::string* error) const {
     *error = "allow-private-endpoints: " + bad_range;
     return false;
   }
+  if (repl_sync_timeout_ns < 10000000 || repl_heartbeat_ns < 10000000) {
+    *error = "repl-sync-timeout and repl-heartbeat: must be at least 10ms";
+    return false;
+  }
+  if (!repl_advertise.empty() && !split_host_port(repl_advertise, &h, &p)) {
+    *error = "repl-advertise: \"" + repl_advertise + "\" is not host:port";
+    return false;
+  }
+  if (repl_id.size() > 200) {
+    *error = "repl-id: at most 200 bytes";
+    return false;
+  }
   if (heartbeat_flush_ms < 10 || heartbeat_flush_ms > 60000) {
     *error = "heartbeat-flush-ms: must be between 10 and 60000";
     return false;
@@ -387,6 +404,7 @@ bool Config::validate(std::string* error) const {
 json_t* Config::to_json() const {
   json_t* o = json_object();
   for (auto& f : flags()) json_object_set_new(o, f.name, json_string(value_text(*this, f).c_str()));
+  if (fenced) json_object_set_new(o, "fenced", json_true());
   return o;
 }
 
@@ -400,6 +418,7 @@ bool Config::from_json(const json_t* obj, std::string* error) {
     if (!json_is_string(v)) continue;
     if (!apply(*this, f, json_string_value(v), std::string("config ") + f.name, error)) return false;
   }
+  fenced = json_is_true(json_object_get(obj, "fenced"));
   return true;
 }
 

@@ -30,6 +30,9 @@ struct Config {
   std::string dashboard_token;
   std::string maintenance_banner;
   std::string repl_token;
+  // Not a flag: set from <data-dir>/role (shared/role.h) when a leader was fenced by a higher
+  // epoch and knows no leader to follow. It refuses writes like a standby.
+  bool fenced = false;
   int64_t stale_threshold_ns = 30LL * 60 * 1000000000;  // -stale-threshold 30m
   int64_t mutex_profile_fraction = 1000;  // Go runtime knobs: accepted, no effect here
   int64_t block_profile_rate = 10000;
@@ -73,6 +76,12 @@ struct Config {
   // the thread count so health probes and scrapes always find a free thread.
   int64_t http_threads = 192;
   int64_t http_max_streams = 128;
+  // Replication (docs/replication.md).
+  bool repl_sync = false;                        // acknowledge writes once a standby has them
+  int64_t repl_sync_timeout_ns = 1000000000;     // …or, past this, degrade to asynchronous
+  int64_t repl_heartbeat_ns = 1000000000;        // beats both ways; 3 missed drop the peer
+  std::string repl_id;                           // this instance's name to its leader ("" = hostname)
+  std::string repl_advertise;                    // our registry address as peers reach it ("" = derived)
 
   bool check_config = false;
   bool show_help = false;

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <vector>
 
 #include "crypto.h"
@@ -60,9 +61,65 @@ JsonPtr recv_msg(int fd, bool* eof) {
 std::string registry_socket_path(const std::string& run_dir) { return run_dir + "/registry.sock"; }
 std::string registry_metrics_path(const std::string& run_dir) { return run_dir + "/metrics-registry"; }
 std::string workers_file_path(const std::string& run_dir) { return run_dir + "/workers.json"; }
+std::string replicator_socket_path(const std::string& run_dir) { return run_dir + "/replicator.sock"; }
 
 JsonPtr registry_call(const std::string& run_dir, const json_t* request, int timeout_ms, std::string* error) {
-  std::string path = registry_socket_path(run_dir);
+  return unix_call(registry_socket_path(run_dir), request, timeout_ms, error);
+}
+
+bool send_with_fd(int sock, std::string_view data, int fd) {
+  iovec iov{const_cast<char*>(data.data()), data.size()};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  msghdr mh{};
+  mh.msg_iov = &iov;
+  mh.msg_iovlen = 1;
+  mh.msg_control = control;
+  mh.msg_controllen = sizeof control;
+  cmsghdr* cm = CMSG_FIRSTHDR(&mh);
+  cm->cmsg_level = SOL_SOCKET;
+  cm->cmsg_type = SCM_RIGHTS;
+  cm->cmsg_len = CMSG_LEN(sizeof(int));
+  std::memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+  ssize_t n = ::sendmsg(sock, &mh, MSG_NOSIGNAL);
+  if (n < 0) return false;
+  if (size_t(n) != data.size()) {
+    errno = EMSGSIZE;
+    return false;
+  }
+  return true;
+}
+
+ssize_t recv_with_fd(int sock, std::string* data, size_t max, int* fd) {
+  *fd = -1;
+  data->resize(max);
+  iovec iov{data->data(), max};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * 4)] = {};
+  msghdr mh{};
+  mh.msg_iov = &iov;
+  mh.msg_iovlen = 1;
+  mh.msg_control = control;
+  mh.msg_controllen = sizeof control;
+  ssize_t n = ::recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
+  if (n < 0) {
+    data->clear();
+    return n;
+  }
+  data->resize(size_t(n));
+  for (cmsghdr* cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
+    if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS) continue;
+    size_t count = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    for (size_t i = 0; i < count; i++) {
+      int got;
+      std::memcpy(&got, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+      if (*fd < 0) *fd = got;
+      else ::close(got);  // one descriptor per message: any extra is not ours to keep
+    }
+  }
+  return n;
+}
+
+JsonPtr unix_call(const std::string& path, const json_t* request, int timeout_ms, std::string* error) {
+  const std::string label = path.substr(path.rfind('/') + 1);  // "registry.sock", "replicator.sock"
   UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
   if (!fd) {
     *error = sys_error("socket");
@@ -95,11 +152,11 @@ JsonPtr registry_call(const std::string& run_dir, const json_t* request, int tim
       sent += size_t(n);
     } else if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
       if (!wait(POLLOUT)) {
-        *error = "registry command socket: write timed out";
+        *error = label + ": write timed out";
         return nullptr;
       }
     } else {
-      *error = "registry command socket: " + sys_error("send");
+      *error = label + ": " + sys_error("send");
       return nullptr;
     }
   }
@@ -111,13 +168,13 @@ JsonPtr registry_call(const std::string& run_dir, const json_t* request, int tim
     if (in.size() >= 4) {
       uint32_t len = wire::load_be32(reinterpret_cast<const uint8_t*>(in.data()));
       if (len > wire::kMaxMessageSize) {
-        *error = "registry command socket: reply too large";
+        *error = label + ": reply too large";
         return nullptr;
       }
       if (in.size() >= 4 + size_t(len)) {
         json_error_t jerr;
         JsonPtr j(json_loadb(in.data() + 4, len, 0, &jerr));
-        if (!j) *error = std::string("registry command socket: bad reply: ") + jerr.text;
+        if (!j) *error = std::string(label + ": bad reply: ") + jerr.text;
         return j;
       }
     }
@@ -125,15 +182,15 @@ JsonPtr registry_call(const std::string& run_dir, const json_t* request, int tim
     if (n > 0) {
       in.append(buf.data(), size_t(n));
     } else if (n == 0) {
-      *error = "registry command socket: closed before replying";
+      *error = label + ": closed before replying";
       return nullptr;
     } else if (errno == EAGAIN || errno == EINTR) {
       if (!wait(POLLIN)) {
-        *error = "registry command socket: no reply in time";
+        *error = label + ": no reply in time";
         return nullptr;
       }
     } else {
-      *error = "registry command socket: " + sys_error("recv");
+      *error = label + ": " + sys_error("recv");
       return nullptr;
     }
   }
@@ -198,6 +255,11 @@ void WorkerControl::status(std::string_view text) {
   if (!send_msg(kControlFd, m.get())) log_warn(sys_error("send(status) failed on the control socket"));
 }
 
+bool WorkerControl::request_role(const Role& role) {
+  JsonPtr m(json_pack("{s:s,s:s,s:s}", "op", "role", "role", role_name(role.kind), "leader", role.leader.c_str()));
+  return send_msg(kControlFd, m.get());
+}
+
 bool WorkerControl::request_log_level(std::string_view level) {
   JsonPtr m(json_pack("{s:s,s:s#}", "op", "log_level", "level", level.data(), int(level.size())));
   return send_msg(kControlFd, m.get());
@@ -246,6 +308,15 @@ void WorkerControl::on_readable(evutil_socket_t fd, short, void* arg) {
         // At warn, so the line shows whatever the new level is (error aside).
         log_warn("log level changed by an operator", {{"level", log_level_name(lvl)}});
       }
+    } else if (op == "role") {
+      Role role;
+      std::string why, text = "rendezvous role " + std::string(json_str(msg.get(), "role"));
+      if (std::string_view leader = json_str(msg.get(), "leader"); !leader.empty()) text += " " + std::string(leader);
+      if (!parse_role_text(text + "\n", &role, &why)) {
+        log_warn("control: invalid role ignored", {{"error", why}});
+        continue;
+      }
+      if (self->handlers_.on_role) self->handlers_.on_role(role);
     } else if (op == "peer_died") {
       if (self->handlers_.on_peer_died) self->handlers_.on_peer_died(json_str(msg.get(), "worker"));
     } else {

@@ -8,6 +8,13 @@
 //   {"op":"ping","seq":N}                     {"op":"pong","seq":N}
 //   {"op":"reload","config":{…}}              {"op":"status","text":"…"}
 //   {"op":"peer_died","worker":"admin"}       {"op":"fatal","message":"…"}  then exit 78
+//   {"op":"log_level","level":L}              {"op":"log_level","level":L}  (an operator's)
+//   {"op":"role","role":R,"leader":A}         {"op":"role","role":R,"leader":A}  (replicator)
+//
+// A role message (R = leader | standby | fenced, A = the leader's host:port for a standby)
+// comes from the replicator after a promotion, demotion or fence, once it has written
+// <data-dir>/role; the supervisor applies it to its configuration and sends it to every
+// worker, which calls Handlers::on_role.
 //
 // Shutdown is SIGTERM. A worker whose control socket reports EOF (the supervisor is gone)
 // exits by itself, so killing the supervisor never leaves orphans.
@@ -26,6 +33,7 @@
 #include "config.h"
 #include "event.h"
 #include "json.h"
+#include "role.h"
 
 namespace rdv::ipc {
 
@@ -46,6 +54,22 @@ std::string registry_metrics_path(const std::string& run_dir);
 // pid is 0 while a worker has no process; restarts = starts - 1. The admin worker reads it for
 // the dashboard, /api/runtime and the per-worker metrics.
 std::string workers_file_path(const std::string& run_dir);
+// <run-dir>/replicator.sock: the replicator's command socket (daemon framing). The registry
+// hands replication connections to it (send_with_fd); the admin worker and rendezvousctl ask
+// it for status, promote and demote (docs/replication.md, "The replicator's socket").
+std::string replicator_socket_path(const std::string& run_dir);
+
+// Blocking request/response on a local command socket in the daemon framing, with a timeout.
+// Returns null and sets *error (naming the socket) when it cannot be reached or does not
+// answer in time.
+JsonPtr unix_call(const std::string& path, const json_t* request, int timeout_ms, std::string* error);
+
+// Passes `fd` with the bytes `data` over the connected Unix socket `sock` (SCM_RIGHTS, one
+// sendmsg; `data` must fit the socket buffer: a few KiB). False with errno set on failure.
+bool send_with_fd(int sock, std::string_view data, int fd);
+// Receives bytes (at most `max`) and, when one came with them, a descriptor (*fd, else -1;
+// O_CLOEXEC set). Returns the byte count, 0 at EOF, -1 with errno on error.
+ssize_t recv_with_fd(int sock, std::string* data, size_t max, int* fd);
 
 // Blocking request/response on the registry command socket, with a timeout. Returns null and
 // sets *error when the registry cannot be reached or does not answer in time.
@@ -59,6 +83,8 @@ class WorkerControl {
     std::function<void(const Config&)> on_reload;
     std::function<void(std::string_view worker)> on_peer_died;
     std::function<void()> on_supervisor_gone;  // default: exit(0)
+    // The replication role changed (see the header comment); `cfg`-style: role.h Role.
+    std::function<void(const Role&)> on_role;
   };
 
   // Worker start-up, before anything else: names the process for logs, reads the initial
@@ -82,6 +108,9 @@ class WorkerControl {
   // e.g. for the admin API. One SEQPACKET send is atomic, so any thread may call it. False
   // (errno set) when the send failed.
   static bool request_log_level(std::string_view level);
+  // Asks the supervisor to give every process a new replication role ({"op":"role"}); the
+  // replicator calls it after writing <data-dir>/role. False (errno set) when the send failed.
+  static bool request_role(const Role& role);
   // Reports a configuration/store error and exits kExitConfig.
   [[noreturn]] static void fatal(std::string_view message);
 

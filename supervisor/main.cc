@@ -18,6 +18,7 @@
 #include "config.h"
 #include "directories.h"
 #include "log.h"
+#include "role.h"
 #include "store.h"
 #include "listeners.h"
 #include "spawn.h"
@@ -71,6 +72,17 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "rendezvous: %s\n", error.c_str());
       return rdv::kExitConfig;
     }
+  }
+
+  // The role an operator last chose (promote, demote, a fence) wins over -standby.
+  {
+    std::string note;
+    if (!rdv::apply_role_file(cfg, &note, &error)) {
+      rdv::log_error("cannot start", {{"error", error}});
+      std::fprintf(stderr, "rendezvous: %s\n", error.c_str());
+      return rdv::kExitConfig;
+    }
+    if (!note.empty()) rdv::log_warn(note);
   }
 
   // -store names a Go server snapshot. Importing it is a later capability; until then an

@@ -11,6 +11,7 @@
 #include "files.h"
 #include "ipc.h"
 #include "log.h"
+#include "role.h"
 #include "spawn.h"
 
 namespace rdv::supervisor {
@@ -82,6 +83,7 @@ Config merge_reloaded_config(const Config& running, const Config& fresh,
   bool ok = merged.from_json(new_json.get(), &error);
   RDV_ASSERT(ok);
   merged.cli_args = running.cli_args;
+  merged.fenced = running.fenced;  // the role is decided at run time (role.h), like standby
   return merged;
 }
 
@@ -328,6 +330,23 @@ void Supervisor::handle_message(Worker& w, const json_t* msg) {
     JsonPtr out(json_pack("{s:s,s:s}", "op", "log_level", "level", cfg_.log_level.c_str()));
     for (auto& other : workers_)
       if (other->lc.running()) send_to(*other, out.get());
+  } else if (op == "role") {
+    // The replicator promoted, demoted or fenced this instance (it wrote <data-dir>/role
+    // first): every worker and every worker started later takes the new role.
+    w.lc.on_message(now);
+    Role role;
+    std::string why;
+    std::string text = "rendezvous role " + std::string(json_str(msg, "role"));
+    if (std::string_view leader = json_str(msg, "leader"); !leader.empty()) text += " " + std::string(leader);
+    if (!parse_role_text(text + "\n", &role, &why)) {
+      log_warn("control: invalid role ignored", {{"worker", w.name}, {"error", why}});
+      return;
+    }
+    set_role(cfg_, role);
+    log_warn("replication role changed", {{"role", role_name(role.kind)}, {"leader", role.leader}, {"by", w.name}});
+    JsonPtr out(json_pack("{s:s,s:s,s:s}", "op", "role", "role", role_name(role.kind), "leader", role.leader.c_str()));
+    for (auto& other : workers_)
+      if (other->lc.running()) send_to(*other, out.get());
   } else {
     w.lc.on_message(now);
     log_debug("control: unknown op from worker ignored", {{"worker", w.name}, {"op", op}});
@@ -554,6 +573,7 @@ void Supervisor::reload() {
   }
   std::vector<std::string> restart_needed, changed;
   Config merged = merge_reloaded_config(cfg_, fresh, &restart_needed, &changed);
+  set_role(merged, role_of(cfg_));  // the running role, never the flags' (role.h)
   JsonPtr old_json(cfg_.to_json()), new_json(merged.to_json());
   for (auto& key : changed) {
     if (is_secret_setting(key)) {
