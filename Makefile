@@ -56,6 +56,7 @@ SHARED_LIB := $(OBJ)/libshared.a
 SUPERVISOR_LIB := $(OBJ)/libsupervisor.a
 REGISTRY_LIB := $(OBJ)/libregistry.a
 ADMIN_LIB := $(OBJ)/libadmin.a
+REPLICATOR_LIB := $(OBJ)/libreplicator.a
 
 PROGRAMS := $(BIN)/rendezvous $(BIN)/rendezvous-registry $(BIN)/rendezvous-admin \
             $(BIN)/rendezvous-replicator $(BIN)/rendezvousctl
@@ -95,6 +96,10 @@ $(REGISTRY_LIB): $(call objs,$(filter-out worker-registry/main.cc,$(REGISTRY_SRC
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
+$(REPLICATOR_LIB): $(call objs,$(filter-out worker-replicator/main.cc,$(REPLICATOR_SRC)))
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
 # The dashboard's page (worker-admin/dashboard/*) is compiled into the admin worker: one
 # NUL-terminated array and a size per file, named dash_<file name with . and - as _>.
 DASHBOARD_ASSETS := $(sort $(wildcard worker-admin/dashboard/*))
@@ -126,7 +131,7 @@ $(BIN)/rendezvous-admin: $(OBJ)/worker-admin/main.o $(ADMIN_LIB) $(SHARED_LIB)
 	@mkdir -p $(dir $@)
 	$(CXX) $(LDFLAGS) -o $@ $^ $(CIVET_LIBS) $(LIBS)
 
-$(BIN)/rendezvous-replicator: $(call objs,$(REPLICATOR_SRC)) $(SHARED_LIB)
+$(BIN)/rendezvous-replicator: $(OBJ)/worker-replicator/main.o $(REPLICATOR_LIB) $(SHARED_LIB)
 	@mkdir -p $(dir $@)
 	$(CXX) $(LDFLAGS) -o $@ $^ $(LIBS)
 
@@ -134,7 +139,7 @@ $(BIN)/rendezvousctl: $(call objs,$(CTL_SRC)) $(SHARED_LIB)
 	@mkdir -p $(dir $@)
 	$(CXX) $(LDFLAGS) -o $@ $^ $(LIBS)
 
-$(BIN)/unit-tests: $(call objs,$(UNIT_SRC)) $(SUPERVISOR_LIB) $(REGISTRY_LIB) $(ADMIN_LIB) $(SHARED_LIB)
+$(BIN)/unit-tests: $(call objs,$(UNIT_SRC)) $(SUPERVISOR_LIB) $(REGISTRY_LIB) $(ADMIN_LIB) $(REPLICATOR_LIB) $(SHARED_LIB)
 	@mkdir -p $(dir $@)
 	$(CXX) $(LDFLAGS) -o $@ $^ -lgtest_main $(GTEST_LIBS) $(CIVET_LIBS) $(LIBS)
 

@@ -1,10 +1,10 @@
 // rendezvous-replicator — started by the supervisor, never by hand (it reads its configuration
 // from fd 3, shared/ipc.h).
 //
-// This first slice holds the store open and keeps it healthy, nothing more: it opens the LMDB
-// environment (which runs mdb_reader_check), runs mdb_reader_check again whenever the
-// supervisor reports that another worker died, reports ready and idles. Streaming the change
-// log to standbys (leader) and applying it (standby) come in a later release.
+// On a leader it serves standbys (leader.h); on a standby it follows the leader and is the
+// store's only writer (follower.h); promotion, demotion and fencing move it between the two
+// (replicator.h). The protocol is docs/replication.md. It also runs mdb_reader_check whenever
+// the supervisor reports that another worker died.
 //
 // Exit codes (shared/util.h): 0 on SIGTERM or when the supervisor is gone; 78 when the store
 // cannot be opened (the message goes to the supervisor first, WorkerControl::fatal).
@@ -14,9 +14,11 @@
 #include <string>
 
 #include "config.h"
+#include "control_socket.h"
 #include "event.h"
 #include "ipc.h"
 #include "log.h"
+#include "replicator.h"
 #include "store.h"
 #include "util.h"
 
@@ -25,15 +27,6 @@ namespace {
 void on_sigterm(evutil_socket_t, short, void* arg) {
   rdv::log_info("SIGTERM: stopping");
   event_base_loopbreak(static_cast<event_base*>(arg));
-}
-
-void announce_role(const rdv::Config& cfg) {
-  if (cfg.standby.empty()) {
-    rdv::log_info("leader: no standby support yet; idling", {{"data_dir", cfg.data_dir}});
-  } else {
-    rdv::log_warn("standby configured but streaming replication arrives in a later release; idling",
-                  {{"standby", cfg.standby}});
-  }
 }
 
 }  // namespace
@@ -67,22 +60,26 @@ int main() {
     return rdv::kExitFailure;
   }
 
+  rdv::replicator::Replicator replicator(base.get(), env, cfg);
+
   rdv::ipc::WorkerControl::Handlers handlers;
   handlers.on_peer_died = [&env](std::string_view worker) {
     int cleared = env.reader_check();
     rdv::log_info("peer died; reader slots checked",
                   {{"worker", worker}, {"stale_readers_cleared", std::to_string(cleared)}});
   };
-  handlers.on_reload = [&cfg](const rdv::Config& fresh) {
-    if (fresh.standby != cfg.standby) rdv::log_warn("standby changed; takes effect after a restart");
-    cfg.repl_token = fresh.repl_token;
-    cfg.log_level = fresh.log_level;
-    cfg.log_format = fresh.log_format;
+  handlers.on_reload = [&replicator](const rdv::Config& fresh) {
+    replicator.set_config(fresh);  // tokens and intervals; the role stays (role.h)
     rdv::log_info("configuration reloaded");
+  };
+  // The broadcast of our own role change comes back too: the replicator already has it.
+  handlers.on_role = [](const rdv::Role& role) {
+    rdv::log_debug("role broadcast", {{"role", rdv::role_name(role.kind)}});
   };
   rdv::ipc::WorkerControl control(base.get(), std::move(handlers));
 
-  announce_role(cfg);
+  rdv::replicator::ControlSocket socket(base.get(), replicator, rdv::ipc::replicator_socket_path(cfg.run_dir));
+  replicator.start();
   control.ready();
   if (event_base_dispatch(base.get()) < 0) {
     rdv::log_error("event_base_dispatch() failed");
