@@ -21,6 +21,8 @@
 // leader (the highest streaming standby's acknowledgement, which releases writes held by
 // -repl-sync). Both are reads: they run on the loop and only ask for Effects, which the
 // connection layer applies (pipeline.cc, finish).
+#include <charconv>
+
 #include "json.h"
 #include "message_table.h"
 #include "registry.h"
@@ -82,14 +84,15 @@ Outcome handle_bus_forget(Request& r) {
   return Outcome::ok(json_pack("{s:s}", "type", "bus_forget_ok"));
 }
 
-// A sequence field of the replicator's reports: a non-negative integer below 2^63.
+// A sequence field of the replicator's reports: a JSON integer from 0 to 2^64-1, read from
+// its text (Message::json reads numbers as doubles, which would round a large sequence).
 bool seq_field(Request& r, const char* name, uint64_t* out, std::string* error) {
-  JsonPtr v = r.msg.json(name);
-  if (!json_is_integer(v.get()) || json_integer_value(v.get()) < 0) {
+  std::string_view text = r.msg.raw(name);
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), *out);
+  if (text.empty() || ec != std::errc() || end != text.data() + text.size()) {
     *error = std::string(name) + " required (a non-negative integer)";
     return false;
   }
-  *out = uint64_t(json_integer_value(v.get()));
   return true;
 }
 
