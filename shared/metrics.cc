@@ -230,6 +230,16 @@ std::string render_registry(const RegistryPage& p) {
       {"pilot_replication_is_standby", "gauge", "1 when this instance is a standby.", double(ld(p.is_standby))},
       {"pilot_loop_passes_total", "counter", "Registry event-loop passes that handled requests.", double(ld(p.loop_passes_total))},
       {"pilot_verify_queue_depth", "gauge", "Requests waiting in the signature-verify pool.", double(ld(p.verify_queue_depth))},
+      {"pilot_replication_sync_state", "gauge", "Synchronous replication: 0 off, 1 sync, 2 degraded to asynchronous.",
+       double(ld(p.repl_sync_state))},
+      {"pilot_replication_sync_degraded", "gauge", "1 while synchronous replication is degraded to asynchronous.",
+       double(ld(p.repl_sync_state) == 2 ? 1 : 0)},
+      {"pilot_replication_sync_degraded_total", "counter", "Times synchronous replication degraded to asynchronous.",
+       double(ld(p.repl_sync_degraded_total))},
+      {"pilot_replication_sync_held", "gauge", "Committed write replies waiting for a standby's acknowledgement.",
+       double(ld(p.repl_sync_held))},
+      {"pilot_replication_handoffs_total", "counter", "Replication connections handed to the replicator.",
+       double(ld(p.repl_handoffs_total))},
   };
   for (auto& s : scalars) {
     family(out, s.name, s.type, s.help);
@@ -251,6 +261,9 @@ std::string render_registry(const RegistryPage& p) {
   render_histogram(out, "pilot_commit_wait_seconds", "Time a write waited from its turn until its commit.",
                    p.commit_wait, kCommitBuckets, 1e-9);
   render_histogram(out, "pilot_commit_batch_size", "Requests per group commit.", p.commit_batch_size, kBatchBuckets, 1);
+  render_histogram(out, "pilot_replication_sync_wait_seconds",
+                   "Time a committed write's reply waited for a standby's acknowledgement (-repl-sync).", p.repl_sync_wait,
+                   kCommitBuckets, 1e-9);
   return out;
 }
 

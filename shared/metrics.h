@@ -64,7 +64,7 @@ struct Histogram {
   std::atomic<uint64_t> sum;  // nanoseconds for durations, units for sizes
 };
 
-inline constexpr uint64_t kPageMagic = 0x5244564d45545233ull;  // "RDVMETR3"
+inline constexpr uint64_t kPageMagic = 0x5244564d45545234ull;  // "RDVMETR4"
 
 struct RegistryPage {
   uint64_t magic;
@@ -104,6 +104,14 @@ struct RegistryPage {
   Histogram commit_duration;                 // kCommitBuckets, sum in ns
   Histogram commit_wait;                     // kCommitBuckets, sum in ns
   Histogram commit_batch_size;               // kBatchBuckets, sum in requests
+  // Replication, the registry's side (docs/replication.md): synchronous mode's state (0 off,
+  // 1 sync, 2 degraded), its degradations, the replies it holds now and how long each waited
+  // for a standby's ack; subscriptions and fences handed to the replicator.
+  std::atomic<uint64_t> repl_sync_state;
+  std::atomic<uint64_t> repl_sync_degraded_total;
+  std::atomic<uint64_t> repl_sync_held;
+  Histogram repl_sync_wait;                  // kCommitBuckets, sum in ns
+  std::atomic<uint64_t> repl_handoffs_total;
 };
 
 // Maps `path` (creating and sizing it when `writable`). A symlink at `path` is refused

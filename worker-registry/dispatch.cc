@@ -30,14 +30,6 @@ void fail_json(Entry& e, std::string_view text, bool sanitise = true) {
   frame_json(e, error_body(text, sanitise));
 }
 
-// subscribe_replication is intercepted by the Go accept layer before dispatch (§6.9), so it is
-// answered here, with unsanitised texts, until the replicator takes such connections over.
-std::string replication_refusal(const Config& cfg, const Message& msg) {
-  if (cfg.repl_token.empty()) return "replication not configured";
-  if (!token_equal(msg.str("token"), cfg.repl_token)) return "invalid replication token";
-  return "replication streaming is not available on this server yet";
-}
-
 }  // namespace
 
 void classify(Entry& e, bool standby) {
@@ -132,10 +124,11 @@ void run_entry(Entry& e, RunContext& ctx) {
     e.is_error = true;
     return;
   }
-  if (e.kind != EntryKind::Native && e.msg.type() == "subscribe_replication") {
+  // JSON mode hands these to the replicator before dispatch (replication.cc); inside a binary
+  // passthrough frame they are refused, and the connection stays open.
+  if (e.kind == EntryKind::Passthrough && is_replication_frame(e.msg.type())) {
     e.is_error = true;
-    if (e.kind == EntryKind::Passthrough) wire::append_binary_error(e.reply, "replication not supported over binary protocol");
-    else fail_json(e, replication_refusal(ctx.cfg, e.msg), false);
+    wire::append_binary_error(e.reply, "replication not supported over binary protocol");
     return;
   }
   // Verbatim, not sanitised (the original hid it as "request failed"): a daemon must be able to

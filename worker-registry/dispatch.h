@@ -36,6 +36,10 @@ struct RunContext {
   int store_error = 0;          // set when a write hit a store error (MDB_MAP_FULL: replay)
 };
 
+// subscribe_replication and replication_fence: the connection belongs to the replicator
+// (docs/replication.md, "Connection and handshake"; server.h).
+bool is_replication_frame(std::string_view type);
+
 // Runs the request and fills e.reply, e.effects, e.is_error, e.type_index.
 void run_entry(Entry& e, RunContext& ctx);
 

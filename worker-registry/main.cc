@@ -22,6 +22,7 @@
 #include "message_table.h"
 #include "metrics.h"
 #include "registry.h"
+#include "role.h"
 #include "server.h"
 #include "store.h"
 #include "util.h"
@@ -179,16 +180,44 @@ int main() {
   registry::Server server(base.get(), reg, writer, kListenerFd, control_listener.get());
 
   Worker w{base.get(), &server, &reg};
+  // A configuration with another role (a promotion, demotion or fence broadcast by the
+  // supervisor, or a SIGHUP that applied <data-dir>/role): the registry's side of the change
+  // (docs/replication.md, "Promotion, demotion, fencing").
+  auto install = [&](const Config& c) {
+    const Role before = role_of(reg.config());
+    reg.set_config(c);
+    const Role after = role_of(reg.config());
+    if (before == after) return server.config_changed();
+    const bool leader_now = after.kind == Role::Kind::Leader;
+    if (leader_now) {
+      // The replicator raised the epoch and wrote last-seen times while we were a standby.
+      std::string err;
+      if (!reg.reload_epoch(&err)) log_error("cannot re-read the epoch file after a promotion", {{"error", err}});
+      reg.reset_for_leadership();
+      timeval every_ms{0, 1000};  // its interval (periodic, below): it deletes itself once done
+      if (w.liveness_loader) event_add(w.liveness_loader, &every_ms);
+    }
+    server.role_changed(leader_now);
+    reg.update_gauges(unix_now_ns());
+    log_info(leader_now ? "role changed: leader, accepting writes" : "role changed: writes refused from now on",
+             {{"from", role_name(before.kind)}, {"to", role_name(after.kind)}, {"leader", after.leader},
+              {"epoch", std::to_string(reg.epoch())}});
+  };
   ipc::WorkerControl control(base.get(), {
       [&](const Config& c) {
-        reg.set_config(c);
+        install(c);
         log_info("configuration reloaded");
       },
       [&](std::string_view worker) {
         int cleared = env.reader_check();
         log_info("peer worker died; reader slots checked", {{"worker", worker}, {"cleared", std::to_string(cleared)}});
       },
-      nullptr});
+      nullptr,
+      [&](const Role& role) {
+        Config c = reg.config();
+        set_role(c, role);
+        install(c);
+      }});
 
   EventPtr sigterm(evsignal_new(base.get(), SIGTERM, on_signal, &w));
   EventPtr sigint(evsignal_new(base.get(), SIGINT, on_signal, &w));

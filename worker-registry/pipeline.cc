@@ -92,10 +92,21 @@ bool Server::run_read(Entry& e) {
 void Server::finish(Entry& e) {
   Conn* c = static_cast<Conn*>(e.conn);
   for (const Effect& fx : e.effects) {
-    if (fx.kind != Effect::SubscribeBus) reg_.apply(fx);
-    else if (!c->bus && !c->closed) {
-      c->bus = true;
-      bus_.push_back(c);
+    switch (fx.kind) {
+      case Effect::SubscribeBus:
+        if (!c->bus && !c->closed) {
+          c->bus = true;
+          bus_.push_back(c);
+        }
+        break;
+      case Effect::ReplicaApplied:
+        replica_applied(uint64_t(fx.value));
+        break;
+      case Effect::ReplAcked:
+        sync_release(sync_.ack(uint64_t(fx.value), fx.id, mono_now_ns()), "ack");
+        break;
+      default:
+        reg_.apply(fx);
     }
   }
   // Daemon messages count whoever sent them (the local operator too); local commands do not.
@@ -119,7 +130,10 @@ void Server::advance(Conn* c) {
 }
 
 void Server::submit_batch() {
-  if (writer_.busy() || reg_.is_standby()) return;  // a standby writes nothing but what the replicator applies
+  // A standby writes nothing but what the replicator applies; writes batched before a
+  // demotion are answered with the standby refusal instead of waiting for ever.
+  if (reg_.is_standby()) return refuse_batched_writes();
+  if (writer_.busy()) return;
   int64_t now = unix_now_ns();
   bool timer_work = flush_due_ || reap_due_ || deliverer_.has_writes() || reg_.node_events.due(now);
   if (!next_batch_ && !timer_work) return;
@@ -139,22 +153,20 @@ void Server::submit_batch() {
   if (reg_.node_events.due(now)) b.audit = reg_.node_events.take(now);
   flush_due_ = reap_due_ = false;
   writer_.submit(std::move(next_batch_));
+  note_writer_state();
 }
 
 void Server::batch_done(std::unique_ptr<Batch> b) {
   snapshot_.abort();  // reads from here on must see this commit
   // Effects in commit order, then the replies (advance() releases them in request order).
   const int64_t committed = mono_now_ns();
+  const uint64_t seq_before = reg_.server.last_seq;
   for (Entry* e : b->entries) {
     if (metrics::RegistryPage* page = reg_.page()) {
       const int64_t waited = committed - e->batched_mono_ns;
       metrics::observe(page->commit_wait, metrics::kCommitBuckets, double(waited) / 1e9, uint64_t(waited));
     }
-    Conn* c = static_cast<Conn*>(e->conn);
-    c->away--;
-    c->queue.write_finished(*e);
     finish(*e);
-    mark(c);
   }
   if (b->flush_liveness) reg_.liveness_flushed(b->rc == 0);
   if (b->rc == 0) {
@@ -177,12 +189,42 @@ void Server::batch_done(std::unique_ptr<Batch> b) {
       publish("{\"type\":\"liveness\",\"rows\":" + std::to_string(b->liveness.size()) +
               ",\"unix_ms\":" + std::to_string(unix_now_ns() / 1000000) + "}");
   }
+  // The replies. With -repl-sync they wait, still counted away (so their connections outlive
+  // them, closed or not), until a standby acknowledges the batch's last record or the gate
+  // degrades (sync_gate.h); a batch that wrote no record has nothing to wait for.
+  std::vector<Entry*> replies(b->entries.begin(), b->entries.end());
+  const uint64_t hold_seq = b->rc == 0 && b->last_seq > seq_before ? b->last_seq : 0;
+  if (!shutting_down_ && sync_.hold(hold_seq, replies, committed)) {
+    note_sync_state();
+    sync_arm_timer();
+  } else {
+    for (Entry* e : replies) write_released(*e);
+  }
+  note_writer_state();
   // The audit deliverer: its own writes first, then the news (a commit that appended entries).
   if (!b->settings.empty()) deliverer_.written(b->settings, b->rc == 0);
   if (b->rc == 0 && b->last_audit_seq != audit_seq_seen_) {
     audit_seq_seen_ = b->last_audit_seq;
     deliverer_.wake(b->last_audit_seq);
   }
+}
+
+void Server::write_released(Entry& e) {
+  Conn* c = static_cast<Conn*>(e.conn);
+  c->away--;
+  c->queue.write_finished(e);
+  mark(c);
+}
+
+// A standby's replicator applied records up to `seq`: the newest state a read here can see.
+void Server::replica_applied(uint64_t seq) {
+  if (seq <= reg_.server.last_seq) return;
+  reg_.server.last_seq = seq;
+  // The replicator raises the epoch file as it follows a newer leader; the bus frame names it.
+  std::string err;
+  if (!reg_.reload_epoch(&err)) log_warn("cannot re-read the epoch file; keeping the previous epoch", {{"error", err}});
+  if (metrics::RegistryPage* page = reg_.page()) page->changelog_last_seq.store(seq, std::memory_order_relaxed);
+  publish("{\"type\":\"commit\",\"seq\":" + std::to_string(seq) + ",\"epoch\":" + std::to_string(reg_.epoch()) + "}");
 }
 
 void Server::publish(std::string_view body) {
@@ -249,6 +291,7 @@ void Server::end_pass() {
     if (!c->closed) flush(c);
   }
   snapshot_.abort();  // never held across passes: the writer's map growth waits for it
+  note_writer_state();
   free_dead();
 }
 

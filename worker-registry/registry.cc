@@ -92,6 +92,36 @@ bool Registry::load(std::string* error) {
   return true;
 }
 
+bool Registry::reload_epoch(std::string* error) {
+  uint64_t epoch = epoch_;
+  bool exists = false;
+  if (!read_epoch_file(cfg_->data_dir, &epoch, &exists, error)) return false;
+  if (exists) epoch_ = epoch;
+  if (page_) page_->epoch.store(epoch_, std::memory_order_relaxed);
+  return true;
+}
+
+void Registry::reset_for_leadership() {
+  for (Liveness& l : live_) {
+    const int64_t verified = l.last_verified_ns;  // the verify cache is about keys, still valid
+    l = Liveness{};
+    l.last_verified_ns = verified;
+  }
+  dirty_.clear();
+  reap_cursor_ = 0;
+  liveness_cursor_ = 0;
+  liveness_loaded_ = false;
+  Txn t;
+  if (int rc = env_.begin_read(&t); rc == 0) {
+    server.last_seq = std::max(server.last_seq, meta_u64(t, "last_seq"));
+    const uint64_t next = meta_u64(t, "next_node", 1);
+    if (next + 1 > live_.size()) live_.resize(size_t(std::min<uint64_t>(next, 1ull << 32)) + 1);
+  } else {
+    log_error("mdb_txn_begin(read) failed after a promotion", {{"error", lmdb_error(rc)}});
+  }
+  if (page_) page_->is_standby.store(0, std::memory_order_relaxed);
+}
+
 Registry::Liveness& Registry::live(uint32_t id) {
   if (id >= live_.size()) live_.resize(std::max<size_t>(size_t(id) + 1, live_.size() * 2));
   return live_[id];
@@ -99,6 +129,10 @@ Registry::Liveness& Registry::live(uint32_t id) {
 
 int64_t Registry::last_seen_ns(const Txn& txn, uint32_t id) {
   if (id == 0) return 0;
+  if (is_standby()) {
+    std::string_view v;
+    return txn.get(Db::Liveness, key_u32(id), &v) == 0 && v.size() >= 8 ? int64_t(read_u64(v)) : 0;
+  }
   Liveness& l = live(id);
   if (!l.loaded) {
     std::string_view v;
@@ -116,6 +150,7 @@ bool Registry::recently_verified(uint32_t id, int64_t now_ns) const {
 void Registry::apply(const Effect& e) {
   switch (e.kind) {
     case Effect::Touch: {
+      if (is_standby()) break;  // the leader's times arrive through the replicator (last_seen_ns)
       Liveness& l = live(e.id);
       seen(l, e.id, e.value);
       l.last_seen_ns = e.value;
@@ -155,6 +190,8 @@ void Registry::apply(const Effect& e) {
       if (page_) page_->reaped_total.fetch_add(uint64_t(e.value), std::memory_order_relaxed);
       break;
     case Effect::SubscribeBus:  // the connection layer's business
+    case Effect::ReplicaApplied:
+    case Effect::ReplAcked:
       break;
   }
 }

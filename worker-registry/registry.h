@@ -60,11 +60,22 @@ class Registry {
   const CidrList& outbound_allowed() const { return outbound_allowed_; }
   Env& env() { return env_; }
   metrics::RegistryPage* page() { return page_; }
-  bool is_standby() const { return !cfg_->standby.empty(); }
+  // Writes are refused on a standby (-standby, or a demotion) and on a fenced leader alike
+  // (docs/replication.md, "Roles"); the role can change at run time (main.cc, on_role).
+  bool is_standby() const { return !cfg_->standby.empty() || cfg_->fenced; }
   uint64_t epoch() const { return epoch_; }
+  // Re-reads <data-dir>/epoch (the replicator raises it on a promotion and as a standby follows
+  // a newer leader). False with *error on an unreadable or corrupt file; the epoch is kept then.
+  bool reload_epoch(std::string* error);
+  // This instance just became the leader: the replicator wrote last-seen times and the change
+  // log as a standby, so the liveness table is read again from LMDB (load_liveness_step), the
+  // node events start from "unknown", and last_seq is read from meta.
+  void reset_for_leadership();
 
   // ---- liveness and the verify cache ----
-  // Last-seen time; reads the flushed value through `txn` on first use after a start.
+  // Last-seen time; reads the flushed value through `txn` on first use after a start. On a
+  // standby always through `txn`: the replicator writes the leader's liveness rows there, and
+  // a heartbeat served here is not kept (it changes nothing a client reads).
   int64_t last_seen_ns(const Txn& txn, uint32_t id);
   int64_t last_verified_ns(uint32_t id) const { return id < live_.size() ? live_[id].last_verified_ns : 0; }
   // The verify cache of §4.5: a heartbeat within 120 s of the last verified one is accepted
@@ -99,7 +110,15 @@ class Registry {
   struct ServerFigures {
     size_t tcp_connections = 0;
     bool serving = true;
-    uint64_t last_seq = 0;  // the newest committed change-log sequence
+    uint64_t last_seq = 0;  // the newest committed change-log sequence (on a standby: applied)
+    // No batch at the writer and none accumulating: after a demotion the replicator waits for
+    // this before it follows the new leader (docs/replication.md, "Promotion, demotion").
+    bool writer_idle = true;
+    // -repl-sync (sync_gate.h): the state's name, replies held now, degradations so far.
+    bool sync_enabled = false;
+    const char* sync_state = "off";
+    size_t sync_held = 0;
+    uint64_t sync_degraded_total = 0;
   } server;
 
  private:

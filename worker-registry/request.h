@@ -87,6 +87,8 @@ struct Effect {
     CountDeregistration,
     CountReaped,          // `value` nodes reaped
     SubscribeBus,         // the connection becomes a local-bus subscriber (control.cc)
+    ReplicaApplied,       // standby: the replicator applied records up to `value` (control.cc)
+    ReplAcked,            // leader: a standby acknowledged `value`; `id` standbys stream
   };
   Kind kind;
   uint32_t id = 0;

@@ -85,6 +85,8 @@ Server::Server(event_base* base, Registry& reg, Writer& writer, int tcp_fd, int 
   sync_limits();
   poll_whitelist();  // a file present at start applies before the first request
   deliverer_.wake(0);  // what the previous worker left undelivered
+  sync_ev_ = must_event(base_, -1, 0, &Server::on_sync_timer, this, "sync");
+  sync_configure();
   whitelist_ev_ = must_event(base_, -1, EV_PERSIST, &Server::on_whitelist_timer, this, "whitelist");
   if (whitelist_ev_) {
     timeval tv{kWhitelistPollSeconds, 0};
@@ -280,6 +282,16 @@ void Server::decode_frames(Conn* c) {
           mark(c);
           break;
         }
+        // A standby's replicator (or a promoted peer's fence) on the daemon port: taken over
+        // here, before any rate limit (wire §2.9 step 1). Binary passthrough is refused by
+        // the dispatcher instead (run_entry), on a connection that stays open.
+        if (e->kind == EntryKind::Json && is_replication_frame(e->msg.type())) {
+          take_replication(c, std::move(e), body);
+          pass_requests_++;
+          c->pass_requests++;
+          break;
+        }
+        c->had_request = true;
         classify(*e, reg_.is_standby());
         // A refused request is queued answered (State::Ready); the others go on to end_pass,
         // which collects their signature checks.
@@ -329,9 +341,7 @@ void Server::sync_limits() {
 
 bool Server::refuse_if_limited(Conn* c, Entry& e) {
   if (c->control) return false;  // the local operator is never limited
-  // subscribe_replication is taken over before any rate check (wire §2.9 step 1).
-  static const size_t kSubscribeReplication = metrics::type_index("subscribe_replication");
-  if (e.kind == EntryKind::Json && e.type_index == kSubscribeReplication) return false;
+  // subscribe_replication never gets here in JSON mode: decode_frames hands it over first.
   Verdict v = limiter_.admit(c->rate, c->ip, e.start_mono_ns);
   if (v.kind == DenyKind::None) return false;
 
@@ -482,6 +492,9 @@ void Server::free_dead() {
 
 void Server::begin_shutdown() {
   shutting_down_ = true;
+  // Held replies are committed: they go out now rather than wait for an ack that a standby
+  // may never send before the deadline of the shutdown.
+  sync_release(sync_.release_all(mono_now_ns()), "shutdown");
   reg_.server.serving = false;
   event_del(accept_ev_.get());
   if (control_accept_ev_) event_del(control_accept_ev_.get());
@@ -493,7 +506,7 @@ void Server::begin_shutdown() {
 }
 
 bool Server::drained() const {
-  if (writer_.busy() || next_batch_ || verify_pool_.in_flight() > 0) return false;
+  if (writer_.busy() || next_batch_ || verify_pool_.in_flight() > 0 || sync_.held() > 0) return false;
   for (auto& c : conns_)
     if (!c->closed && (c->pending_out() > 0 || !c->queue.empty())) return false;
   return true;

@@ -23,6 +23,12 @@
 // it is queued already answered ("rate limited: …", with retry_after_ms in JSON), so it keeps
 // its place in the connection's reply order, and the connection stays open.
 //
+// Replication (docs/replication.md; replication.cc): a subscribe_replication or
+// replication_fence frame in JSON mode is taken over before any rate limit and handed, with
+// the socket, to the replicator over <run-dir>/replicator.sock; the registry never reads that
+// connection again. With -repl-sync a committed write's reply is held (SyncGate, sync_gate.h)
+// until the replicator reports a standby's acknowledgement, or the timeout degrades the gate.
+//
 // Threading: the loop thread only; the verify pool and the writer hand entries back through
 // eventfds.
 #pragma once
@@ -39,6 +45,7 @@
 #include "fetcher.h"
 #include "ratelimit.h"
 #include "registry.h"
+#include "sync_gate.h"
 #include "verify.h"
 #include "wire.h"
 #include "writer.h"
@@ -56,8 +63,10 @@ class Server {
 
   // Ends the loop pass (see above).
   void end_pass();
-  // True when buffered input waits for the next pass: the loop must not block then.
-  bool has_backlog() const { return !backlog_.empty() || !continuing_.empty(); }
+  // True when buffered input waits for the next pass, or a connection was marked during this
+  // one (a reply an ack released, a bus frame published by a request): the loop must not
+  // block then.
+  bool has_backlog() const { return !backlog_.empty() || !continuing_.empty() || !marked_.empty(); }
   // Timer work for the next batch.
   void request_liveness_flush() { flush_due_ = true; }
   // The reap tick also drops idle per-IP rate-limit buckets (ops-spec §1.4: the reap loop does).
@@ -67,6 +76,14 @@ class Server {
   void begin_shutdown();
   // Nothing left to answer, write or commit.
   bool drained() const;
+
+  // The role changed at run time (main.cc: on_role, or a reload that carried one). To a
+  // standby or fenced: writes batched but not handed to the writer are answered with the
+  // standby refusal, and held replies go out. To the leader: the caller has re-read the epoch
+  // and reset liveness (Registry::reset_for_leadership); the gate starts over.
+  void role_changed(bool leader_now);
+  // A reload (SIGHUP) installed another configuration in the Registry: -repl-sync may differ.
+  void config_changed();
 
  private:
   struct Conn;
@@ -78,12 +95,18 @@ class Server {
   static void on_verified(evutil_socket_t fd, short what, void* arg);
   static void on_committed(evutil_socket_t fd, short what, void* arg);
   static void on_whitelist_timer(evutil_socket_t fd, short what, void* arg);
+  static void on_sync_timer(evutil_socket_t fd, short what, void* arg);
 
   void accept_from(int listen_fd, bool control);
   void add_conn(int fd, bool control, const sockaddr* peer);
   void read_input(Conn* c);
   void decode_frames(Conn* c);
   void queue_request(Conn* c, std::unique_ptr<Entry> e);
+  // replication.cc: takes over a subscribe_replication / replication_fence frame of a JSON
+  // connection (`body`: its JSON text). Either hands the connection to the replicator and
+  // closes it here, or queues the refusal and closes after it.
+  void take_replication(Conn* c, std::unique_ptr<Entry> e, std::string_view body);
+  bool hand_to_replicator(Conn* c, std::string_view body, std::string* error);
   // Rate limiting (ratelimit.h): the limits follow the configuration (SIGHUP included); a
   // refused request is answered at once, in its place in the connection's order.
   void sync_limits();
@@ -98,6 +121,18 @@ class Server {
   void finish(Entry& e);
   void submit_batch();
   void batch_done(std::unique_ptr<Batch> b);
+  // A batch's write is final for its connection: its reply may leave (in order).
+  void write_released(Entry& e);
+  void replica_applied(uint64_t seq);
+  // -repl-sync: configuration, the replicator's acks, the deadline timer (sync_gate.h).
+  void sync_configure();
+  void sync_release(SyncGate<Entry*>::Released r, const char* why);
+  void sync_arm_timer();
+  void note_sync_state();
+  void note_writer_state();
+  // A standby's batch: its writes were classified before the demotion; answered with the
+  // standby refusal instead of being written.
+  void refuse_batched_writes();
   void publish(std::string_view frame);
   void flush(Conn* c);
   void close_conn(Conn* c, const char* why);
@@ -135,6 +170,8 @@ class Server {
   bool limits_synced_ = false;
   WhitelistFile whitelist_file_;
   EventPtr whitelist_ev_;                  // polls the whitelist file every 2 s
+  SyncGate<Entry*> sync_;                  // -repl-sync: committed replies waiting for an ack
+  EventPtr sync_ev_;                       // fires at the oldest held reply's deadline
 };
 
 }  // namespace rdv::registry
