@@ -98,7 +98,12 @@ int64_t time_ns_of(const json_t* obj, const char* key) {
 }
 int64_t time_s_of(const json_t* obj, const char* key) { return time_ns_of(obj, key) / 1000000000; }
 
-std::string compact(const json_t* v) { return v && !json_is_null(v) ? json_dump_compact(v) : std::string(); }
+// Compact text of any JSON value ("" for absent or null); key order as in the file.
+std::string compact(const json_t* v) {
+  if (!v || json_is_null(v)) return "";
+  std::unique_ptr<char, FreeDeleter> text(json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY));
+  return text ? std::string(text.get()) : std::string();
+}
 
 void add_network_to_node(Node& n, uint16_t net) {
   if (std::find(n.networks.begin(), n.networks.end(), net) == n.networks.end()) n.networks.push_back(net);
