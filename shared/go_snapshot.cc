@@ -355,12 +355,47 @@ bool parse_root(const json_t* root, GoState* st, std::string* error) {
       st->audit.push_back(std::move(e));
     }
 
+  // Enterprise configuration. URLs are checked as the Go loader checks them (§3.6): a
+  // configuration whose endpoint is not http(s) is skipped with a warning.
+  auto http_url = [](const std::string& u) {
+    return (u.rfind("http://", 0) == 0 && u.size() > 7) || (u.rfind("https://", 0) == 0 && u.size() > 8);
+  };
+  if (const json_t* o = json_object_get(root, "idp_config"); json_is_object(o)) {
+    GoIdp idp{str_of(o, "type"), str_of(o, "url"), str_of(o, "issuer"), str_of(o, "client_id"), str_of(o, "tenant_id"),
+              str_of(o, "domain")};
+    if (http_url(idp.url)) st->idp = std::move(idp);
+    else st->warnings.push_back("idp_config: url is not an http(s) URL; not imported");
+  }
+  if (const json_t* o = json_object_get(root, "audit_export_config"); json_is_object(o)) {
+    GoAuditExport ex{str_of(o, "format"), str_of(o, "endpoint"), str_of(o, "token"), str_of(o, "index"),
+                     str_of(o, "source")};
+    if (!ex.format.empty() && http_url(ex.endpoint)) st->audit_export = std::move(ex);
+    else st->warnings.push_back("audit_export_config: no format or no http(s) endpoint; not imported");
+  }
+  if (const json_t* o = json_object_get(root, "rbac_pre_assign"); json_is_object(o))
+    json_object_foreach(const_cast<json_t*>(o), k, v) {
+      uint64_t net;
+      if (!id_key(k, 0xFFFF, &net) || !json_is_array(v)) {
+        st->warnings.push_back(std::string("rbac_pre_assign: key \"") + k + "\" is not a network id; dropped");
+        continue;
+      }
+      json_array_foreach(v, i, p) {
+        std::string ext = str_of(p, "external_id"), role = str_of(p, "role");
+        if (ext.empty() || (role != "owner" && role != "admin" && role != "member")) {
+          st->warnings.push_back("rbac_pre_assign of network " + std::to_string(net) +
+                                 ": an entry without external_id or with role \"" + role + "\"; dropped");
+          continue;
+        }
+        st->preassign[{uint16_t(net), ext}] = role;
+      }
+    }
+
   // What this build reads, what it knowingly leaves behind (dashboard-only counters), and the
   // rest, which the report names so an operator knows it was not carried over.
   static const char* const kRead[] = {"version",      "next_node",     "next_net",        "nodes",
                                       "networks",     "trust_pairs",   "pub_key_idx",     "handshake_inbox",
                                       "handshake_responses", "invite_inbox", "audit_log", "term",
-                                      "checksum",     "start_time",    "total_nodes",     "online_nodes",
+                                      "checksum",     "start_time",    "idp_config",      "audit_export_config", "rbac_pre_assign",    "total_nodes",     "online_nodes",
                                       "trust_links",  "unique_tags",   "task_executors"};
   json_object_foreach(const_cast<json_t*>(root), k, v) {
     bool known = false;

@@ -24,6 +24,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
@@ -75,6 +76,15 @@ struct GoHandshakeResponse {
   int64_t timestamp_ns = 0;
 };
 
+// Enterprise configuration (ops-spec §3.3 idp_config, audit_export_config; Go's
+// wire.BlueprintIdentityProvider and wire.BlueprintAuditExport).
+struct GoIdp {
+  std::string type, url, issuer, client_id, tenant_id, domain;
+};
+struct GoAuditExport {
+  std::string format, endpoint, token, index, source;  // token is a secret
+};
+
 // The registry as the Go server held it. Maps are ordered so the import is deterministic.
 struct GoState {
   int version = 0;
@@ -92,6 +102,9 @@ struct GoState {
   std::map<uint32_t, std::vector<GoHandshake>> handshakes;          // target → requests
   std::map<uint32_t, std::vector<GoHandshakeResponse>> responses;   // requester → answers
   std::map<std::string, int64_t> recovery_nonces;                   // consumed nonce → expiry (unix s)
+  std::optional<GoIdp> idp;                  // only with an http(s) url (§3.6: invalid ones skipped)
+  std::optional<GoAuditExport> audit_export;  // only with a format and an http(s) endpoint
+  std::map<std::pair<uint16_t, std::string>, std::string> preassign;  // (network, external id) → role
   std::vector<AuditEntry> audit;             // oldest first; prev_hash/hash are recomputed on import
   std::vector<std::string> warnings;         // what was dropped while decoding, one line each
   std::vector<std::string> not_imported;     // top-level keys present that this build does not carry over

@@ -13,6 +13,7 @@
 #include "directories.h"
 #include "epoch.h"
 #include "go_snapshot.h"
+#include "json.h"
 #include "log.h"
 #include "model.h"
 #include "store.h"
@@ -161,6 +162,9 @@ void build_plan(Plan& p, int64_t now_s) {
       auto [it, fresh] = p.responses.emplace(std::pair{requester, r.from}, r);
       if (!fresh && r.timestamp_ns >= it->second.timestamp_ns) it->second = r;
     }
+  for (auto& [k, role] : st.preassign)
+    if (!st.networks.count(k.first))
+      p.warnings.push_back("rbac_pre_assign for unknown network " + std::to_string(k.first) + "; dropped");
   (void)now_s;
 }
 
@@ -278,6 +282,33 @@ int write_plan(Env& env, const Plan& p, const std::string& source, uint64_t audi
 
   for (auto& [nonce, exp] : st.recovery_nonces)
     put(ChangeType::Identity, Db::Nonces, nonce, key_u64(uint64_t(std::max<int64_t>(exp, 0))));
+
+  // Enterprise configuration, in the settings the registry reads (worker-registry/tokens.h
+  // kIdpSetting and kIdentityWebhookSetting, enterprise.h kSettingAuditExport: the IdP's URL
+  // is the identity webhook too, §6.8) and the RBAC pre-assignments (membership.cc
+  // preassign_key: network, then the lower-cased external id).
+  if (st.idp) {
+    std::string body, hook;
+    JsonWriter(body).begin_object().str("idp_type", st.idp->type).str("url", st.idp->url)
+        .str("issuer", st.idp->issuer).str("client_id", st.idp->client_id).str("tenant_id", st.idp->tenant_id)
+        .str("domain", st.idp->domain).end_object();
+    JsonWriter(hook).begin_object().str("url", st.idp->url).end_object();
+    put(ChangeType::Settings, Db::Settings, "idp", body);
+    put(ChangeType::Settings, Db::Settings, "identity_webhook", hook);
+  }
+  if (st.audit_export) {
+    std::string body;
+    JsonWriter(body).begin_object().str("format", st.audit_export->format).str("endpoint", st.audit_export->endpoint)
+        .str("token", st.audit_export->token).str("index", st.audit_export->index)
+        .str("source", st.audit_export->source).end_object();
+    put(ChangeType::Settings, Db::Settings, "audit_export", body);
+  }
+  for (auto& [k, role] : st.preassign) {
+    if (!st.networks.count(k.first)) continue;  // counted in the plan's warnings
+    std::string key = key_u16(k.first);
+    for (char c : k.second) key += (c >= 'A' && c <= 'Z') ? char(c - 'A' + 'a') : c;
+    put(ChangeType::Network, Db::PreAssign, key, role);
+  }
 
   // The audit log: the newest entries that fit -audit-keep, re-chained with our hash (Go's live
   // ring carries no hashes, §7.1), then one entry of our own that records the import.
@@ -437,6 +468,9 @@ int import_go_snapshot(const Config& cfg, const ImportRequest& req, std::string*
   line(r, "audit entries", std::to_string(w.audit) + " (with the store.imported entry; chain recomputed)");
   line(r, "key-index entries", std::to_string(st.key_index.size()));
   line(r, "recovery nonces", std::to_string(st.recovery_nonces.size()));
+  line(r, "rbac pre-assignments", std::to_string(st.preassign.size()));
+  line(r, "settings", std::string(st.idp ? "idp_config (and the identity webhook) " : "") +
+                          (st.audit_export ? "audit_export_config" : "") + (st.idp || st.audit_export ? "" : "none"));
   line(r, "liveness rows", std::to_string(w.liveness));
   if (have_wal)
     line(r, "wal", wal_path + ": " + std::to_string(wr.records) + " records, " + std::to_string(wr.applied) +

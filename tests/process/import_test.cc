@@ -102,6 +102,10 @@ struct GoFixture {
         .str("timestamp", now).end_object().end_array().end_object();
     w.begin_array("audit_log").begin_object().str("timestamp", now).str("action", "network.created")
         .num("network_id", 1).num("node_id", 1).str("details", "name=team").end_object().end_array();
+    w.key("idp_config").begin_object().str("type", "oidc").str("url", "https://idp.example.com/jwks")
+        .str("issuer", "https://idp.example.com").end_object();
+    w.key("rbac_pre_assign").begin_object().begin_array("1").begin_object().str("external_id", "Carol@Example.com")
+        .str("role", "admin").end_object().end_array().end_object();
     w.num("term", 3);
     w.end_object();
     return b;
@@ -179,6 +183,12 @@ void expect_imported(Server& server, const GoFixture& go) {
   ASSERT_TRUE(is_ok(r, "check_trust_ok"));
   EXPECT_TRUE(json_is_false(json_object_get(r.get(), "trusted"))) << "no pair, no shared network";
 
+  r = call(c, json_pack("{s:s,s:s}", "type", "get_idp_config", "admin_token", server.admin_token.c_str()));
+  ASSERT_TRUE(is_ok(r, "get_idp_config_ok"));
+  EXPECT_TRUE(json_is_true(json_object_get(r.get(), "configured"))) << dump(r.get());
+  EXPECT_EQ(str(r.get(), "idp_type"), "oidc");
+  EXPECT_EQ(str(r.get(), "url"), "https://idp.example.com/jwks");
+
   // The inboxes, read with the imported keys' signatures.
   Daemon d5{go.k5, 5}, d2{go.k2, 2}, d7{go.k7, 7};
   r = poll_invites(c, d5);
@@ -225,6 +235,7 @@ TEST(ImportGoSnapshot, SubcommandImportsAndTheServerServesIt) {
   EXPECT_NE(r.out.find("handshake requests: 1"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("2 records, 2 applied"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("9 torn bytes"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("rbac pre-assignments: 1"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("next_node: 10"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("term: 3 -> epoch 3"), std::string::npos) << r.out;
   EXPECT_EQ(read_text(server.data_dir + "/epoch"), "rendezvous epoch 3\n");

@@ -140,10 +140,12 @@ TEST(GoSnapshotRefusals, BadJsonUnknownVersionMissingOrMisplacedChecksum) {
 
 // Legacy (version 0) files have no checksum; their networks get roles backfilled (§3.6), nodes
 // with an undecodable key are dropped, and keys this build does not carry over are named.
-TEST(GoSnapshotLegacy, RolesBackfilledBadKeysDroppedUnknownKeysNamed) {
+TEST(GoSnapshotLegacy, RolesBackfilledBadEntriesDroppedUnknownKeysNamed) {
   std::string file = R"({"next_node":4,"nodes":{"1":{"id":1,"public_key":")" + key_b64(1) +
                      R"(","networks":[0,3]},"2":{"id":2,"public_key":"not base64!"}},)"
-                     R"("networks":{"3":{"id":3,"name":"old","join_rule":"open","members":[1,2]}},"idp_config":{"url":"x"}})";
+                     R"("networks":{"3":{"id":3,"name":"old","join_rule":"open","members":[1,2]}},"idp_config":{"type":"oidc","url":"ftp://x"},)"
+                     R"("rbac_pre_assign":{"3":[{"external_id":"Ann@Example.com","role":"admin"},{"external_id":"b","role":"root"}]},)"
+                     R"("probe_states":{}})";
   GoState st;
   std::string err;
   ASSERT_TRUE(parse_snapshot(file, &st, &err)) << err;
@@ -151,9 +153,14 @@ TEST(GoSnapshotLegacy, RolesBackfilledBadKeysDroppedUnknownKeysNamed) {
   EXPECT_EQ(st.nodes.size(), 1u);
   EXPECT_EQ(st.networks[3].roles[1], "owner");
   EXPECT_EQ(st.networks[3].roles[2], "member");
-  ASSERT_EQ(st.warnings.size(), 1u);
+  ASSERT_EQ(st.warnings.size(), 3u);
   EXPECT_NE(st.warnings[0].find("node 2"), std::string::npos);
-  EXPECT_EQ(st.not_imported, (std::vector<std::string>{"idp_config"}));
+  EXPECT_NE(st.warnings[1].find("idp_config: url is not an http(s) URL"), std::string::npos) << st.warnings[1];
+  EXPECT_NE(st.warnings[2].find("role \"root\""), std::string::npos) << st.warnings[2];
+  EXPECT_FALSE(st.idp);
+  EXPECT_EQ(st.preassign.size(), 1u);
+  EXPECT_EQ((st.preassign[{3, "Ann@Example.com"}]), "admin");
+  EXPECT_EQ(st.not_imported, (std::vector<std::string>{"probe_states"}));
 }
 
 std::string record(const std::string& json) {
