@@ -10,6 +10,7 @@
 #include <iterator>
 
 #include "network_helpers.h"
+#include "store.h"
 
 namespace rt {
 namespace {
@@ -245,6 +246,35 @@ TEST(ImportGoSnapshot, SubcommandImportsAndTheServerServesIt) {
                                                 server.data_dir});
   EXPECT_EQ(again.code, 78);
   EXPECT_NE(again.err.find("already holds a store"), std::string::npos) << again.err;
+
+  // The import is in the change log as ordinary, decodable records (what a standby streams),
+  // all of the import's epoch, with every node among their puts; liveness stays out of it.
+  {
+    rdv::Env env;
+    rdv::EnvOptions o;
+    o.dir = server.data_dir;
+    std::string why;
+    ASSERT_TRUE(env.open(o, &why)) << why;
+    rdv::Txn t;
+    ASSERT_EQ(env.begin_read(&t), 0);
+    rdv::Cursor cur(t, rdv::Db::ChangeLog);
+    uint64_t records = 0, node_puts = 0, liveness_ops = 0, expected_seq = 1;
+    for (bool ok = cur.seek(); ok; ok = cur.next()) {
+      rdv::ChangeRecord rec;
+      ASSERT_TRUE(rdv::decode_change(cur.value(), &rec, &why)) << why;
+      EXPECT_EQ(rec.seq, expected_seq++);
+      EXPECT_EQ(rec.epoch, 3u);
+      records++;
+      for (const rdv::ChangeOp& op : rec.ops) {
+        if (op.db == rdv::Db::Nodes && op.is_put) node_puts++;
+        if (op.db == rdv::Db::Liveness) liveness_ops++;
+      }
+    }
+    EXPECT_GE(records, 5u);
+    EXPECT_EQ(node_puts, 4u);
+    EXPECT_EQ(liveness_ops, 0u);
+    EXPECT_EQ(rdv::meta_u64(t, "last_seq"), records);
+  }
 
   std::string err;
   ASSERT_TRUE(server.start(&err)) << err;
