@@ -16,6 +16,7 @@
 #include "json.h"
 #include "log.h"
 #include "model.h"
+#include "role.h"
 #include "store.h"
 #include "util.h"
 
@@ -496,6 +497,30 @@ int import_go_snapshot(const Config& cfg, const ImportRequest& req, std::string*
                                     {"nodes", std::to_string(st.nodes.size())},
                                     {"networks", std::to_string(st.networks.size())},
                                     {"epoch", std::to_string(p.epoch)}});
+  return kExitOk;
+}
+
+int import_at_first_start(const Config& cfg, std::string* error) {
+  if (cfg.store.empty()) return kExitOk;
+  // Only a leader imports: a standby's (or a fenced node's) store comes from its leader, and a
+  // second imported copy would diverge from it.
+  bool leader = role_of(cfg).kind == Role::Kind::Leader;
+  if (!leader || data_dir_has_store(cfg.data_dir) || ::access(cfg.store.c_str(), F_OK) != 0) {
+    log_warn(leader ? "-store is ignored: the LMDB store in -data-dir is the source of truth"
+                    : "-store is ignored: this node is not the leader, its store comes from the leader",
+             {{"store", cfg.store}});
+    return kExitOk;
+  }
+  std::string report;
+  int code = import_go_snapshot(cfg, {cfg.store, "", false}, &report, error);
+  if (code != kExitOk) {
+    *error += "; refusing to start (drop -store to start empty deliberately)";
+    return code;
+  }
+  for (size_t at = 0, nl; (nl = report.find('\n', at)) != std::string::npos; at = nl + 1) {
+    if (report.compare(at, 9, "warning: ") == 0) log_warn("import: " + report.substr(at + 9, nl - at - 9));
+    else log_info("import: " + report.substr(at, nl - at));
+  }
   return kExitOk;
 }
 

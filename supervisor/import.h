@@ -45,6 +45,13 @@ struct ImportRequest {
 // the report starting with "warning:".
 int import_go_snapshot(const Config& cfg, const ImportRequest& req, std::string* report, std::string* error);
 
+// -store at a normal start: when cfg.store names an existing file, this node is the leader
+// (role.h) and the data dir holds no store yet, imports it (the report goes to the log, its
+// warnings as warnings). Otherwise logs that -store is ignored (a store exists and is the source
+// of truth; a standby's or fenced node's store comes from its leader). Returns kExitOk to go on
+// starting, or the import's exit code with *error (ending in "refusing to start …").
+int import_at_first_start(const Config& cfg, std::string* error);
+
 // `rendezvous import-go-snapshot FILE [WALFILE] [flags]`: `args` are the words after the
 // subcommand. Parses the positionals, then the usual flags (-data-dir, -map-size-mb, -config,
 // …; -h prints the usage), prepares the data dir as a normal start does, runs the import and

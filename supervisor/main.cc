@@ -89,24 +89,11 @@ int main(int argc, char** argv) {
     if (!note.empty()) rdv::log_warn(note);
   }
 
-  // -store names a Go server snapshot: imported at the first start (an empty data dir), so an
-  // operator who swaps binaries keeps the registry (supervisor/import.h). Once a store exists
-  // it is the source of truth and -store is ignored.
-  if (!cfg.store.empty()) {
-    if (!rdv::supervisor::data_dir_has_store(cfg.data_dir) && ::access(cfg.store.c_str(), F_OK) == 0) {
-      std::string report;
-      int code = rdv::supervisor::import_go_snapshot(cfg, {cfg.store, "", false}, &report, &error);
-      if (code != rdv::kExitOk) {
-        error += "; refusing to start (drop -store to start empty deliberately)";
-        rdv::log_error("cannot start", {{"error", error}});
-        std::fprintf(stderr, "rendezvous: %s\n", error.c_str());
-        return code;
-      }
-      for (size_t at = 0, nl; (nl = report.find('\n', at)) != std::string::npos; at = nl + 1)
-        rdv::log_info("import: " + report.substr(at, nl - at));
-    } else {
-      rdv::log_warn("-store is ignored: the LMDB store in -data-dir is the source of truth", {{"store", cfg.store}});
-    }
+  // -store names a Go server snapshot: imported at the first start of a leader (supervisor/import.h).
+  if (int code = rdv::supervisor::import_at_first_start(cfg, &error); code != rdv::kExitOk) {
+    rdv::log_error("cannot start", {{"error", error}});
+    std::fprintf(stderr, "rendezvous: %s\n", error.c_str());
+    return code;
   }
 
   // Every worker binary must be there before anything is bound or started: a missing one is

@@ -338,3 +338,25 @@ TEST(ImportGoSnapshot, StoreFlagImportsAtTheFirstStartOnly) {
 
 }  // namespace
 }  // namespace rt
+
+namespace rt {
+namespace {
+
+// A standby's store comes from its leader: -store is not imported there, whatever the data dir.
+TEST(ImportGoSnapshot, StandbyDoesNotImport) {
+  Server server;
+  GoFixture go;
+  ASSERT_TRUE(go.write(server.dir));
+  server.extra_args = {"-store", server.dir + "/registry.json", "-standby", "127.0.0.1:" + std::to_string(free_port())};
+  std::string err;
+  ASSERT_TRUE(server.spawn(&err)) << err;
+  int64_t deadline = mono_ms() + 10000;
+  while (server.log().find("-store is ignored: this node is not the leader") == std::string::npos && mono_ms() < deadline)
+    sleep_ms(20);
+  EXPECT_NE(server.log().find("-store is ignored: this node is not the leader"), std::string::npos) << server.log_tail();
+  EXPECT_EQ(server.log().find("Go snapshot imported"), std::string::npos);
+  server.stop();
+}
+
+}  // namespace
+}  // namespace rt
