@@ -170,39 +170,41 @@ void build_plan(Plan& p, int64_t now_s) {
 }
 
 // Change records of one write transaction, each at most kOpsPerRecord operations and of one
-// type, so the log reads as what was imported.
+// type, so the log reads as what was imported. The first error sticks: every later call
+// returns it, so the caller may check only the last one.
 class Records {
  public:
   Records(Txn& txn, uint64_t epoch) : txn_(txn), epoch_(epoch) {}
   int put(ChangeType type, Db db, std::string_view key, std::string_view value) {
-    if (int rc = turn(type)) return rc;
-    ops_++;
-    return m_->put(db, key, value);
+    turn(type);
+    if (!err_) err_ = m_->put(db, key, value);
+    return err_;
   }
+  // The current record, for writes put() does not cover (set_meta_u64).
   Mutation& mutation(ChangeType type) {
     turn(type);
-    ops_++;
     return *m_;
   }
   int finish() {
-    if (!m_) return 0;
-    int rc = m_->empty() ? 0 : m_->finish(epoch_);
-    if (!rc && !m_->empty()) records_++;
+    if (m_ && !err_ && !m_->empty()) {
+      err_ = m_->finish(epoch_);
+      if (!err_) records_++;
+    }
     m_.reset();
     ops_ = 0;
-    return rc;
+    return err_;
   }
   uint64_t records() const { return records_; }
 
  private:
-  int turn(ChangeType type) {
-    if (m_ && (type_ != type || ops_ >= kOpsPerRecord))
-      if (int rc = finish()) return rc;
+  // Ends the current record when the type changes or it is full; always leaves one open.
+  void turn(ChangeType type) {
+    if (m_ && (type_ != type || ops_ >= kOpsPerRecord)) finish();
     if (!m_) {
       m_.emplace(txn_, type);
       type_ = type;
     }
-    return 0;
+    ops_++;
   }
   Txn& txn_;
   uint64_t epoch_;
@@ -210,6 +212,7 @@ class Records {
   ChangeType type_ = ChangeType::Init;
   size_t ops_ = 0;
   uint64_t records_ = 0;
+  int err_ = 0;
 };
 
 struct Written {
