@@ -17,6 +17,7 @@
 
 #include "config.h"
 #include "directories.h"
+#include "import.h"
 #include "log.h"
 #include "role.h"
 #include "store.h"
@@ -30,11 +31,14 @@ int main(int argc, char** argv) {
   if (::signal(SIGPIPE, SIG_IGN) == SIG_ERR) rdv::log_warn(rdv::sys_error("signal(SIGPIPE) failed"));
 
   std::vector<std::string> args(argv + 1, argv + argc);
+  if (!args.empty() && args[0] == rdv::supervisor::kImportCommand)
+    return rdv::supervisor::import_command({args.begin() + 1, args.end()});
   rdv::Config cfg;
   std::string error;
   bool ok = cfg.parse(args, &error);
   if (cfg.show_help) {
     std::fputs(rdv::Config::usage().c_str(), stdout);
+    std::fputs(rdv::supervisor::import_usage(), stdout);
     return rdv::kExitOk;
   }
   if (cfg.show_version) {
@@ -85,19 +89,11 @@ int main(int argc, char** argv) {
     if (!note.empty()) rdv::log_warn(note);
   }
 
-  // -store names a Go server snapshot. Importing it is a later capability; until then an
-  // operator who swaps binaries must not get an empty registry without noticing.
-  if (!cfg.store.empty()) {
-    bool have_store = ::access((cfg.data_dir + "/" + rdv::kStoreMarker).c_str(), F_OK) == 0;
-    if (!have_store && ::access(cfg.store.c_str(), F_OK) == 0) {
-      rdv::log_error("cannot start", {{"error", "store: importing the Go snapshot " + cfg.store +
-                                                    " is not available in this build; refusing to start with an "
-                                                    "empty registry (drop -store to start empty deliberately)"}});
-      std::fprintf(stderr, "rendezvous: store: importing %s is not available in this build; refusing to start empty\n",
-                   cfg.store.c_str());
-      return rdv::kExitConfig;
-    }
-    rdv::log_warn("-store is ignored: the LMDB store in -data-dir is the source of truth", {{"store", cfg.store}});
+  // -store names a Go server snapshot: imported at the first start of a leader (supervisor/import.h).
+  if (int code = rdv::supervisor::import_at_first_start(cfg, &error); code != rdv::kExitOk) {
+    rdv::log_error("cannot start", {{"error", error}});
+    std::fprintf(stderr, "rendezvous: %s\n", error.c_str());
+    return code;
   }
 
   // Every worker binary must be there before anything is bound or started: a missing one is

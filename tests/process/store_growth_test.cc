@@ -114,8 +114,8 @@ TEST_F(LostStore, DeletedDataFileIsRefused) {
 namespace rt {
 namespace {
 
-// -store names a Go snapshot to import; this build cannot import yet, so an empty data dir
-// with an existing snapshot is refused rather than started empty.
+// -store names a Go snapshot to import at the first start; one that cannot be imported (here:
+// a version-1 file without its checksum) is refused rather than started empty.
 TEST(GoSnapshot, UnimportedSnapshotIsRefusedNotSilentlyDropped) {
   Server server;
   std::string snapshot = server.dir + "/registry.json";
