@@ -236,9 +236,10 @@ Outcome handle_register(Request& r) {
     if (id || owner_id) log_info("node returned", {{"node_id", std::to_string(node.id)}});
   }
   // Registration counts as activity; the liveness record is written with the request so a
-  // fresh node is never reaped for lack of one.
+  // fresh node is never reaped for lack of one. Touch also marks it for the next liveness
+  // flush, whose bus announcement carries it to the standbys (liveness is not in the log).
   w.set_liveness(node.id, r.now_ns);
-  r.effect(Effect::SetLastSeen, node.id, r.now_ns);
+  r.effect(Effect::Touch, node.id, r.now_ns);
   r.effect(Effect::CountRegistration);
 
   std::string body;

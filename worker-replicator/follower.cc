@@ -153,7 +153,9 @@ void Follower::on_input() {
     }
     last_contact_unix_ = unix_now();
     if (!on_frame(f.kind, f.payload)) {
-      link_->close(last_error_);
+      // Tell the leader what did apply, then start again from there.
+      if (link_->alive() && state_ == State::Streaming && acked_ != pos_.last_seq) send_ack();
+      link_->close_after_flush(last_error_);
       return;
     }
     off += used;

@@ -167,6 +167,12 @@ void Conn::shutdown_write() {
 
 Conn Conn::open(uint16_t port, int timeout_ms, int* err) { return open_ip("127.0.0.1", port, timeout_ms, err); }
 
+Conn Conn::adopt(int fd) {
+  Conn c;
+  c.fd_ = fd;
+  return c;
+}
+
 Conn Conn::open_unix(const std::string& path, int* err) {
   Conn c;
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);

@@ -84,6 +84,8 @@ class Conn {
   static Conn open_ip(const std::string& ip, uint16_t port, int timeout_ms = 3000, int* err = nullptr);
   // A Unix stream socket (the registry's local command socket and bus, <run-dir>/registry.sock).
   static Conn open_unix(const std::string& path, int* err = nullptr);
+  // Takes an already connected socket (e.g. one the test accepted, playing a server).
+  static Conn adopt(int fd);
 
   bool ok() const { return fd_ >= 0; }
   int fd() const { return fd_; }
