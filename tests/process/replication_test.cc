@@ -6,6 +6,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <mutex>
@@ -445,6 +446,65 @@ TEST_F(Replication, ALeaderServesSeveralStandbys) {
   EXPECT_TRUE(knows(tc, ds.back()));
   rdv::JsonPtr st = repl_status(leader);
   EXPECT_EQ(json_array_size(json_object_get(st.get(), "standbys")), 2u) << dump(st.get());
+}
+
+}  // namespace
+}  // namespace rt
+
+namespace rt {
+namespace {
+
+// The oldest change record the leader keeps, read from its live store (LMDB allows readers
+// in other processes).
+uint64_t first_kept(const Server& s) {
+  rdv::Env env;
+  std::string err;
+  if (!env.open(rdv::EnvOptions{s.data_dir, 1ull << 30, 64, false}, &err)) {
+    ADD_FAILURE() << err;
+    return 0;
+  }
+  rdv::Txn txn;
+  if (env.begin_read(&txn) != 0) return 0;
+  rdv::Cursor c(txn, rdv::Db::ChangeLog);
+  return c.seek() ? rdv::read_u64(c.key()) : 0;
+}
+
+TEST_F(Replication, TrimmingWaitsForEveryStandbyThenALaggingOneGetsACopy) {
+  // A short stale threshold makes the trim tick (it runs with the reaper) every 250 ms.
+  leader.extra_args = {"-changelog-keep", "5", "-stale-threshold", "1s"};
+  start_pair();
+  Conn lc = leader.connect();
+  register_many(lc, 20);
+  ASSERT_TRUE(caught_up(standby, leader));
+  const uint64_t acked = applied(standby);
+  EXPECT_EQ(standby.stop(), 0);
+  register_many(lc, 100);
+  // Trimming goes on, but never past what the absent standby acknowledged.
+  ASSERT_TRUE(eventually([&] { return first_kept(leader) > 1; }, 20000)) << "the leader never trims";
+  sleep_ms(1000);  // a few more trim ticks (nothing to wait for: they must not move past the ack)
+  EXPECT_LE(first_kept(leader), acked + 1);
+  standby.new_ports();
+  std::string err;
+  ASSERT_TRUE(standby.start(&err)) << err;
+  ASSERT_TRUE(caught_up(standby, leader));
+  EXPECT_EQ(follower_field(standby, "full_copies"), 0) << "its records were kept for it";
+
+  // Once the leader forgets it, the log is trimmed past it: it needs a full copy.
+  const uint64_t acked2 = applied(standby);
+  EXPECT_EQ(standby.stop(), 0);
+  // The standby's id is host:data-dir by default.
+  char host[256] = {};
+  gethostname(host, sizeof host - 1);
+  std::string consumer = std::string("standby:") + host + ":" + standby.data_dir;
+  rdv::JsonPtr forget = local_call(leader, "registry.sock",
+                                   dump(rdv::JsonPtr(json_pack("{s:s,s:s}", "type", "bus_forget", "consumer", consumer.c_str())).get()));
+  ASSERT_TRUE(forget && str(forget.get(), "type") == "bus_forget_ok") << (forget ? dump(forget.get()) : "no reply");
+  register_many(lc, 100);
+  ASSERT_TRUE(eventually([&] { return first_kept(leader) > acked2 + 1; }, 20000));
+  standby.new_ports();
+  ASSERT_TRUE(standby.start(&err)) << err;
+  ASSERT_TRUE(caught_up(standby, leader));
+  EXPECT_EQ(follower_field(standby, "full_copies"), 1);
 }
 
 }  // namespace
