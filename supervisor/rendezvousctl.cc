@@ -512,6 +512,35 @@ int cmd_backups(const Globals& g, const std::vector<std::string>& args) {
   });
 }
 
+// The role from /readyz (public: no token needed, so it can ask a peer): one line,
+// "leader", "standby HOST:PORT", "fenced" or "unknown", then " (not ready: …)" when the
+// instance is not ready for another reason. Exit 0 whenever the admin API answered with a
+// role, ready or not; the notify scripts use it to ask the peer before demoting a leader.
+int cmd_role_of_instance(const Globals& g, const std::vector<std::string>& args) {
+  if (!args.empty()) return usage("whoami takes no arguments");
+  HttpReply r = http(g, "GET", "/readyz");
+  if (!r.reached) {
+    std::fprintf(stderr, "rendezvousctl: %s\n", r.error.c_str());
+    return rdv::kExitFailure;
+  }
+  rdv::JsonPtr j(json_loadb(r.body.data(), r.body.size(), 0, nullptr));
+  if (!j || rdv::json_str(j.get(), "role").empty()) {
+    std::fprintf(stderr, "rendezvousctl: whoami: /readyz answered HTTP %ld without a role\n", r.status);
+    return rdv::kExitFailure;
+  }
+  if (g.json) {
+    json_object_set_new(j.get(), "ready", json_boolean(r.status == 200));
+    print_json(j.get());
+    return rdv::kExitOk;
+  }
+  std::string line(rdv::json_str(j.get(), "role"));
+  if (line == "standby" && !rdv::json_str(j.get(), "leader").empty()) line += " " + std::string(rdv::json_str(j.get(), "leader"));
+  std::string reason(rdv::json_str(j.get(), "reason"));
+  if (r.status != 200 && reason != "standby" && reason.rfind("fenced", 0) != 0) line += " (not ready: " + reason + ")";
+  std::printf("%s\n", line.c_str());
+  return rdv::kExitOk;
+}
+
 // promote and demote: idempotent, so a VIP manager's notify script may run them twice (a
 // promote on a leader, a demote to the leader already followed, exit 0 and say so).
 int cmd_promote(const Globals& g, const std::vector<std::string>& args) {
@@ -582,6 +611,8 @@ const Command kCommands[] = {
     {"audit", "audit [-n N]", "recent audit events, newest first", cmd_audit},
     {"backup", "backup", "take a backup now (localhost-only route)", cmd_backup},
     {"backups", "backups", "list the backups", cmd_backups},
+    {"whoami", "whoami", "this instance's replication role from /readyz (public: works against a peer)",
+     cmd_role_of_instance},
     {"promote", "promote [--reason R]", "make this standby the leader (raises the epoch; no-op on a leader)",
      cmd_promote},
     {"demote", "demote --leader HOST:PORT [--reason R]", "make this instance a standby of HOST:PORT (registry port)",
