@@ -40,9 +40,10 @@ using rdv::EventPtr;
 // How long a request waits for the registry's answer (/readyz, operator mutations). A
 // mutation waits for its commit, which a slow disk can hold for a while.
 constexpr int kRegistryCallTimeoutMs = 5000;
-// The replicator answers status at once; promote returns once the registry has taken the
-// new role (well under a second), demote once the registry's batch is done.
-constexpr int kReplicatorCallTimeoutMs = 3000;
+// The replicator answers status from memory at once; promote and demote answer once the
+// registry confirms the new role, which the replicator itself waits up to 3 s for: wait a
+// little longer, so its own answer (even "not confirmed") arrives rather than our timeout.
+constexpr int kReplicatorCallTimeoutMs = 5000;
 
 void on_stop_signal(evutil_socket_t signo, short, void* arg) {
   rdv::log_info("stopping", {{"signal", signo == SIGINT ? "SIGINT" : "SIGTERM"}});

@@ -110,6 +110,7 @@ JsonPtr replication_status_json(const json_t* reg, const json_t* rep, std::strin
   }
 
   std::string leader(reg ? json_str(reg, "leader") : "");
+  if (leader.empty() && rep) leader = json_str(rep, "leader");
   if (leader.empty() && json_is_object(follower)) leader = json_str(follower, "leader");
   if (leader.empty() && role == "standby") leader = configured_leader;
 
@@ -127,6 +128,8 @@ JsonPtr replication_status_json(const json_t* reg, const json_t* rep, std::strin
   json_object_set_new(body.get(), "last_seq", json_integer(last_seq));
   json_object_set_new(body.get(), "standbys", standby_list.release());
   if (json_is_object(follower)) json_object_set_new(body.get(), "follower", follower_json(follower));
+  // A promoted instance tells its old leader of the new epoch until it answers (the fence).
+  if (rep && !json_str(rep, "fencing").empty()) copy_key(body.get(), rep, "fencing");
 
   JsonPtr sync(json_object());
   const json_t* reg_sync = reg ? json_object_get(reg, "sync") : nullptr;

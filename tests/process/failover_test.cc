@@ -262,28 +262,55 @@ TEST_F(Failover, NotifyScriptRefusesWhatIsNotSafe) {
   EXPECT_NE(r.err.find("already following " + registry_addr(leader)), std::string::npos) << r.err;
 }
 
-// The whole switchover with the notify scripts: the standby promotes (MASTER), the old
-// leader follows it (BACKUP), each step twice, and /readyz and replication-status agree.
-TEST_F(Failover, NotifyScriptsMoveRolesBetweenTwoInstances) {
+// Polls the standby's replication status until its stream is up and has everything.
+bool wait_streaming(const Server& standby, int timeout_ms, std::string* last) {
+  const int64_t deadline = mono_ms() + timeout_ms;
+  while (mono_ms() < deadline) {
+    rdv::JsonPtr s = json_body(admin_http(standby, "GET", "/api/admin/replication-status"));
+    const json_t* f = s ? json_object_get(s.get(), "follower") : nullptr;
+    *last = s ? dump(s.get()) : "";
+    if (f && str(f, "state") == "streaming" && num(f, "lag_records") == 0) return true;
+    sleep_ms(50);
+  }
+  return false;
+}
+
+// What the operator surface shows of a live stream: the standby's follower, the leader's
+// standby row with its lag, the metrics of both.
+TEST_F(Failover, ReplicationStatusShowsTheStreamOnBothSides) {
   start_pair();
   if (!replicator_serves(standby) || !replicator_serves(leader))
     GTEST_SKIP() << "no replicator serves replicator.sock in this build (docs/replication.md)";
-  // Something to replicate, and wait for the standby to have it.
   {
     Conn c = leader.connect();
     register_daemon(c);
   }
   std::string last;
-  const int64_t deadline = mono_ms() + 10000;
-  bool streaming = false;
-  while (!streaming && mono_ms() < deadline) {
-    rdv::JsonPtr s = json_body(admin_http(standby, "GET", "/api/admin/replication-status"));
-    const json_t* f = s ? json_object_get(s.get(), "follower") : nullptr;
-    streaming = f && str(f, "state") == "streaming" && num(f, "lag_records") == 0;
-    last = s ? dump(s.get()) : "";
-    if (!streaming) sleep_ms(50);
-  }
-  ASSERT_TRUE(streaming) << last;
+  ASSERT_TRUE(wait_streaming(standby, 10000, &last)) << last;
+  rdv::JsonPtr s = json_body(admin_http(leader, "GET", "/api/admin/replication-status"));
+  ASSERT_TRUE(s);
+  EXPECT_EQ(num(s.get(), "subscribers"), 1) << dump(s.get());
+  const json_t* row = json_array_get(json_object_get(s.get(), "standbys"), 0);
+  ASSERT_TRUE(row) << dump(s.get());
+  EXPECT_EQ(str(row, "state"), "streaming") << dump(s.get());
+  EXPECT_TRUE(has(row, "lag_records") && has(row, "lag_bytes") && has(row, "lag_seconds")) << dump(s.get());
+  HttpResponse m;
+  ASSERT_TRUE(http_get(leader.http_port, "/metrics", &m));
+  EXPECT_NE(m.body.find("pilot_replication_subscribers 1\n"), std::string::npos);
+  EXPECT_NE(m.body.find("rendezvous_replication_lag_records{standby=\"" + str(row, "id") + "\"}"), std::string::npos);
+  ASSERT_TRUE(http_get(standby.http_port, "/metrics", &m));
+  EXPECT_NE(m.body.find("rendezvous_replication_follower_connected 1\n"), std::string::npos);
+  EXPECT_NE(m.body.find("pilot_replication_is_standby 1\n"), std::string::npos);
+}
+
+// The whole switchover with the notify scripts: the standby promotes (MASTER), the old
+// leader follows it (BACKUP), each step twice, and /readyz, the 409 and replication-status
+// agree.
+TEST_F(Failover, NotifyScriptsMoveRolesBetweenTwoInstances) {
+  start_pair();
+  if (!replicator_serves(standby) || !replicator_serves(leader))
+    GTEST_SKIP() << "no replicator serves replicator.sock in this build (docs/replication.md)";
+  std::string last;
   const int64_t old_epoch = num(json_body(admin_http(leader, "GET", "/api/admin/replication-status")).get(), "epoch");
 
   // MASTER on the standby: promoted, then "already leader".
@@ -296,6 +323,7 @@ TEST_F(Failover, NotifyScriptsMoveRolesBetweenTwoInstances) {
   EXPECT_NE(r.err.find("already leader"), std::string::npos) << r.err;
   rdv::JsonPtr s = json_body(admin_http(standby, "GET", "/api/admin/replication-status"));
   EXPECT_GT(num(s.get(), "epoch"), old_epoch) << dump(s.get());
+  EXPECT_EQ(str(s.get(), "role"), "leader") << dump(s.get());
 
   // BACKUP on the old leader: it follows the new one (demoted by the script, or already by
   // the new leader's fence), then "already following".
@@ -306,13 +334,21 @@ TEST_F(Failover, NotifyScriptsMoveRolesBetweenTwoInstances) {
   r = notify(leader, "backup", {"PEER_REGISTRY=" + registry_addr(standby), "PEER_ADMIN=" + http_addr(standby)});
   EXPECT_EQ(r.code, 0) << r.err;
   EXPECT_NE(r.err.find("already following"), std::string::npos) << r.err;
+  s = json_body(admin_http(leader, "GET", "/api/admin/replication-status"));
+  EXPECT_EQ(str(s.get(), "leader"), registry_addr(standby)) << dump(s.get());
+  EXPECT_EQ(str(json_object_get(s.get(), "follower"), "leader"), registry_addr(standby)) << dump(s.get());
 
-  // The new leader takes writes; the old one refuses them naming the new leader.
+  // The new leader takes writes; the old one refuses them naming the new leader (the admin
+  // worker followed the role change).
   HttpResponse h = admin_http(standby, "PUT", "/api/banner", "after the switchover");
   EXPECT_EQ(h.status, 200) << h.body;
   h = admin_http(leader, "PUT", "/api/banner", "on the old leader");
   EXPECT_EQ(h.status, 409) << h.body;
   EXPECT_NE(h.body.find(registry_addr(standby)), std::string::npos) << h.body;
+
+  // The role survives a restart: the role file wins over the flags.
+  restart(standby);
+  ASSERT_TRUE(wait_role(standby, "leader", 200, 10000, &last)) << last;
 }
 
 }  // namespace
