@@ -80,9 +80,17 @@ RunResult notify(const Server& s, const std::string& state, std::vector<std::str
   return run(s.dir, env, {"/bin/sh", notify_script(), state});
 }
 
-bool replicator_serves(const Server& s) {
-  struct stat st{};
-  return ::stat((s.run_dir + "/replicator.sock").c_str(), &st) == 0 && S_ISSOCK(st.st_mode);
+// True once the replicator listens on <run-dir>/replicator.sock. The supervisor starts it
+// after the registry, so a server that just answered wait_ready() may not have it yet: wait a
+// moment. In a build whose replicator serves no socket this is false after the wait.
+bool replicator_serves(const Server& s, int timeout_ms = 3000) {
+  const int64_t deadline = mono_ms() + timeout_ms;
+  for (;;) {
+    struct stat st{};
+    if (::stat((s.run_dir + "/replicator.sock").c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) return true;
+    if (mono_ms() >= deadline) return false;
+    sleep_ms(50);
+  }
 }
 
 HttpResponse readyz(const Server& s) {
