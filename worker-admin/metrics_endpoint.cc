@@ -229,8 +229,7 @@ std::string render_admin_families(const AdminFigures& f) {
   return out;
 }
 
-std::string render_replication_families(const json_t* reg, const json_t* rep) {
-  if (reg && json_str(reg, "type") != "status_ok") reg = nullptr;
+std::string render_replication_families(const json_t* rep) {
   if (rep && json_str(rep, "type") != "status_ok") rep = nullptr;
   std::string out;
   auto number = [](const json_t* obj, const char* key) {
@@ -289,18 +288,6 @@ std::string render_replication_families(const json_t* reg, const json_t* rep) {
       gauge("rendezvous_replication_reconnects_total", "counter", "Times this standby reconnected to its leader.",
             number(f, "reconnects"));
     }
-  }
-  const json_t* sync = reg ? json_object_get(reg, "sync") : nullptr;
-  if (json_is_object(sync)) {
-    gauge("rendezvous_replication_sync_enabled", "gauge", "1 when -repl-sync is on.",
-          json_is_true(json_object_get(sync, "enabled")) ? 1 : 0);
-    gauge("rendezvous_replication_sync_degraded", "gauge",
-          "1 while a synchronous leader has degraded to asynchronous (no standby acknowledged in time).",
-          json_is_true(json_object_get(sync, "enabled")) && json_str(sync, "state") == "degraded" ? 1 : 0);
-    gauge("rendezvous_replication_sync_degraded_total", "counter", "Times the synchronous leader degraded to asynchronous.",
-          number(sync, "degraded_total"));
-    gauge("rendezvous_replication_sync_held", "gauge", "Write replies held until a standby acknowledges them.",
-          number(sync, "held"));
   }
   return out;
 }
@@ -408,11 +395,11 @@ Response handle_metrics(const AdminContext& ctx, const Request&) {
   r.content_type = kMetricsContentType;
   if (page) r.body = metrics::render_registry(*page);
   r.body += render_admin_families(f);
+  // The standbys' lag lives in the replicator; the sync families are on the registry's page.
   JsonPtr status(json_pack("{s:s}", "type", "status"));
-  std::string reg_error, rep_error;
-  JsonPtr reg = ctx.registry_call ? ctx.registry_call(status.get(), &reg_error) : nullptr;
+  std::string rep_error;
   JsonPtr rep = ctx.replicator_call ? ctx.replicator_call(status.get(), &rep_error) : nullptr;
-  r.body += render_replication_families(reg.get(), rep.get());
+  r.body += render_replication_families(rep.get());
   return r;
 }
 

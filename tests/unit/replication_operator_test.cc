@@ -270,13 +270,11 @@ namespace {
 // ---- /metrics: the replication families ----
 
 TEST(ReplicationMetrics, LeaderFamiliesAreWellFormedAndEscaped) {
-  JsonPtr reg = parse(R"({"type":"status_ok","role":"leader","sync":{"enabled":true,"state":"degraded","held":3,
-                          "degraded_total":2}})");
   JsonPtr rep = parse(R"({"type":"status_ok","role":"leader","epoch":2,"standbys":[
       {"id":"b\"x\\y","state":"streaming","lag_records":4,"lag_bytes":800,"lag_seconds":0.25},
       {"id":"a","state":"copying","lag_records":100,"lag_bytes":9000,"lag_seconds":3},
       {"id":"a","state":"streaming","lag_records":1,"lag_bytes":1,"lag_seconds":1}],"follower":null})");
-  std::string text = render_replication_families(reg.get(), rep.get());
+  std::string text = render_replication_families(rep.get());
   EXPECT_EQ(exposition_problem(text), "") << text;
   EXPECT_NE(text.find("rendezvous_replication_replicator_up 1\n"), std::string::npos) << text;
   EXPECT_NE(text.find("pilot_replication_subscribers 2\n"), std::string::npos) << text;
@@ -286,23 +284,20 @@ TEST(ReplicationMetrics, LeaderFamiliesAreWellFormedAndEscaped) {
             std::string::npos)
       << text;
   EXPECT_NE(text.find("rendezvous_replication_lag_seconds{standby=\"b\\\"x\\\\y\"} 0.25\n"), std::string::npos) << text;
-  EXPECT_NE(text.find("rendezvous_replication_sync_degraded 1\n"), std::string::npos) << text;
-  EXPECT_NE(text.find("rendezvous_replication_sync_degraded_total 2\n"), std::string::npos) << text;
-  EXPECT_NE(text.find("rendezvous_replication_sync_held 3\n"), std::string::npos) << text;
   EXPECT_EQ(text.find("follower"), std::string::npos) << "a leader has no follower families";
 }
 
 TEST(ReplicationMetrics, StandbyAndUnavailable) {
   JsonPtr rep = parse(R"({"type":"status_ok","role":"standby","standbys":[],"follower":{"connected":true,
       "lag_records":7,"lag_seconds":1.5,"full_copies":1,"reconnects":3}})");
-  std::string text = render_replication_families(nullptr, rep.get());
+  std::string text = render_replication_families(rep.get());
   EXPECT_EQ(exposition_problem(text), "") << text;
   EXPECT_NE(text.find("rendezvous_replication_follower_connected 1\n"), std::string::npos) << text;
   EXPECT_NE(text.find("rendezvous_replication_follower_lag_records 7\n"), std::string::npos) << text;
   EXPECT_NE(text.find("rendezvous_replication_reconnects_total 3\n"), std::string::npos) << text;
   EXPECT_NE(text.find("pilot_replication_subscribers 0\n"), std::string::npos) << text;
   EXPECT_EQ(text.find("rendezvous_replication_lag_records"), std::string::npos) << text;
-  text = render_replication_families(nullptr, nullptr);
+  text = render_replication_families(nullptr);
   EXPECT_EQ(exposition_problem(text), "") << text;
   EXPECT_EQ(text, "# HELP rendezvous_replication_replicator_up 1 when the replicator answered this scrape; 0 means "
                   "its families are absent.\n# TYPE rendezvous_replication_replicator_up gauge\n"
