@@ -9,9 +9,10 @@
 // token goes in the X-Admin-Token header only (never the URL, never printed). Localhost-only
 // routes (nodes, backup) need the CLI to run on the server's host.
 //
-// Exit codes (also in --help): 0 ok; 1 server error or unreachable; 2 usage; 3 unauthorized
-// (401/403); 4 not found (404); 5 conflict (409: e.g. a standby refusing a write);
-// 78 check-config found a configuration error.
+// Exit codes (also in --help): 0 ok; 1 server error or unreachable (503 included); 2 usage;
+// 3 unauthorized (401/403); 4 not found (404); 5 conflict (409: e.g. a standby refusing a
+// write); 78 check-config found a configuration error. promote and demote exit 0 when there is
+// nothing to do (already leader, already following that leader).
 #include <curl/curl.h>
 
 #include <algorithm>
@@ -52,6 +53,7 @@ struct Globals {
   std::string reason;
   std::string n;
   std::string q;
+  std::string leader;
 };
 
 struct Command {
@@ -321,14 +323,33 @@ int cmd_status(const Globals& g, const std::vector<std::string>& args) {
     kv.push_back({"nodes_online", cell(health, "nodes_online")});
   }
   if (repl) {
-    for (const char* k : {"term", "is_standby", "subscribers", "last_push_age_secs", "lag_records", "lag_seconds"})
+    for (const char* k : {"role", "epoch", "leader", "last_seq", "subscribers", "last_push_age_secs"})
       if (json_object_get(repl, k)) kv.push_back({std::string("replication.") + k, cell(repl, k)});
+    if (const json_t* sync = json_object_get(repl, "sync"))
+      kv.push_back({"replication.sync", cell(sync, "state") + (json_is_true(json_object_get(sync, "enabled"))
+                                                                   ? " (held " + cell(sync, "held") + ", degraded " +
+                                                                         cell(sync, "degraded_total") + " times)"
+                                                                   : "")});
+    if (rdv::json_str(repl, "replicator") == "unavailable") kv.push_back({"replication.replicator", "unavailable"});
+    if (const json_t* f = json_object_get(repl, "follower"); json_is_object(f)) {
+      kv.push_back({"follower.state", cell(f, "state")});
+      kv.push_back({"follower.lag", cell(f, "lag_records") + " records, " + cell(f, "lag_seconds") + " s"});
+      kv.push_back({"follower.applied_seq", cell(f, "applied_seq")});
+      kv.push_back({"follower.reconnects", cell(f, "reconnects")});
+      if (!rdv::json_str(f, "last_error").empty()) kv.push_back({"follower.last_error", cell(f, "last_error")});
+    }
   }
   if (runtime) {
     for (const char* k : {"nodes_total", "networks_total", "open_fds"})
       if (json_object_get(runtime, k)) kv.push_back({k, cell(runtime, k)});
   }
   print_table({"FIELD", "VALUE"}, kv);
+  const json_t* standbys = repl ? json_object_get(repl, "standbys") : nullptr;
+  if (json_array_size(standbys) > 0) {
+    std::printf("\n");
+    print_objects(standbys, {"STANDBY", "ADDR", "STATE", "ACKED_SEQ", "LAG_RECORDS", "LAG_BYTES", "LAG_S", "EXACT"},
+                  {"id", "addr", "state", "acked_seq", "lag_records", "lag_bytes", "lag_seconds", "lag_exact"});
+  }
   const json_t* workers = runtime ? json_object_get(runtime, "workers") : nullptr;
   if (json_is_array(workers)) {
     std::printf("\n");
@@ -491,6 +512,77 @@ int cmd_backups(const Globals& g, const std::vector<std::string>& args) {
   });
 }
 
+// The role from /readyz (public: no token needed, so it can ask a peer): one line,
+// "leader", "standby HOST:PORT", "fenced" or "unknown", then " (not ready: …)" when the
+// instance is not ready for another reason. Exit 0 whenever the admin API answered with a
+// role, ready or not; the notify scripts use it to ask the peer before demoting a leader.
+int cmd_role_of_instance(const Globals& g, const std::vector<std::string>& args) {
+  if (!args.empty()) return usage("whoami takes no arguments");
+  HttpReply r = http(g, "GET", "/readyz");
+  if (!r.reached) {
+    std::fprintf(stderr, "rendezvousctl: %s\n", r.error.c_str());
+    return rdv::kExitFailure;
+  }
+  rdv::JsonPtr j(json_loadb(r.body.data(), r.body.size(), 0, nullptr));
+  if (!j || rdv::json_str(j.get(), "role").empty()) {
+    std::fprintf(stderr, "rendezvousctl: whoami: /readyz answered HTTP %ld without a role\n", r.status);
+    return rdv::kExitFailure;
+  }
+  if (g.json) {
+    json_object_set_new(j.get(), "ready", json_boolean(r.status == 200));
+    print_json(j.get());
+    return rdv::kExitOk;
+  }
+  std::string line(rdv::json_str(j.get(), "role"));
+  if (line == "standby" && !rdv::json_str(j.get(), "leader").empty()) line += " " + std::string(rdv::json_str(j.get(), "leader"));
+  std::string reason(rdv::json_str(j.get(), "reason"));
+  if (r.status != 200 && reason != "standby" && reason.rfind("fenced", 0) != 0) line += " (not ready: " + reason + ")";
+  std::printf("%s\n", line.c_str());
+  return rdv::kExitOk;
+}
+
+// promote and demote: idempotent, so a VIP manager's notify script may run them twice (a
+// promote on a leader, a demote to the leader already followed, exit 0 and say so).
+int cmd_promote(const Globals& g, const std::vector<std::string>& args) {
+  if (!args.empty()) return usage("usage: promote [--reason R]");
+  if (g.reason.size() > 500 || g.reason.find_first_of("\r\n") != std::string::npos)
+    return usage("promote: --reason takes one line of at most 500 bytes");
+  std::string body = g.reason.empty() ? "{}" : json_text(json_pack("{s:s}", "reason", g.reason.c_str()));
+  HttpReply r = http(g, "POST", "/api/admin/promote", body);
+  if (int code = check(r, "promote")) return code;
+  rdv::JsonPtr j = parse_reply(r, "promote");
+  if (!j) return rdv::kExitFailure;
+  if (g.json) print_json(j.get());
+  else if (rdv::json_str(j.get(), "status") == "already leader")
+    std::printf("already leader (epoch %s)\n", cell(j.get(), "epoch").c_str());
+  else
+    std::printf("promoted: epoch %s -> %s in %s ms\n", cell(j.get(), "previous_epoch").c_str(),
+                cell(j.get(), "epoch").c_str(), cell(j.get(), "took_ms").c_str());
+  return rdv::kExitOk;
+}
+
+int cmd_demote(const Globals& g, const std::vector<std::string>& args) {
+  if (!args.empty() || g.leader.empty()) return usage("usage: demote --leader HOST:PORT [--reason R]");
+  std::string host;
+  int port = 0;
+  if (g.leader.size() > 300 || !rdv::split_host_port(g.leader, &host, &port) || host.empty() || port < 1)
+    return usage("demote: --leader takes HOST:PORT (the new leader's registry address)");
+  if (g.reason.size() > 500 || g.reason.find_first_of("\r\n") != std::string::npos)
+    return usage("demote: --reason takes one line of at most 500 bytes");
+  rdv::JsonPtr req(json_pack("{s:s}", "leader", g.leader.c_str()));
+  if (!g.reason.empty()) json_object_set_new(req.get(), "reason", json_string(g.reason.c_str()));
+  HttpReply r = http(g, "POST", "/api/admin/demote", rdv::json_dump_compact(req.get()));
+  if (int code = check(r, "demote")) return code;
+  rdv::JsonPtr j = parse_reply(r, "demote");
+  if (!j) return rdv::kExitFailure;
+  if (g.json) print_json(j.get());
+  else if (rdv::json_str(j.get(), "status") == "already following")
+    std::printf("already following %s\n", cell(j.get(), "leader").c_str());
+  else
+    std::printf("demoted: now a standby of %s\n", cell(j.get(), "leader").c_str());
+  return rdv::kExitOk;
+}
+
 int cmd_check_config(const Globals&, const std::vector<std::string>& args) {
   rdv::Config cfg;
   std::string error;
@@ -519,6 +611,12 @@ const Command kCommands[] = {
     {"audit", "audit [-n N]", "recent audit events, newest first", cmd_audit},
     {"backup", "backup", "take a backup now (localhost-only route)", cmd_backup},
     {"backups", "backups", "list the backups", cmd_backups},
+    {"whoami", "whoami", "this instance's replication role from /readyz (public: works against a peer)",
+     cmd_role_of_instance},
+    {"promote", "promote [--reason R]", "make this standby the leader (raises the epoch; no-op on a leader)",
+     cmd_promote},
+    {"demote", "demote --leader HOST:PORT [--reason R]", "make this instance a standby of HOST:PORT (registry port)",
+     cmd_demote},
     {"registry-status", "registry-status", "the registry worker's status over its Unix socket (-run-dir)",
      cmd_registry_status},
     {"check-config", "check-config [flags...]", "validate server flags and config file (exit 78 on error)",
@@ -536,6 +634,7 @@ int cmd_help(const Globals&, const std::vector<std::string>&) {
       "  --admin-token-file F       read the admin token from F\n"
       "  --json                     print the API's JSON instead of a table\n"
       "  --reason R, -n N, -q TEXT  command options (see below)\n"
+      "  --leader HOST:PORT         demote: the leader to follow (its registry address)\n"
       "  -run-dir DIR               run dir of the server, for registry-status (default %s)\n\n"
       "commands:\n",
       kDefaultAdminAddr, Globals{}.run_dir.c_str());
@@ -543,11 +642,12 @@ int cmd_help(const Globals&, const std::vector<std::string>&) {
   std::printf(
       "\nexit codes:\n"
       "  0   ok\n"
-      "  1   server error, unexpected reply, or server unreachable\n"
+      "  1   server error, unexpected reply, or server unreachable (also HTTP 503: e.g.\n"
+      "      promote/demote while the replicator is not running)\n"
       "  2   usage error\n"
       "  3   unauthorized (HTTP 401 or 403: wrong or missing token, not on localhost)\n"
       "  4   not found (HTTP 404: no such network, node, pending id, or route)\n"
-      "  5   conflict (HTTP 409: e.g. a standby refuses writes)\n"
+      "  5   conflict (HTTP 409: e.g. a standby refuses writes, a role change already under way)\n"
       "  78  check-config: configuration error\n");
   return rdv::kExitOk;
 }
@@ -598,6 +698,7 @@ int main(int argc, char** argv) {
     else if (name == "reason") target = &g.reason;
     else if (name == "n") target = &g.n;
     else if (name == "q") target = &g.q;
+    else if (name == "leader") target = &g.leader;
     if (!target) return usage("unknown option " + args[i]);
     if (!has_value) {
       if (i + 1 >= args.size()) return usage("option " + args[i] + " needs a value");

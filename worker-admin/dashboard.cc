@@ -2,6 +2,7 @@
 // its data (ops-spec §5.4–§5.6). The pure builders come first, then the hub, then the code
 // that gathers figures, then the handlers.
 #include "worker-admin/dashboard.h"
+#include "worker-admin/replication.h"
 
 #include <fcntl.h>
 #include <sodium.h>
@@ -232,6 +233,22 @@ std::string DashboardHub::role(int64_t* epoch) const {
   std::lock_guard lock(mutex_);
   *epoch = epoch_;
   return role_;
+}
+
+void DashboardHub::set_registry_status(std::string json) {
+  std::lock_guard lock(mutex_);
+  registry_status_ = std::move(json);
+}
+
+void DashboardHub::set_replicator_status(std::string json) {
+  std::lock_guard lock(mutex_);
+  replicator_status_ = std::move(json);
+}
+
+void DashboardHub::replication_sources(std::string* registry_status, std::string* replicator_status) const {
+  std::lock_guard lock(mutex_);
+  *registry_status = registry_status_;
+  *replicator_status = replicator_status_;
 }
 
 void DashboardHub::publish(std::string public_payload, std::string admin_payload) {
@@ -497,8 +514,18 @@ JsonPtr current_admin_snapshot(const AdminContext& ctx, DashboardHub& hub) {
   JsonPtr pending = pending_json(*ctx.env, kDashboardPendingShown, &pending_error);
   if (!pending) pending.reset(json_pack("{s:i,s:[],s:s}", "count", 0, "pending", "error", pending_error.c_str()));
   json_object_set_new(out.get(), "pending", pending.release());
-  json_object_set_new(out.get(), "replication",
-                      json_pack("{s:s%,s:I}", "role", role.data(), role.size(), "epoch", json_int_t(epoch)));
+  // The panel shows what /api/admin/replication-status shows; without a registry reply yet,
+  // role and epoch come from the metrics page (above).
+  std::string reg_text, rep_text;
+  hub.replication_sources(&reg_text, &rep_text);
+  JsonPtr reg(reg_text.empty() ? nullptr : json_loads(reg_text.c_str(), 0, nullptr));
+  JsonPtr rep(rep_text.empty() ? nullptr : json_loads(rep_text.c_str(), 0, nullptr));
+  JsonPtr replication = replication_status_json(reg.get(), rep.get(), cfg->standby, cfg->repl_sync, now_ms / 1000);
+  if (!reg) {
+    json_object_set_new(replication.get(), "role", json_stringn(role.data(), role.size()));
+    json_object_set_new(replication.get(), "epoch", json_integer(json_int_t(epoch)));
+  }
+  json_object_set_new(out.get(), "replication", replication.release());
   json_object_set_new(out.get(), "pulse",
                       pulse_json(now_ms, registry_total_requests(ctx), hub.samples()).release());
   return out;

@@ -121,6 +121,11 @@ class DashboardHub {
   // The replication role and epoch from the registry's status reply ("" while unknown).
   void set_role(std::string role, int64_t epoch);
   std::string role(int64_t* epoch) const;
+  // The newest status replies for the replication panel, as compact JSON ("" while none or
+  // unreachable): the registry's (from the bus connection) and the replicator's (polled).
+  void set_registry_status(std::string json);
+  void set_replicator_status(std::string json);
+  void replication_sources(std::string* registry_status, std::string* replicator_status) const;
 
   // The newest payloads pushed to streams; publish() wakes every waiting stream.
   void publish(std::string public_payload, std::string admin_payload);
@@ -146,6 +151,7 @@ class DashboardHub {
   std::deque<PulseSample> samples_;
   std::string role_;
   int64_t epoch_ = 0;
+  std::string registry_status_, replicator_status_;
   std::string public_payload_, admin_payload_;
   uint64_t version_ = 0;
   bool stopping_ = false;
@@ -163,7 +169,9 @@ DashboardHub* dashboard_hub();
 // payloads. Called from HTTP threads and from the live feed.
 JsonPtr current_public_stats(const AdminContext& ctx, DashboardHub& hub);
 JsonPtr current_stats(const AdminContext& ctx, DashboardHub& hub);
-// The admin stream's payload: {"stats":…,"workers":[…],"replication":{role,epoch},"pulse":…}.
+// The admin stream's payload: {"stats":…,"workers":[…],"replication":{…},"pulse":…}, where
+// replication is the /api/admin/replication-status body (role, epoch, leader, standbys with
+// lag, follower, sync) built from the hub's newest status replies.
 JsonPtr current_admin_snapshot(const AdminContext& ctx, DashboardHub& hub);
 // Total requests the registry has counted (the sum of the per-type counters), 0 without page.
 uint64_t registry_total_requests(const AdminContext& ctx);

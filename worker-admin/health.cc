@@ -6,6 +6,7 @@
 #include "shared/ipc.h"
 #include "shared/log.h"
 #include "shared/util.h"
+#include "worker-admin/replication.h"
 
 namespace rdv::admin {
 
@@ -26,25 +27,36 @@ Response handle_healthz(const AdminContext& ctx, const Request&) {
   return json_response(200, body.get());
 }
 
-Response readiness_response(const json_t* reply, std::string_view error) {
-  auto not_ready = [](std::string_view role, const std::string& reason) {
-    JsonPtr body(json_pack("{s:s,s:s#,s:s#}", "status", "not ready", "role", role.data(), int(role.size()),
-                           "reason", reason.data(), int(reason.size())));
+Response readiness_response(const json_t* reply, std::string_view error, std::string_view configured_leader) {
+  std::string role = reply ? std::string(json_str(reply, "role")) : "";
+  if (role.empty()) role = "unknown";
+  std::string leader = reply ? std::string(json_str(reply, "leader")) : "";
+  if (leader.empty() && role == "standby") leader = configured_leader;
+  const std::string sync = reply ? sync_state(reply) : "off";
+  auto body_of = [&](const char* status) {
+    JsonPtr body(json_pack("{s:s,s:s}", "status", status, "role", role.c_str()));
+    if (!leader.empty()) json_object_set_new(body.get(), "leader", json_string(leader.c_str()));
+    json_object_set_new(body.get(), "sync", json_string(sync.c_str()));
+    return body;
+  };
+  auto not_ready = [&](const std::string& reason) {
+    JsonPtr body = body_of("not ready");
+    json_object_set_new(body.get(), "reason", json_stringn(reason.data(), reason.size()));
     return json_response(503, body.get());
   };
-  if (!reply) return not_ready("unknown", "registry unreachable: " + std::string(error));
+  if (!reply) return not_ready("registry unreachable: " + std::string(error));
   std::string_view type = json_str(reply, "type");
-  std::string_view role = json_str(reply, "role");
-  if (role.empty()) role = "unknown";
   if (type != "status_ok") {
     std::string why = "unexpected registry reply";
     if (std::string_view msg = json_str(reply, "error"); !msg.empty()) why += ": " + std::string(msg);
     else why += " type \"" + std::string(type) + "\"";
-    return not_ready(role, why);
+    return not_ready(why);
   }
-  if (!json_bool(reply, "serving")) return not_ready(role, "registry not serving");
-  if (role != "leader") return not_ready(role, role == "standby" ? "standby" : "role is not leader");
-  JsonPtr body(json_pack("{s:s,s:s}", "status", "ready", "role", "leader"));
+  if (!json_bool(reply, "serving")) return not_ready("registry not serving");
+  if (role == "standby") return not_ready("standby");
+  if (role == "fenced") return not_ready("fenced: a higher epoch exists; promote or demote this instance");
+  if (role != "leader") return not_ready("role is not leader");
+  JsonPtr body = body_of("ready");
   return json_response(200, body.get());
 }
 
@@ -66,7 +78,9 @@ Response handle_readyz(const AdminContext& ctx, const Request&) {
   std::string error;
   JsonPtr request(json_pack("{s:s}", "type", "status"));
   JsonPtr reply = ctx.registry_call(request.get(), &error);
-  Response r = readiness_response(reply.get(), public_registry_error(error, ipc::registry_socket_path(ctx.config->get()->run_dir)));
+  auto cfg = ctx.config->get();
+  Response r = readiness_response(reply.get(), public_registry_error(error, ipc::registry_socket_path(cfg->run_dir)),
+                                  cfg->standby);
   // Probes poll this every few seconds: log transitions, not every answer.
   static std::atomic<int> last_status{0};
   if (last_status.exchange(r.status, std::memory_order_relaxed) != r.status) {

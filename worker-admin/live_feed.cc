@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "shared/ipc.h"
 #include "shared/log.h"
 #include "shared/wire.h"
 
@@ -73,11 +74,24 @@ bool LiveFeed::start() {
 void LiveFeed::on_sample(evutil_socket_t, short, void* arg) {
   auto* self = static_cast<LiveFeed*>(arg);
   self->hub_->add_sample({unix_now_ns() / 1000000, registry_total_requests(*self->ctx_)});
+  self->poll_replicator();
   if (self->subscribed_) {
     JsonPtr status(json_pack("{s:s}", "type", "status"));
     self->send_frame(status.get());
   }
   self->request_rebuild();
+}
+
+// The replicator's socket has no bus: one status call per sample. It answers from memory at
+// once; the short timeout bounds what a stuck replicator costs this loop (the control
+// channel is served here too), and a missed answer only leaves the panel a second older.
+void LiveFeed::poll_replicator() {
+  JsonPtr request(json_pack("{s:s}", "type", "status"));
+  std::string error;
+  JsonPtr reply = ipc::unix_call(ipc::replicator_socket_path(ctx_->config->get()->run_dir), request.get(),
+                                 kReplicatorPollTimeoutMs, &error);
+  hub_->set_replicator_status(reply && json_str(reply.get(), "type") == "status_ok" ? json_dump_compact(reply.get())
+                                                                                     : std::string());
 }
 
 void LiveFeed::on_rebuild(evutil_socket_t, short, void* arg) { static_cast<LiveFeed*>(arg)->rebuild(); }
@@ -197,6 +211,7 @@ void LiveFeed::handle_frame(const json_t* frame) {
   } else if (type == "commit" || type == "liveness") {
     request_rebuild();
   } else if (type == "status_ok") {
+    hub_->set_registry_status(json_dump_compact(frame));
     std::string_view role = json_str(frame, "role");
     hub_->set_role(std::string(role.empty() ? "unknown" : role),
                    int64_t(json_integer_value(json_object_get(frame, "epoch"))));

@@ -8,7 +8,8 @@
 // registry is. A snapshot is published to the hub, which wakes every /api/events stream.
 //
 // The same connection carries {"type":"status"} once a second: its reply's role and epoch
-// are the replication role the admin view shows. When the registry goes away (restart,
+// are the replication role the admin view shows; the replicator's status (standbys, lag, the
+// follower) is asked for on the same tick over replicator.sock. When the registry goes away (restart,
 // crash) the connection is closed and opened again with backoff (250 ms doubling to 5 s);
 // until then the counters still come from the metrics page and the streams stay open.
 //
@@ -46,6 +47,7 @@ class LiveFeed {
   static constexpr int64_t kSampleIntervalMs = 1000;
   static constexpr int64_t kReconnectMinMs = 250;
   static constexpr int64_t kReconnectMaxMs = 5000;
+  static constexpr int kReplicatorPollTimeoutMs = 250;
 
   // `base`, `ctx` and `hub` must outlive this object.
   LiveFeed(event_base* base, const AdminContext* ctx, DashboardHub* hub, std::string socket_path);
@@ -67,6 +69,7 @@ class LiveFeed {
   void handle_frame(const json_t* frame);
   bool send_frame(const json_t* msg);
   void request_rebuild();
+  void poll_replicator();
   void rebuild();
 
   event_base* base_;

@@ -20,6 +20,7 @@
 #include "shared/config.h"
 #include "shared/ipc.h"
 #include "shared/log.h"
+#include "shared/role.h"
 #include "shared/store.h"
 #include "shared/util.h"
 #include "worker-admin/backups.h"
@@ -39,6 +40,10 @@ using rdv::EventPtr;
 // How long a request waits for the registry's answer (/readyz, operator mutations). A
 // mutation waits for its commit, which a slow disk can hold for a while.
 constexpr int kRegistryCallTimeoutMs = 5000;
+// The replicator answers status from memory at once; promote and demote answer once the
+// registry confirms the new role, which the replicator itself waits up to 3 s for: wait a
+// little longer, so its own answer (even "not confirmed") arrives rather than our timeout.
+constexpr int kReplicatorCallTimeoutMs = 5000;
 
 void on_stop_signal(evutil_socket_t signo, short, void* arg) {
   rdv::log_info("stopping", {{"signal", signo == SIGINT ? "SIGINT" : "SIGTERM"}});
@@ -84,6 +89,9 @@ int main() {
   context.registry_call = [run_dir = cfg.run_dir](const json_t* request, std::string* err) {
     return ipc::registry_call(run_dir, request, kRegistryCallTimeoutMs, err);
   };
+  context.replicator_call = [path = ipc::replicator_socket_path(cfg.run_dir)](const json_t* request, std::string* err) {
+    return ipc::unix_call(path, request, kReplicatorCallTimeoutMs, err);
+  };
 
   EventBasePtr base(event_base_new());
   if (!base) {
@@ -96,6 +104,14 @@ int main() {
     warn_about_restart_only_changes(*live_config.get(), next);
     live_config.set(next);
     log_info("configuration reloaded");
+  };
+  // A promotion, demotion or fence (docs/replication.md "Roles"): the configuration copy the
+  // routes read follows it, so a 409 names the leader of now and /readyz falls back to it.
+  handlers.on_role = [&live_config](const Role& role) {
+    Config next = *live_config.get();
+    set_role(next, role);
+    live_config.set(std::move(next));
+    log_info("replication role changed", {{"role", role_name(role.kind)}, {"leader", role.leader}});
   };
   handlers.on_peer_died = [&env](std::string_view worker) {
     // A dead process may have died inside a read transaction; free its reader slot so the

@@ -229,6 +229,69 @@ std::string render_admin_families(const AdminFigures& f) {
   return out;
 }
 
+std::string render_replication_families(const json_t* rep) {
+  if (rep && json_str(rep, "type") != "status_ok") rep = nullptr;
+  std::string out;
+  auto number = [](const json_t* obj, const char* key) {
+    json_t* v = json_object_get(obj, key);
+    return json_is_number(v) ? json_number_value(v) : 0.0;
+  };
+  auto gauge = [&](const char* name, const char* type, const char* help, double v) {
+    family(out, name, type, help);
+    sample(out, name, v);
+  };
+  gauge("rendezvous_replication_replicator_up", "gauge",
+        "1 when the replicator answered this scrape; 0 means its families are absent.", rep ? 1 : 0);
+  if (rep) {
+    // One series per standby id, in label order; a standby that reconnects may briefly be
+    // listed twice, and a series must not repeat: the first listing wins.
+    std::map<std::string, const json_t*> standbys;
+    const json_t* list = json_object_get(rep, "standbys");
+    size_t i;
+    const json_t* s;
+    double streaming = 0;
+    json_array_foreach(list, i, s) {
+      if (!json_is_object(s)) continue;
+      if (json_str(s, "state") == "streaming") streaming++;
+      standbys.emplace(std::string(json_str(s, "id")), s);
+    }
+    gauge("pilot_replication_subscribers", "gauge", "Standbys streaming from this leader.", streaming);
+    if (!standbys.empty()) {
+      struct PerStandby {
+        const char* name;
+        const char* key;
+        const char* help;
+      };
+      const PerStandby per_standby[] = {
+          {"rendezvous_replication_lag_records", "lag_records", "Change-log records a standby has not acknowledged."},
+          {"rendezvous_replication_lag_bytes", "lag_bytes",
+           "Bytes of the change-log records a standby has not acknowledged."},
+          {"rendezvous_replication_lag_seconds", "lag_seconds",
+           "Age of the oldest change-log record a standby has not acknowledged."},
+      };
+      for (const PerStandby& p : per_standby) {
+        family(out, p.name, "gauge", p.help);
+        for (const auto& [id, st] : standbys) labelled(out, p.name, "standby", id, number(st, p.key));
+      }
+    }
+    const json_t* f = json_object_get(rep, "follower");
+    if (json_is_object(f)) {
+      gauge("rendezvous_replication_follower_connected", "gauge", "1 while this standby's stream from its leader is up.",
+            json_is_true(json_object_get(f, "connected")) ? 1 : 0);
+      gauge("rendezvous_replication_follower_lag_records", "gauge",
+            "Records the leader has that this standby has not applied (as of the last heartbeat).",
+            number(f, "lag_records"));
+      gauge("rendezvous_replication_follower_lag_seconds", "gauge",
+            "Seconds this standby's applied state is behind its leader.", number(f, "lag_seconds"));
+      gauge("rendezvous_replication_full_copies_total", "counter", "Full copies this standby received.",
+            number(f, "full_copies"));
+      gauge("rendezvous_replication_reconnects_total", "counter", "Times this standby reconnected to its leader.",
+            number(f, "reconnects"));
+    }
+  }
+  return out;
+}
+
 // ---- the exposition checker ----
 
 namespace {
@@ -332,6 +395,11 @@ Response handle_metrics(const AdminContext& ctx, const Request&) {
   r.content_type = kMetricsContentType;
   if (page) r.body = metrics::render_registry(*page);
   r.body += render_admin_families(f);
+  // The standbys' lag lives in the replicator; the sync families are on the registry's page.
+  JsonPtr status(json_pack("{s:s}", "type", "status"));
+  std::string rep_error;
+  JsonPtr rep = ctx.replicator_call ? ctx.replicator_call(status.get(), &rep_error) : nullptr;
+  r.body += render_replication_families(rep.get());
   return r;
 }
 

@@ -66,6 +66,17 @@ struct AdminFigures {
 // The admin side's families (never one the registry page renders), with # HELP and # TYPE.
 std::string render_admin_families(const AdminFigures& f);
 
+// The replication families from the replicator's status reply (null, or an error reply,
+// when it did not answer):
+//   rendezvous_replication_replicator_up             1 when the replicator answered
+//   pilot_replication_subscribers                    standbys streaming from this leader
+//   rendezvous_replication_lag_{records,bytes,seconds}{standby="id"}   per standby (leader)
+//   rendezvous_replication_follower_connected, …_follower_lag_records, …_follower_lag_seconds,
+//   rendezvous_replication_full_copies_total, …_reconnects_total      (a standby's stream)
+// pilot_replication_term, pilot_replication_is_standby and the -repl-sync families come from
+// the registry's page (shared/metrics.cc).
+std::string render_replication_families(const json_t* replicator_status);
+
 // Checks `text` against the exposition rules this server keeps (ops-spec §6.1): every family
 // has one # HELP and one # TYPE line before its samples, appears once, its samples are
 // contiguous and named after it (histograms: _bucket/_sum/_count, with le ending in +Inf),

@@ -39,9 +39,4 @@ inline constexpr int64_t kAuditMaxCount = 1000;
 // n: default 100, at most 1000; absent, non-numeric or non-positive → 100.
 int64_t audit_recent_count(const std::optional<std::string>& text);
 
-// ---- /api/admin/replication-status (replication.cc) ----
-// {"term","is_standby","subscribers","last_push_unix"?,"last_push_age_secs"?} from the
-// registry's status reply (see replication.cc for where each comes from).
-JsonPtr replication_status_json(const json_t* status, int64_t now_unix);
-
 }  // namespace rdv::admin

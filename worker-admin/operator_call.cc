@@ -17,6 +17,10 @@ std::optional<Response> operator_call(const AdminContext& ctx, json_t* request, 
   if (json_str(got.get(), "type") == "error") {
     std::string text(json_str(got.get(), "error"));
     if (text.rfind("standby mode", 0) == 0) {
+      // cfg follows role changes (main.cc on_role), so the address is the leader of now.
+      if (cfg->fenced)
+        return text_error(409, "fenced: this instance refuses writes until an operator promotes it or demotes it "
+                               "to follow the leader");
       std::string leader = cfg->standby.empty() ? "(unknown)" : cfg->standby;
       return text_error(409, "standby: operator changes go to the leader at " + leader);
     }

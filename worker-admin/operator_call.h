@@ -4,6 +4,7 @@
 // the error mapping is written once:
 //   registry unreachable         → 503 "registry unavailable: …"
 //   refused on a standby         → 409 "standby: operator changes go to the leader at <addr>"
+//                                  (a fenced instance: 409 "fenced: …", it knows no leader)
 //   any other registry refusal   → `refusal_status` (400 by default) with the registry's text
 #pragma once
 

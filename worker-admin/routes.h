@@ -37,6 +37,10 @@ struct AdminContext {
   // and every operator mutation, so writes take the registry's single write path. Null with
   // *error when the registry cannot answer. A function so unit tests can answer without a socket.
   std::function<JsonPtr(const json_t* request, std::string* error)> registry_call;
+  // The same on the replicator's socket (replicator.sock): replication status, promote and
+  // demote (docs/replication.md "The replicator's socket"). Null with *error when the
+  // replicator cannot answer; an unset function counts as unreachable.
+  std::function<JsonPtr(const json_t* request, std::string* error)> replicator_call;
 };
 
 struct Request {
@@ -136,7 +140,8 @@ std::span<const Route> runtime_routes();    // /debug/*, /api/runtime, /api/heal
                                             // /api/admin/runtime/*          runtime.cc
 std::span<const Route> log_level_routes();  // /api/admin/runtime/log-level  log_level.cc
 std::span<const Route> whitelist_routes();  // /api/admin/whitelist          whitelist.cc
-std::span<const Route> replication_routes();  // /api/admin/replication-status  replication.cc
+std::span<const Route> replication_routes();  // /api/admin/replication-status,
+                                              // /api/admin/promote, …/demote   replication.cc
 std::span<const Route> audit_routes();      // /api/admin/audit/recent       audit_routes.cc
 std::span<const Route> breaker_routes();    // /api/breakers, /api/breakers/{}   breakers.cc
 std::span<const Route> network_routes();    // /api/admin/networks/…         networks.cc

@@ -24,6 +24,7 @@
 #include "shared/log.h"
 #include "shared/util.h"
 #include "worker-admin/process_stats.h"
+#include "worker-admin/replication.h"
 #include "worker-admin/routes.h"
 
 namespace rdv::admin {
@@ -346,9 +347,13 @@ Response handle_health(const AdminContext& ctx, const Request&) {
   } else {
     json_object_set_new(body.get(), "store_error", json_string(error.c_str()));
   }
-  // Standbys following this leader: the registry will report them once replication serves
-  // standbys (see replication.cc); 0 until then.
-  json_object_set_new(body.get(), "replication_subscribers", json_integer(0));
+  // Standbys streaming from this leader, as /api/admin/replication-status counts them; 0
+  // when the replicator does not answer.
+  JsonPtr status(json_pack("{s:s}", "type", "status"));
+  std::string rep_error;
+  JsonPtr rep = ctx.replicator_call ? ctx.replicator_call(status.get(), &rep_error) : nullptr;
+  JsonPtr merged = replication_status_json(nullptr, rep.get(), "", false, 0);
+  json_object_set(body.get(), "replication_subscribers", json_object_get(merged.get(), "subscribers"));
   return json_response(200, body.get());
 }
 

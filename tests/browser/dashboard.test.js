@@ -213,6 +213,8 @@ async function main() {
       check('token view lists the workers', workers, String((await page.$$('#workers tbody tr')).length));
       const role = await waitFor(async () => (await page.textContent('#replication-role')) === 'leader', 5000);
       check('token view shows the replication role', role, await page.textContent('#replication-role'));
+      const sync = await waitFor(async () => (await page.textContent('#replication-sync')) === 'off', 5000);
+      check('token view shows the sync state', sync, await page.textContent('#replication-sync'));
       if (args.network) {
         const netShown = await waitFor(async () => (await page.textContent('#networks tbody')).includes(args.network), 5000);
         check('token view lists the network', netShown, await page.textContent('#networks tbody'));

@@ -77,17 +77,6 @@ TEST(AdminApiParse, AuditCount) {
   EXPECT_EQ(audit_recent_count("1001"), 1000);
 }
 
-TEST(AdminApiReplication, StatusShape) {
-  rdv::JsonPtr leader(json_pack("{s:s,s:s,s:I}", "type", "status_ok", "role", "leader", "epoch", json_int_t(3)));
-  rdv::JsonPtr j = replication_status_json(leader.get(), 1000);
-  EXPECT_EQ(rdv::json_dump_compact(j.get()), R"({"term":3,"is_standby":false,"subscribers":0})");
-  rdv::JsonPtr standby(json_pack("{s:s,s:I,s:I,s:I}", "role", "standby", "epoch", json_int_t(4), "subscribers",
-                                 json_int_t(2), "last_push_unix", json_int_t(990)));
-  j = replication_status_json(standby.get(), 1000);
-  EXPECT_EQ(rdv::json_dump_compact(j.get()),
-            R"({"term":4,"is_standby":true,"subscribers":2,"last_push_unix":990,"last_push_age_secs":10})");
-}
-
 TEST(AdminApiRuntime, HistogramQuantiles) {
   const auto& b = rdv::metrics::kCommitBuckets;  // 0.0005, 0.001, 0.0025, …
   uint64_t none[rdv::metrics::kPipelineBucketCount]{};

@@ -155,6 +155,50 @@
     renderBuild(p.build_info);
   }
 
+  // Lag is often well under a second: milliseconds then, else the usual duration.
+  function formatLag(seconds) {
+    const s = Number(seconds);
+    if (!Number.isFinite(s) || s < 0) return '–';
+    return s < 1 ? Math.round(s * 1000) + ' ms' : formatDuration(s);
+  }
+
+  // The /api/admin/replication-status body (worker-admin/replication.h).
+  function renderReplication(rep) {
+    setText('replication-role', String(rep.role || 'unknown'));
+    setText('replication-epoch', String(rep.epoch === undefined ? '–' : rep.epoch));
+    $('replication-leader-wrap').hidden = !rep.leader;
+    setText('replication-leader', String(rep.leader || ''));
+    const sync = rep.sync || {};
+    setText('replication-sync', String(sync.state || 'off') + (sync.held > 0 ? ' (' + sync.held + ' held)' : ''));
+    $('replication-unavailable').hidden = rep.replicator !== 'unavailable';
+
+    const f = rep.follower;
+    $('replication-follower').hidden = !f;
+    if (f) {
+      setText('follower-state', String(f.state || 'unknown'));
+      setText('follower-lag', formatCount(f.lag_records) + ' records, ' + formatLag(f.lag_seconds));
+      setText('follower-reconnects', formatCount(f.reconnects));
+      $('follower-error-wrap').hidden = !f.last_error;
+      setText('follower-error', String(f.last_error || ''));
+    }
+
+    const standbys = Array.isArray(rep.standbys) ? rep.standbys : [];
+    const isLeader = rep.role === 'leader';
+    $('standbys').hidden = standbys.length === 0;
+    $('standbys-empty').hidden = !isLeader || standbys.length > 0;
+    const sbody = $('standbys').tBodies[0];
+    sbody.replaceChildren();
+    for (const s of standbys) {
+      const tr = document.createElement('tr');
+      cell(tr, String(s.id));
+      cell(tr, String(s.addr || '–'));
+      cell(tr, String(s.state));
+      cell(tr, formatCount(s.lag_records) + (s.lag_exact === false ? '+' : ''));
+      cell(tr, formatLag(s.lag_seconds) + (s.lag_exact === false ? '+' : ''));
+      sbody.appendChild(tr);
+    }
+  }
+
   function renderAdmin(snap) {
     const stats = snap.stats || {};
     const pub = snap.public || {};
@@ -179,11 +223,7 @@
       cell(tr, String(w.restarts));
       wbody.appendChild(tr);
     }
-    const rep = snap.replication || {};
-    setText('replication-role', String(rep.role || 'unknown'));
-    setText('replication-epoch', String(rep.epoch === undefined ? '–' : rep.epoch));
-    $('replication-lag-wrap').hidden = rep.lag_seconds === undefined;
-    if (rep.lag_seconds !== undefined) setText('replication-lag', formatDuration(rep.lag_seconds));
+    renderReplication(snap.replication || {});
 
     const nets = Array.isArray(stats.networks) ? stats.networks : [];
     const nbody = $('networks').tBodies[0];
