@@ -180,6 +180,11 @@ install: all
 	install -m 0755 $(BIN)/rendezvous-registry $(BIN)/rendezvous-admin $(BIN)/rendezvous-replicator \
 	  $(DESTDIR)$(PREFIX)/lib/rendezvous/
 	install -m 0644 etc/rendezvous.service etc/rendezvous.socket $(DESTDIR)$(PREFIX)/share/rendezvous/
+	# VIP failover with keepalived (docs/failover.md): an example configuration and the notify scripts.
+	install -d $(DESTDIR)$(PREFIX)/share/rendezvous/keepalived
+	install -m 0644 etc/keepalived/keepalived.conf etc/keepalived/failover.env $(DESTDIR)$(PREFIX)/share/rendezvous/keepalived/
+	install -m 0755 etc/keepalived/rendezvous-notify etc/keepalived/rendezvous-notify-master \
+	  etc/keepalived/rendezvous-notify-backup etc/keepalived/rendezvous-notify-fault $(DESTDIR)$(PREFIX)/share/rendezvous/keepalived/
 	# The config can hold the admin, dashboard and replication tokens: owner and group only.
 	install -m 0640 etc/rendezvous.json $(DESTDIR)$(PREFIX)/share/rendezvous/
 

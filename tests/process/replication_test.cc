@@ -471,14 +471,14 @@ uint64_t first_kept(const Server& s) {
 
 TEST_F(Replication, TrimmingWaitsForEveryStandbyThenALaggingOneGetsACopy) {
   // A short stale threshold makes the trim tick (it runs with the reaper) every 250 ms.
-  leader.extra_args = {"-changelog-keep", "5", "-stale-threshold", "1s"};
+  leader.extra_args = {"-changelog-keep", "1000", "-stale-threshold", "1s"};
   start_pair();
   Conn lc = leader.connect();
   register_many(lc, 20);
   ASSERT_TRUE(caught_up(standby, leader));
   const uint64_t acked = applied(standby);
   EXPECT_EQ(standby.stop(), 0);
-  register_many(lc, 100);
+  register_many(lc, 1100);  // past -changelog-keep
   // Trimming goes on, but never past what the absent standby acknowledged.
   ASSERT_TRUE(eventually([&] { return first_kept(leader) > 1; }, 20000)) << "the leader never trims";
   sleep_ms(1000);  // a few more trim ticks (nothing to wait for: they must not move past the ack)
@@ -499,7 +499,7 @@ TEST_F(Replication, TrimmingWaitsForEveryStandbyThenALaggingOneGetsACopy) {
   rdv::JsonPtr forget = local_call(leader, "registry.sock",
                                    dump(rdv::JsonPtr(json_pack("{s:s,s:s}", "type", "bus_forget", "consumer", consumer.c_str())).get()));
   ASSERT_TRUE(forget && str(forget.get(), "type") == "bus_forget_ok") << (forget ? dump(forget.get()) : "no reply");
-  register_many(lc, 100);
+  register_many(lc, 1100);
   ASSERT_TRUE(eventually([&] { return first_kept(leader) > acked2 + 1; }, 20000));
   standby.new_ports();
   ASSERT_TRUE(standby.start(&err)) << err;
