@@ -192,7 +192,14 @@ void Server::batch_done(std::unique_ptr<Batch> b) {
   // The replies. With -repl-sync they wait, still counted away (so their connections outlive
   // them, closed or not), until a standby acknowledges the batch's last record or the gate
   // degrades (sync_gate.h); a batch that wrote no record has nothing to wait for.
-  std::vector<Entry*> replies(b->entries.begin(), b->entries.end());
+  // Bus subscribers' own messages (the replicator's bus_ack) are never held: the replicator's
+  // acknowledgements come on that connection, behind them, so holding them would wait for
+  // an ack that cannot arrive.
+  std::vector<Entry*> replies;
+  for (Entry* e : b->entries) {
+    if (static_cast<Conn*>(e->conn)->bus) write_released(*e);
+    else replies.push_back(e);
+  }
   const uint64_t hold_seq = b->rc == 0 && b->last_seq > seq_before ? b->last_seq : 0;
   if (!shutting_down_ && sync_.hold(hold_seq, replies, committed)) {
     note_sync_state();

@@ -39,6 +39,7 @@ class Follower {
   static void on_beat(evutil_socket_t, short, void* arg);
   static void on_ack_timer(evutil_socket_t, short, void* arg);
   static void on_connect_timeout(evutil_socket_t, short, void* arg);
+  static void on_notify_timer(evutil_socket_t, short, void* arg);
   void connect();
   void on_connected();
   void on_input();
@@ -56,13 +57,14 @@ class Follower {
   std::string leader_;
   State state_ = State::Idle;
   std::unique_ptr<Link> link_;
-  EventPtr retry_ev_, beat_ev_, ack_ev_, connect_timeout_ev_;
+  EventPtr retry_ev_, beat_ev_, ack_ev_, connect_timeout_ev_, notify_ev_;
   LogPosition pos_;
   uint64_t leader_epoch_ = 0, leader_seq_ = 0, acked_ = 0, unacked_records_ = 0;
   int64_t backoff_ms_ = 100, stream_started_ns_ = 0, last_contact_unix_ = 0, leader_clock_ns_ = 0;
   uint64_t reconnects_ = 0, full_copies_ = 0, records_applied_ = 0;
   std::string last_error_;
-  bool ack_scheduled_ = false;
+  bool ack_scheduled_ = false, notify_scheduled_ = false;
+  uint64_t notified_ = 0;  // the last sequence the registry was told of
   // The copy being received.
   UniqueFd copy_fd_;
   uint64_t copy_received_ = 0;

@@ -216,6 +216,7 @@ TEST_F(Replication, EveryKindOfStateIsReplicated) {
 // Writes from a thread until stopped; remembers what the leader acknowledged.
 struct Writer {
   explicit Writer(uint16_t port) : port(port) {}
+  ~Writer() { join(); }
   void start() {
     th = std::thread([this] {
       Conn c = Conn::open(port);
