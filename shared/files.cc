@@ -35,10 +35,11 @@ std::string parent_dir(const std::string& path) {
 }  // namespace
 
 bool read_small_file(const std::string& path, size_t max_bytes, std::string* content, bool* exists,
-                     std::string* error) {
+                     std::string* error, Links links) {
   *exists = false;
   content->clear();
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
+  const int nofollow = links == Links::Refuse ? O_NOFOLLOW : 0;
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | nofollow | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
   if (!fd) {
     int err = errno;
     if (err == ENOENT) return true;
@@ -58,7 +59,13 @@ bool read_small_file(const std::string& path, size_t max_bytes, std::string* con
     *error = path + " is not a regular file; refusing it";
     return false;
   }
-  char buf[8192];
+  if (uint64_t(st.st_size) > max_bytes) {
+    *error = path + " is too large (" + std::to_string(st.st_size) + " bytes, max " + std::to_string(max_bytes) +
+             "); refusing it";
+    return false;
+  }
+  content->reserve(size_t(st.st_size));
+  char buf[65536];
   for (;;) {
     ssize_t n = ::read(fd.get(), buf, sizeof buf);
     if (n < 0) {

@@ -17,8 +17,11 @@ namespace rdv {
 // Reads `path` into *content. A missing file is not an error: true with *exists = false.
 // False with a message naming the file and why (a link, not a regular file, larger than
 // max_bytes, a failing call).
+// `links` Follow is for files an operator names on the command line (an import's source),
+// never for files in the data or run dir.
+enum class Links { Refuse, Follow };
 bool read_small_file(const std::string& path, size_t max_bytes, std::string* content, bool* exists,
-                     std::string* error);
+                     std::string* error, Links links = Links::Refuse);
 
 // Atomically replaces `path` with `content` (mode applies to a new file). `durable` also
 // fsyncs the file and its directory, so the replacement survives a power cut.

@@ -14,6 +14,7 @@
 #include "epoch.h"
 #include "go_snapshot.h"
 #include "json.h"
+#include "files.h"
 #include "log.h"
 #include "model.h"
 #include "role.h"
@@ -31,48 +32,6 @@ constexpr size_t kMaxWalBytes = size_t(512) << 20;
 // Ops per change record: keeps each record far below the replication batch size (4 MiB),
 // so a standby streams the import like any other run of records.
 constexpr size_t kOpsPerRecord = 2048;
-
-// Reads a whole regular file (following links: the operator names these files).
-bool read_file(const std::string& path, size_t max, std::string* out, bool* exists, std::string* error) {
-  *exists = true;
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd) {
-    if (errno == ENOENT) {
-      *exists = false;
-      return false;
-    }
-    *error = call_failed("open", path, errno);
-    return false;
-  }
-  struct stat st;
-  if (::fstat(fd.get(), &st) != 0) {
-    *error = call_failed("fstat", path, errno);
-    return false;
-  }
-  if (!S_ISREG(st.st_mode)) {
-    *error = path + " is not a regular file";
-    return false;
-  }
-  if (uint64_t(st.st_size) > max) {
-    *error = path + " is " + std::to_string(st.st_size) + " bytes, more than the " + std::to_string(max) +
-             " a Go server writes";
-    return false;
-  }
-  out->resize(size_t(st.st_size));
-  size_t got = 0;
-  while (got < out->size()) {
-    ssize_t n = ::read(fd.get(), out->data() + got, out->size() - got);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      *error = call_failed("read", path, errno);
-      return false;
-    }
-    if (n == 0) break;  // shrank while we read: take what is there
-    got += size_t(n);
-  }
-  out->resize(got);
-  return true;
-}
 
 // The registry's view of the imported state, with the cross-references fixed up: node lists
 // agree with member lists, indexes have one holder, counters sit above every id in use.
@@ -390,10 +349,10 @@ int import_go_snapshot(const Config& cfg, const ImportRequest& req, std::string*
   }
   int64_t now_s = unix_now();
   std::string raw;
-  bool exists = true;
-  if (!read_file(req.snapshot, kMaxSnapshotBytes, &raw, &exists, error)) {
-    if (!exists) *error = "import: snapshot " + req.snapshot + " does not exist";
-    else *error = "import: " + *error;
+  bool exists = false;
+  // Links are followed: the operator names these files (shared/files.h).
+  if (!read_small_file(req.snapshot, kMaxSnapshotBytes, &raw, &exists, error, Links::Follow) || !exists) {
+    *error = exists ? "import: " + *error : "import: snapshot " + req.snapshot + " does not exist";
     return kExitConfig;
   }
   Plan p;
@@ -407,9 +366,10 @@ int import_go_snapshot(const Config& cfg, const ImportRequest& req, std::string*
 
   std::string wal_path = req.wal.empty() ? req.snapshot + ".wal" : req.wal;
   std::string wal;
-  bool have_wal = read_file(wal_path, kMaxWalBytes, &wal, &exists, error);
-  if (!have_wal && (exists || req.wal_explicit)) {
-    *error = exists ? "import: WAL: " + *error : "import: WAL " + wal_path + " does not exist";
+  bool read_ok = read_small_file(wal_path, kMaxWalBytes, &wal, &exists, error, Links::Follow);
+  bool have_wal = read_ok && exists;
+  if (!read_ok || (!exists && req.wal_explicit)) {
+    *error = read_ok ? "import: WAL " + wal_path + " does not exist" : "import: WAL: " + *error;
     return kExitConfig;
   }
   error->clear();

@@ -255,7 +255,6 @@ void Leader::copy_done(Session& s) {
   c.thread.join();
   if (c.rc != 0) {
     log_error("full copy failed", {{"standby", s.id}, {"error", c.error}});
-    JsonPtr j(json_pack("{s:s}", "error", ("full copy failed: " + c.error).c_str()));
     send_frame(*s.link, repl::Kind::Error, "full copy failed: " + c.error);
     s.link->close_after_flush("full copy failed");
     return;

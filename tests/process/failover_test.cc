@@ -23,35 +23,15 @@ constexpr const char* kReplToken = "failover-test-repl-token";
 std::string source_dir() { return bin_dir() + "/../.."; }
 std::string notify_script() { return source_dir() + "/etc/keepalived/rendezvous-notify"; }
 
-std::string quote(const std::string& s) {
-  std::string q = "'";
-  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return q + "'";
-}
-
-struct RunResult {
-  int code = -1;
-  std::string out, err;
-};
+using RunResult = CommandResult;
 
 // Runs `argv` under `env -i` with only `env` (plus PATH), so nothing of the test's own
 // environment (or of /etc/rendezvous) leaks into what the script decides.
 RunResult run(const std::string& dir, const std::vector<std::string>& env, const std::vector<std::string>& argv) {
-  const std::string err_file = dir + "/run.stderr";
   std::string cmd = "env -i PATH=/usr/local/bin:/usr/bin:/bin";
-  for (const std::string& e : env) cmd += " " + quote(e);
-  for (const std::string& a : argv) cmd += " " + quote(a);
-  cmd += " 2>" + quote(err_file);
-  RunResult r;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return r;
-  char buf[4096];
-  while (size_t n = fread(buf, 1, sizeof buf, p)) r.out.append(buf, n);
-  int st = pclose(p);
-  r.code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  std::ifstream in(err_file);
-  r.err.assign(std::istreambuf_iterator<char>(in), {});
-  return r;
+  for (const std::string& e : env) cmd += " " + shell_quote(e);
+  for (const std::string& a : argv) cmd += " " + shell_quote(a);
+  return run_command(dir, cmd);
 }
 
 std::string http_addr(const Server& s) { return "127.0.0.1:" + std::to_string(s.http_port); }

@@ -24,6 +24,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <sstream>
 
 #include "crypto.h"
@@ -908,6 +909,30 @@ rdv::JsonPtr do_signed(Conn& c, const Key& k, const char* type, const char* verb
                              k.sign_b64(challenge).c_str()));
   if (extra) json_object_update(req.get(), const_cast<json_t*>(extra));
   return c.request(req.get());
+}
+
+}  // namespace rt
+
+namespace rt {
+
+std::string shell_quote(const std::string& s) {
+  std::string q = "'";
+  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
+CommandResult run_command(const std::string& dir, const std::string& cmd) {
+  const std::string err_file = dir + "/command.stderr";
+  CommandResult r;
+  FILE* p = popen((cmd + " 2>" + shell_quote(err_file)).c_str(), "r");
+  if (!p) return r;
+  char buf[4096];
+  while (size_t n = fread(buf, 1, sizeof buf, p)) r.out.append(buf, n);
+  int st = pclose(p);
+  r.code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  std::ifstream in(err_file);
+  r.err.assign(std::istreambuf_iterator<char>(in), {});
+  return r;
 }
 
 }  // namespace rt

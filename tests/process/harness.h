@@ -145,6 +145,16 @@ std::string non_loopback_ipv4();
 
 // ---- processes ----
 
+// `s` as one word for /bin/sh (single-quoted).
+std::string shell_quote(const std::string& s);
+struct CommandResult {
+  int code = -1;  // exit status; -1 when it could not run or did not exit normally
+  std::string out, err;
+};
+// Runs the shell command line `cmd` (words quoted with shell_quote) and waits for it; stdout is
+// captured through a pipe and stderr through a file in `dir`.
+CommandResult run_command(const std::string& dir, const std::string& cmd);
+
 struct ProcInfo {
   pid_t pid = 0;
   pid_t ppid = 0;

@@ -15,33 +15,13 @@
 namespace rt {
 namespace {
 
-std::string quote(const std::string& s) {
-  std::string q = "'";
-  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return q + "'";
-}
-
-struct RunResult {
-  int code = -1;
-  std::string out, err;
-};
+using RunResult = CommandResult;
 
 // Runs the supervisor binary with `args` (stdout and stderr captured) and waits for it.
 RunResult run_rendezvous(const std::string& dir, const std::vector<std::string>& args) {
-  const std::string err_file = dir + "/import.stderr";
-  std::string cmd = quote(bin_dir() + "/rendezvous");
-  for (const std::string& a : args) cmd += " " + quote(a);
-  cmd += " 2>" + quote(err_file);
-  RunResult r;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return r;
-  char buf[4096];
-  while (size_t n = fread(buf, 1, sizeof buf, p)) r.out.append(buf, n);
-  int st = pclose(p);
-  r.code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  std::ifstream in(err_file);
-  r.err.assign(std::istreambuf_iterator<char>(in), {});
-  return r;
+  std::string cmd = shell_quote(bin_dir() + "/rendezvous");
+  for (const std::string& a : args) cmd += " " + shell_quote(a);
+  return run_command(dir, cmd);
 }
 
 std::string hex_sha256(std::string_view s) {

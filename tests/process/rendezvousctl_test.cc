@@ -12,34 +12,14 @@ namespace {
 
 using Ctl = ServerTest;
 
-struct CtlResult {
-  int code = -1;
-  std::string out, err;
-};
-
-std::string quote(const std::string& s) {
-  std::string q = "'";
-  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return q + "'";
-}
+using CtlResult = CommandResult;
 
 // Runs rendezvousctl with `args` and a clean environment for its two variables plus `env`.
 CtlResult ctl(const Server& s, const std::vector<std::string>& args, const std::string& env = "") {
-  const std::string err_file = s.dir + "/ctl.stderr";
   std::string cmd = "env -u RENDEZVOUS_ADMIN_ADDR -u RENDEZVOUS_ADMIN_TOKEN " + env + " " +
-                    quote(bin_dir() + "/rendezvousctl");
-  for (const std::string& a : args) cmd += " " + quote(a);
-  cmd += " 2>" + quote(err_file);
-  CtlResult r;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return r;
-  char buf[4096];
-  while (size_t n = fread(buf, 1, sizeof buf, p)) r.out.append(buf, n);
-  int st = pclose(p);
-  r.code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  std::ifstream in(err_file);
-  r.err.assign(std::istreambuf_iterator<char>(in), {});
-  return r;
+                    shell_quote(bin_dir() + "/rendezvousctl");
+  for (const std::string& a : args) cmd += " " + shell_quote(a);
+  return run_command(s.dir, cmd);
 }
 
 std::string addr(const Server& s) { return "127.0.0.1:" + std::to_string(s.http_port); }

@@ -206,11 +206,16 @@ TEST_F(Replication, EveryKindOfStateIsReplicated) {
                                         standby.admin_token.c_str(), "limit", 100));
   ASSERT_TRUE(is_ok(log, "get_audit_log_ok"));
   EXPECT_NE(dump(log.get()).find("network.created"), std::string::npos) << dump(log.get());
-  // Liveness reaches the standby on its own channel.
+  // Liveness reaches the standby on its own channel: a heartbeat on the leader moves the
+  // standby's last_seen_unix to the leader's.
+  sleep_ms(1100);  // so the heartbeat's second differs from the registration's
+  ASSERT_TRUE(is_ok(do_signed(lc, a.key, "heartbeat", "heartbeat", a.id), "heartbeat_ok"));
+  const int64_t on_leader = num(do_lookup(lc, a.id).get(), "last_seen_unix", 0);
+  ASSERT_GT(on_leader, 0);
   EXPECT_TRUE(eventually([&] {
     rdv::JsonPtr l = do_lookup(sc, a.id);
-    return l && num(l.get(), "last_seen_unix", 0) > 0;
-  }));
+    return l && num(l.get(), "last_seen_unix", 0) == on_leader;
+  })) << "standby: " << dump(do_lookup(sc, a.id).get()) << " leader: " << on_leader;
 }
 
 // Writes from a thread until stopped; remembers what the leader acknowledged.
