@@ -932,11 +932,28 @@ int run_replication(const ReplicationOptions& opt) {
         rc = 1;
         break;
       }
+      size_t log_seen = 0;  // the leader's log lines already shown end here
       auto sync_state = [&] {
         JsonPtr st = sl.call(false, "status", 3000, nullptr);
         const json_t* s = st ? json_object_get(st.get(), "sync") : nullptr;
-        return "sync state '" + jstr(s, "state") + "', degraded " +
-               fixed(jnum(s, "degraded_total"), 0) + " times so far";
+        std::string text = "sync state '" + jstr(s, "state") + "', degraded " +
+                           fixed(jnum(s, "degraded_total"), 0) + " times so far";
+        // A degradation is a held write that waited the whole -repl-sync-timeout: the leader's
+        // own log lines about it say which sequence and ack it was at.
+        std::string log = sl.server.log_tail(size_t(1) << 22), lines;
+        size_t at = std::min(log_seen, log.size()), shown = 0;
+        log_seen = log.size();
+        while ((at = log.find("degrad", at)) != std::string::npos && shown < 3) {
+          size_t b = log.rfind('\n', at), e = log.find('\n', at);
+          b = b == std::string::npos ? 0 : b + 1;
+          std::string line = log.substr(b, e == std::string::npos ? std::string::npos : e - b);
+          if (lines.find(line) == std::string::npos) {
+            lines += "\n      leader log: " + line.substr(0, 400);
+            shown++;
+          }
+          at = e == std::string::npos ? log.size() : e;
+        }
+        return text + lines;
       };
       LagFigure lag = measure_lag(sl, pool, opt.paced_rate, opt.window_s);
       print_lag("sync", lag);
