@@ -593,7 +593,7 @@ void print_lag(const char* label, const LagFigure& f) {
          ms_of(w.latency.max_ns()));
   if (kept < 0.95 * offered)
     printf("    the leader did not keep up with the offered rate: the lag below is the lag of what "
-           "it committed (about %s/s), with a growing queue of writes in front of it\n",
+           "it committed (about %s/s); the rest of the offer waited on the connections or was skipped\n",
            thousands(kept).c_str());
   printf("    lag_records  median %s  p99 %s  max %s   (%zu samples, every %d ms)\n",
          fixed(f.records.median, 0).c_str(), fixed(f.records.p99, 0).c_str(),
@@ -1034,7 +1034,7 @@ int run_replication(const ReplicationOptions& opt) {
          "leader). Catch-up rates are records/s to one standby; the reference is the leader's own "
          "write rate measured first, with no standby. Lag = the leader's replicator.sock status for "
          "its standby (lag_records = last_seq − ack; lag_seconds = age of the oldest unacknowledged "
-         "record; the standby acks every 100 ms or 1 000 records). Every figure shares 2 cores with "
+         "record; how often the standby acknowledges sets its floor). Every figure shares 2 cores with "
          "its peer instance and the load generator: noisy.\n");
   remove_tree(tmp);
   if (g_interrupted) rc = 130;
