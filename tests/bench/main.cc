@@ -40,6 +40,7 @@
 #include "tests/bench/references.h"
 #include "tests/bench/dashboards.h"
 #include "tests/bench/memory.h"
+#include "tests/bench/replication.h"
 #include "tests/bench/self_test.h"
 #include "tests/bench/server_process.h"
 #include "tests/bench/workloads.h"
@@ -105,6 +106,7 @@ struct Options {
   bool self_test = false;
   size_t memory_nodes = 0;        // --memory N: the scale run instead of the table
   size_t dashboard_streams = 0;   // --dashboards N: probes with N live dashboards open
+  bool replication = false;       // --replication or --workload replication (replication.h)
 };
 
 [[noreturn]] void usage(int code) {
@@ -114,8 +116,9 @@ struct Options {
       "  --connections N[,N]   closed-loop connections per cell (default: the standard table)\n"
       "  --duration S          seconds per cell (default 5)\n"
       "  --workload W[,W]      noop lookup resolve_hostname heartbeat register heartbeat_first\n"
-      "                        mixed handshake join slow_disk, or all (default: the standard\n"
-      "                        table)\n"
+      "                        mixed handshake join slow_disk replication, or all (default:\n"
+      "                        the standard table, then the replication section)\n"
+      "  --replication         only the replication section (same as --workload replication)\n"
       "  --target HOST:PORT    bench an already running registry (loopback only)\n"
       "  --threads T           load-generator threads (default 1)\n"
       "  --memory N            scale run: register N nodes, report RSS per node and restart time\n"
@@ -186,6 +189,9 @@ Options parse_options(int argc, char** argv) {
         std::string w = s.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
         if (w == "all") {
           o.workloads = kWorkloads;
+          o.replication = true;
+        } else if (w == "replication") {
+          o.replication = true;  // a section of its own, not a cell (replication.h)
         } else if (std::find(kWorkloads.begin(), kWorkloads.end(), w) != kWorkloads.end()) {
           o.workloads.push_back(w);
         } else {
@@ -228,6 +234,8 @@ Options parse_options(int argc, char** argv) {
       o.fresh_keys_cap = size_t(k);
     } else if (a == "--tmp-dir") {
       o.tmp_root = value();
+    } else if (a == "--replication") {
+      o.replication = true;
     } else if (a == "--against-noop") {
       o.against_noop = true;
     } else if (a == "--self-test") {
@@ -553,6 +561,16 @@ void run_limiter_cell(LimiterServer& ls, const std::string& bin_dir, const std::
   if (r.exhausted) cell->note += "; no ready chain left before the end: the rate is over the time it ran";
 }
 
+// The replication section (replication.h): pairs of instances of its own, after the cells.
+int run_replication_section(const Options& opt) {
+  ReplicationOptions r;
+  r.bin_dir = opt.bin_dir;
+  r.tmp_root = opt.tmp_root;
+  r.window_s = opt.duration_s;
+  r.threads = opt.threads;
+  return run_replication(r);
+}
+
 bool is_loopback_v4(const std::string& host) {
   in_addr a{};
   if (inet_pton(AF_INET, host.c_str(), &a) != 1) return false;
@@ -570,6 +588,21 @@ int run(int argc, char** argv) {
   if (opt.dashboard_streams) {
     std::string root = opt.tmp_root.empty() ? opt.bin_dir + "/.." : opt.tmp_root;
     return run_dashboards(opt.bin_dir, root, opt.dashboard_streams);
+  }
+
+  if (opt.replication && opt.workloads.empty() && opt.connections.empty()) {
+    struct sigaction sa{};
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, nullptr);
+    sigaction(SIGTERM, &sa, nullptr);
+    signal(SIGPIPE, SIG_IGN);
+    if (!crypto_init()) {
+      fprintf(stderr, "rendezvous-bench: sodium_init failed\n");
+      return 1;
+    }
+    printf("# rendezvous-bench --replication\n%s", machine_facts().c_str());
+    return run_replication_section(opt);
   }
 
   // Fork the noop reference first: no thread exists yet.
@@ -1067,6 +1100,12 @@ int run(int argc, char** argv) {
   noop.stop();
   remove_tree(tmp);
   if (exit_code == 0 && !any && !plan.empty()) exit_code = 1;
+  // The replication section runs last, on servers of its own, once the others are stopped.
+  if ((default_table || opt.replication) && exit_code == 0 && !g_interrupted &&
+      !opt.against_noop && opt.target.empty()) {
+    int rc = run_replication_section(opt);
+    if (rc != 0) exit_code = rc;
+  }
   return exit_code;
 }
 

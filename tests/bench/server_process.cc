@@ -70,7 +70,8 @@ bool ServerProcess::start(const std::string& bin_dir, const std::string& dir,
   data_dir_ = dir + "/data";
   std::string run_dir = dir + "/run";
   log_path_ = dir + "/server.log";
-  if (::mkdir(data_dir_.c_str(), 0700) != 0 || ::mkdir(run_dir.c_str(), 0700) != 0) {
+  if ((::mkdir(data_dir_.c_str(), 0700) != 0 && errno != EEXIST) ||
+      (::mkdir(run_dir.c_str(), 0700) != 0 && errno != EEXIST)) {
     *error = sys_error("mkdir(" + data_dir_ + ")");
     return false;
   }
@@ -109,11 +110,13 @@ bool ServerProcess::start(const std::string& bin_dir, const std::string& dir,
     args.insert(args.end(), {"-rate-limit-global", "0", "-rate-limit-per-ip", "0",
                              "-rate-limit-per-conn", "0"});
   }
+  args.insert(args.end(), extra_args.begin(), extra_args.end());
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
 
-  UniqueFd log(::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+  // Appended, so a restarted server's log follows the previous run's.
+  UniqueFd log(::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
   if (!log) {
     *error = sys_error("open(" + log_path_ + ")");
     return false;

@@ -53,9 +53,13 @@ class ServerProcess {
   // "NAME=value" entries added to the server's environment (e.g. LD_PRELOAD of the slow-fsync
   // shim); the supervisor passes its environment on to the workers.
   std::vector<std::string> extra_env;
+  // Flags appended to the server's command line (e.g. the replication bench's -repl-token,
+  // -standby HOST:PORT, -repl-sync).
+  std::vector<std::string> extra_args;
 
-  // `dir` must exist; data/ and run/ are created inside it. The server's stdout/stderr go to
-  // <dir>/server.log.
+  // `dir` must exist; data/ and run/ are created inside it (or kept, when a stopped server is
+  // started again in the same dir, on new ports). The server's stdout/stderr go to
+  // <dir>/server.log (appended to on a restart).
   bool start(const std::string& bin_dir, const std::string& dir, std::string* error);
   // Polls with a lookup until the registry answers (any reply frame) or `timeout_s` passes or the
   // process exits.
@@ -71,6 +75,7 @@ class ServerProcess {
   // or NaN when the server is not ours or the metric is missing.
   double metric(const std::string& name) const;
   const std::string& data_dir() const { return data_dir_; }
+  std::string run_dir() const { return dir_ + "/run"; }
   std::string log_tail(size_t max_bytes) const;
 
  private:
