@@ -293,12 +293,21 @@ TEST_F(ReplRegistry, SyncHoldsTheReplyUntilAnAck) {
   rdv::JsonPtr s = wait_status([](const json_t* j) { return sync_num(j, "held") == 1; }, "one held reply");
   std::string early;
   EXPECT_EQ(d.recv_json(&early, 200), Io::Timeout) << "answered before any ack: " << early;
+  // A connection that goes away while its reply is held: released later into nothing.
+  {
+    Conn gone = server.connect();
+    ASSERT_TRUE(gone.send_json(dump(register_request(Key::generate()).get())));
+    wait_status([](const json_t* j) { return sync_num(j, "held") == 2; }, "two held replies");
+    linger reset{1, 0};  // close with a reset: the registry's read fails and it closes at once
+    ASSERT_EQ(::setsockopt(gone.fd(), SOL_SOCKET, SO_LINGER, &reset, sizeof reset), 0);
+  }
+  wait_status([](const json_t* j) { return num(j, "connections") == 1; }, "the reset connection closed");
   // An ack below the commit releases nothing; one at it does (the node.online audit entry may
   // have committed after it: the newest sequence covers both).
   Conn repl = local();
   ASSERT_TRUE(is_ok(repl.request(R"({"type":"repl_acked","seq":)" + std::to_string(before) + R"(,"standbys":1})"),
                     "repl_acked_ok"));
-  EXPECT_EQ(sync_num(status().get(), "held"), 1);
+  EXPECT_EQ(sync_num(status().get(), "held"), 2);
   const int64_t last = num(status().get(), "last_seq");
   ASSERT_GT(last, before);
   ASSERT_TRUE(is_ok(repl.request(R"({"type":"repl_acked","seq":)" + std::to_string(last) + R"(,"standbys":1})"),
@@ -307,7 +316,9 @@ TEST_F(ReplRegistry, SyncHoldsTheReplyUntilAnAck) {
   ASSERT_EQ(d.recv_json(&body, 10000), Io::Ok);
   EXPECT_EQ(str(parse_json(body).get(), "type"), "register_ok") << body;
   s = status();
+  ASSERT_TRUE(s) << "the registry did not survive releasing a closed connection's reply";
   EXPECT_EQ(sync_num(s.get(), "held"), 0);
+  EXPECT_EQ(num(s.get(), "connections"), 1) << dump(s.get());  // d only
   EXPECT_EQ(sync_state(s.get()), "sync");
   EXPECT_EQ(sync_num(s.get(), "degraded_total"), 0);
 }
