@@ -69,11 +69,35 @@ class ReplRegistry : public ::testing::Test {
     EXPECT_TRUE(c.expect_closed(5000, &extra)) << "still open after the refusal; got " << extra.size() << " bytes";
   }
   std::string replicator_sock() const { return rdv::ipc::replicator_socket_path(server.run_dir); }
+  // Waits (10 s) for the replicator worker to bind its socket; false when it never does.
   bool replicator_listens() const {
-    struct stat st;
-    return ::lstat(replicator_sock().c_str(), &st) == 0;
+    for (int64_t end = mono_ms() + 10000; mono_ms() < end; sleep_ms(20)) {
+      struct stat st;
+      if (::lstat(replicator_sock().c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) return true;
+    }
+    return false;
   }
   Server server;
+};
+
+// Moves the replicator's socket file aside for a test (its listener keeps working under the
+// other name, and nobody connects there meanwhile), and puts it back: the registry finds
+// nothing at the path, or the test's own listener.
+class SocketAside {
+ public:
+  explicit SocketAside(std::string path) : path_(std::move(path)), aside_(path_ + ".aside") {
+    moved_ = ::rename(path_.c_str(), aside_.c_str()) == 0;
+  }
+  ~SocketAside() {
+    ::unlink(path_.c_str());  // the test's own listener, if it bound one
+    if (moved_) ::rename(aside_.c_str(), path_.c_str());
+  }
+  SocketAside(const SocketAside&) = delete;
+  SocketAside& operator=(const SocketAside&) = delete;
+
+ private:
+  std::string path_, aside_;
+  bool moved_ = false;
 };
 
 rdv::JsonPtr register_request(const Key& k) {
@@ -127,21 +151,22 @@ TEST_F(ReplRegistry, WrongTokenAndNotFirstAreRefused) {
   EXPECT_TRUE(is_ok(do_register(d, Key::generate()), "register_ok"));
 }
 
-// With nothing listening on <run-dir>/replicator.sock. Once the replicator worker binds it,
-// ReplRegistryHandoff below covers the hand-over instead.
+// Nothing listens at <run-dir>/replicator.sock (the replicator's socket moved aside).
 TEST_F(ReplRegistry, UnavailableWhenTheReplicatorDoesNotListen) {
   ASSERT_TRUE(start({"-repl-token", kToken}));
-  if (replicator_listens()) GTEST_SKIP() << replicator_sock() << " exists: the replicator owns it";
+  replicator_listens();  // let it bind first, so that it is really moved aside below
+  SocketAside aside(replicator_sock());
   Conn c = server.connect();
   expect_refusal(c, subscribe(kToken), "replication unavailable: replicator not running");
 }
 
-// The hand-over itself: a listener of ours stands in for the replicator at its path (only when
-// the replicator worker does not bind it), receives the handoff frame with the socket, and
-// answers through the passed socket; the registry writes nothing more on it.
+// The hand-over itself: a listener of ours stands in for the replicator at its path, receives
+// the handoff frame with the socket, and answers through the passed socket; the registry
+// writes nothing more on it.
 TEST_F(ReplRegistry, HandsTheConnectionToTheReplicator) {
   ASSERT_TRUE(start({"-repl-token", kToken}));
-  if (replicator_listens()) GTEST_SKIP() << replicator_sock() << " exists: the replicator owns it";
+  replicator_listens();
+  SocketAside aside(replicator_sock());
   rdv::UniqueFd listener(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   ASSERT_TRUE(listener);
   sockaddr_un sa{};
@@ -192,7 +217,46 @@ TEST_F(ReplRegistry, HandsTheConnectionToTheReplicator) {
   rdv::JsonPtr s = status();
   ASSERT_TRUE(s);
   EXPECT_EQ(num(s.get(), "connections"), 0) << "the registry still counts the handed-over connection";
-  ::unlink(replicator_sock().c_str());
+}
+
+// End to end with the replicator worker: a subscription handed over is answered by it; a
+// fence from a higher epoch demotes this leader at run time (the replicator's role broadcast
+// reaches the registry, which refuses writes), and a promotion makes it a leader again at a
+// higher epoch that takes writes.
+TEST_F(ReplRegistry, TheReplicatorAnswersAndChangesTheRole) {
+  ASSERT_TRUE(start({"-repl-token", kToken, "-repl-heartbeat", "200ms"}));
+  if (!replicator_listens()) GTEST_SKIP() << "no replicator worker binds " << replicator_sock();
+  {
+    Conn standby = server.connect();
+    rdv::JsonPtr ok = standby.request(subscribe(kToken));
+    ASSERT_TRUE(is_ok(ok, "replication_ok"));
+    EXPECT_EQ(num(ok.get(), "protocol"), 1);
+    EXPECT_EQ(num(status().get(), "connections"), 0) << "the registry kept the handed-over connection";
+  }
+  Conn d = server.connect();
+  Daemon a = register_daemon(d);
+  const int64_t epoch = num(status().get(), "epoch");
+
+  Conn fence = server.connect();
+  rdv::JsonPtr f = fence.request(R"({"type":"replication_fence","token":")" + std::string(kToken) +
+                                 R"(","epoch":)" + std::to_string(epoch + 5) + R"(,"leader":"127.0.0.1:1"})");
+  ASSERT_TRUE(is_ok(f, "replication_fence_ok"));
+  rdv::JsonPtr s = wait_status([](const json_t* j) { return str(j, "role") == "standby"; }, "role standby");
+  EXPECT_EQ(str(s.get(), "leader"), "127.0.0.1:1");
+  EXPECT_TRUE(is_error(do_register(d, Key::generate()), kRefused));
+  EXPECT_TRUE(is_ok(do_lookup(d, a.id), "lookup_ok"));
+  EXPECT_TRUE(is_ok(do_signed(d, a.key, "heartbeat", "heartbeat", a.id), "heartbeat_ok"));
+
+  int e = 0;
+  Conn repl = Conn::open_unix(replicator_sock(), &e);
+  ASSERT_TRUE(repl.ok()) << std::strerror(e);
+  rdv::JsonPtr p = repl.request(R"({"type":"promote","by":"repl_registry_test"})", nullptr, 15000);
+  ASSERT_TRUE(is_ok(p, "promote_ok"));
+  s = wait_status([](const json_t* j) { return str(j, "role") == "leader"; }, "role leader");
+  EXPECT_GT(num(s.get(), "epoch"), epoch + 5) << dump(s.get());
+  EXPECT_TRUE(is_ok(do_register(d, Key::generate()), "register_ok"));
+  EXPECT_TRUE(is_ok(do_lookup(d, a.id), "lookup_ok"));
+  EXPECT_NE(server.log().find("role changed: leader, accepting writes"), std::string::npos);
 }
 
 TEST_F(ReplRegistry, ReplicaAppliedOnAStandbyPublishesTheCommit) {
