@@ -223,8 +223,9 @@ void Server::write_released(Entry& e) {
 }
 
 // A standby's replicator applied records up to `seq`: the newest state a read here can see.
+// It may be lower than before: a full copy replaces a diverged store with the leader's.
 void Server::replica_applied(uint64_t seq) {
-  if (seq <= reg_.server.last_seq) return;
+  if (seq == reg_.server.last_seq) return;
   reg_.server.last_seq = seq;
   // The replicator raises the epoch file as it follows a newer leader; the bus frame names it.
   std::string err;

@@ -287,6 +287,10 @@ TEST_F(ReplRegistry, ReplicaAppliedOnAStandbyPublishesTheCommit) {
   }
   EXPECT_TRUE(announced);
   EXPECT_EQ(num(status().get(), "last_seq"), seq);
+  // After a full copy the applied sequence may be lower (a diverged store replaced).
+  ASSERT_TRUE(is_ok(repl.request(R"({"type":"replica_applied","seq":)" + std::to_string(seq - 3) + "}"),
+                    "replica_applied_ok"));
+  EXPECT_EQ(num(status().get(), "last_seq"), seq - 3);
   // Bad input: a precise error.
   EXPECT_TRUE(is_error(repl.request(R"({"type":"replica_applied","seq":-1})"), "seq required (a non-negative integer)"));
   EXPECT_TRUE(is_error(repl.request(R"({"type":"repl_acked","seq":3})"), "standbys required (a non-negative integer)"));
