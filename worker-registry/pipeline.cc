@@ -38,7 +38,8 @@ void Server::on_committed(evutil_socket_t, short, void* arg) {
 // native binary request, not undecodable, not refused on a standby.
 static bool reaches_handler(const Entry& e, bool standby) {
   const MessageDesc* d = e.desc;
-  return d && e.kind != EntryKind::Native && e.msg_ok && !(standby && !(d->standby_ok || d->standby_read));
+  return d && e.kind != EntryKind::Native && e.msg_ok && !(standby && !(d->standby_ok || d->standby_read)) &&
+         !(d->access == Access::Write && !e.is_write && !d->standby_read);  // classified on a standby
 }
 
 // The request's turn has come and its descriptor has an outbound step: decide on the snapshot
