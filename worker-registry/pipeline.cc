@@ -190,14 +190,15 @@ void Server::batch_done(std::unique_ptr<Batch> b) {
       publish("{\"type\":\"liveness\",\"rows\":" + std::to_string(b->liveness.size()) +
               ",\"unix_ms\":" + std::to_string(unix_now_ns() / 1000000) + "}");
   }
-  // The replies. With -repl-sync a daemon's wait, still counted away (so their connections
-  // outlive them, closed or not), until a standby acknowledges the batch's last record or the
-  // gate degrades (sync_gate.h); a batch that wrote no record has nothing to wait for. Local
-  // commands are never held: the replicator's own bus_ack travels on the connection that
-  // carries its repl_acked, which would then queue behind the write it is to release.
+  // The replies. With -repl-sync they wait, still counted away (so their connections outlive
+  // them, closed or not), until a standby acknowledges the batch's last record or the gate
+  // degrades (sync_gate.h); a batch that wrote no record has nothing to wait for.
+  // Bus subscribers' own messages (the replicator's bus_ack) are never held: the replicator's
+  // acknowledgements come on that connection, behind them, so holding them would wait for
+  // an ack that cannot arrive.
   std::vector<Entry*> replies;
   for (Entry* e : b->entries) {
-    if (e->kind == EntryKind::Control) write_released(*e);
+    if (static_cast<Conn*>(e->conn)->bus) write_released(*e);
     else replies.push_back(e);
   }
   const uint64_t hold_seq = b->rc == 0 && b->last_seq > seq_before ? b->last_seq : 0;

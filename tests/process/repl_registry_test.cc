@@ -69,35 +69,11 @@ class ReplRegistry : public ::testing::Test {
     EXPECT_TRUE(c.expect_closed(5000, &extra)) << "still open after the refusal; got " << extra.size() << " bytes";
   }
   std::string replicator_sock() const { return rdv::ipc::replicator_socket_path(server.run_dir); }
-  // Waits (10 s) for the replicator worker to bind its socket; false when it never does.
   bool replicator_listens() const {
-    for (int64_t end = mono_ms() + 10000; mono_ms() < end; sleep_ms(20)) {
-      struct stat st;
-      if (::lstat(replicator_sock().c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) return true;
-    }
-    return false;
+    struct stat st;
+    return ::lstat(replicator_sock().c_str(), &st) == 0;
   }
   Server server;
-};
-
-// Moves the replicator's socket file aside for a test (its listener keeps working under the
-// other name, and nobody connects there meanwhile), and puts it back: the registry finds
-// nothing at the path, or the test's own listener.
-class SocketAside {
- public:
-  explicit SocketAside(std::string path) : path_(std::move(path)), aside_(path_ + ".aside") {
-    moved_ = ::rename(path_.c_str(), aside_.c_str()) == 0;
-  }
-  ~SocketAside() {
-    ::unlink(path_.c_str());  // the test's own listener, if it bound one
-    if (moved_) ::rename(aside_.c_str(), path_.c_str());
-  }
-  SocketAside(const SocketAside&) = delete;
-  SocketAside& operator=(const SocketAside&) = delete;
-
- private:
-  std::string path_, aside_;
-  bool moved_ = false;
 };
 
 rdv::JsonPtr register_request(const Key& k) {
@@ -151,22 +127,27 @@ TEST_F(ReplRegistry, WrongTokenAndNotFirstAreRefused) {
   EXPECT_TRUE(is_ok(do_register(d, Key::generate()), "register_ok"));
 }
 
-// Nothing listens at <run-dir>/replicator.sock (the replicator's socket moved aside).
+// With nothing listening on <run-dir>/replicator.sock: the replicator's socket file is removed
+// (the worker keeps running, unreachable), as after an operator's mistake in the run dir.
 TEST_F(ReplRegistry, UnavailableWhenTheReplicatorDoesNotListen) {
   ASSERT_TRUE(start({"-repl-token", kToken}));
-  replicator_listens();  // let it bind first, so that it is really moved aside below
-  SocketAside aside(replicator_sock());
+  // The replicator worker binds the path soon after start: take it away from it.
+  for (int64_t deadline = mono_ms() + 10000; !replicator_listens() && mono_ms() < deadline;) sleep_ms(20);
+  ASSERT_TRUE(replicator_listens());
+  ASSERT_EQ(::unlink(replicator_sock().c_str()), 0);
   Conn c = server.connect();
   expect_refusal(c, subscribe(kToken), "replication unavailable: replicator not running");
 }
 
-// The hand-over itself: a listener of ours stands in for the replicator at its path, receives
-// the handoff frame with the socket, and answers through the passed socket; the registry
-// writes nothing more on it.
+// The hand-over itself: a listener of ours stands in for the replicator at its path (the
+// worker's socket file is removed first), receives the handoff frame with the socket, and
+// answers through the passed socket; the registry writes nothing more on it.
 TEST_F(ReplRegistry, HandsTheConnectionToTheReplicator) {
   ASSERT_TRUE(start({"-repl-token", kToken}));
-  replicator_listens();
-  SocketAside aside(replicator_sock());
+  // The replicator worker binds the path soon after start: take it away from it.
+  for (int64_t deadline = mono_ms() + 10000; !replicator_listens() && mono_ms() < deadline;) sleep_ms(20);
+  ASSERT_TRUE(replicator_listens());
+  ASSERT_EQ(::unlink(replicator_sock().c_str()), 0);
   rdv::UniqueFd listener(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   ASSERT_TRUE(listener);
   sockaddr_un sa{};
@@ -217,6 +198,7 @@ TEST_F(ReplRegistry, HandsTheConnectionToTheReplicator) {
   rdv::JsonPtr s = status();
   ASSERT_TRUE(s);
   EXPECT_EQ(num(s.get(), "connections"), 0) << "the registry still counts the handed-over connection";
+  ::unlink(replicator_sock().c_str());
 }
 
 // End to end with the replicator worker: a subscription handed over is answered by it; a
@@ -225,6 +207,7 @@ TEST_F(ReplRegistry, HandsTheConnectionToTheReplicator) {
 // higher epoch that takes writes.
 TEST_F(ReplRegistry, TheReplicatorAnswersAndChangesTheRole) {
   ASSERT_TRUE(start({"-repl-token", kToken, "-repl-heartbeat", "200ms"}));
+  for (int64_t deadline = mono_ms() + 10000; !replicator_listens() && mono_ms() < deadline;) sleep_ms(20);
   if (!replicator_listens()) GTEST_SKIP() << "no replicator worker binds " << replicator_sock();
   {
     Conn standby = server.connect();
@@ -335,18 +318,16 @@ TEST_F(ReplRegistry, SyncWithoutAStandbyDegradesAndRecovers) {
   EXPECT_NE(m.body.find("pilot_replication_sync_state 2\n"), std::string::npos) << m.body.substr(0, 400);
   EXPECT_NE(m.body.find("pilot_replication_sync_degraded_total 1\n"), std::string::npos);
 
-  // A standby that has everything: back to sync. (A commit of the registry's own, such as the
-  // node.online audit entry, may land between reading last_seq and the ack: ack again then.)
+  // A standby that has everything: back to sync. Timer work (a liveness flush, node events)
+  // may commit between reading last_seq and the ack, so the ack is repeated until it covers
+  // the last commit.
   Conn repl = local();
-  wait_status(
-      [&](const json_t* j) {
-        if (sync_state(j) == "sync") return true;
-        rdv::JsonPtr r = repl.request(R"({"type":"repl_acked","seq":)" + std::to_string(num(j, "last_seq")) +
-                                      R"(,"standbys":1})");
-        EXPECT_TRUE(is_ok(r, "repl_acked_ok"));
-        return false;
-      },
-      "sync restored");
+  wait_status([&](const json_t*) {
+    const int64_t last = num(status().get(), "last_seq");
+    EXPECT_TRUE(is_ok(repl.request(R"({"type":"repl_acked","seq":)" + std::to_string(last) + R"(,"standbys":1})"),
+                      "repl_acked_ok"));
+    return sync_state(status().get()) == "sync";
+  }, "sync restored");
   EXPECT_NE(server.log().find("synchronous replication restored"), std::string::npos);
 }
 
@@ -391,10 +372,10 @@ TEST_F(ReplRegistry, SyncHoldsTheReplyUntilAnAck) {
   EXPECT_EQ(sync_num(s.get(), "degraded_total"), 0);
 }
 
-// The local socket's writes are never held: the replicator's bus_ack shares its connection
+// A bus subscriber's writes are never held: the replicator's bus_ack shares its connection
 // with the repl_acked that releases daemons' writes, and would otherwise wait for itself. The
 // disk is held (slow-fsync shim) so the bus_ack joins a batch with a daemon's register.
-TEST_F(ReplRegistry, SyncNeverHoldsTheLocalSocketsWrites) {
+TEST_F(ReplRegistry, SyncNeverHoldsABusSubscribersWrites) {
   const std::string hold_path = server.dir + "/fsync-hold";
   std::string err;
   ASSERT_TRUE(server.use_slow_fsync(hold_path, 0, &err)) << err;
@@ -403,7 +384,17 @@ TEST_F(ReplRegistry, SyncNeverHoldsTheLocalSocketsWrites) {
   // Both in JSON mode before the disk is held.
   ASSERT_TRUE(d1.request(R"({"type":"lookup","node_id":1})"));
   ASSERT_TRUE(d2.request(R"({"type":"lookup","node_id":1})"));
-  Conn ctl = local();
+  Conn ctl = local();  // as the replicator's: subscribed to the bus
+  ASSERT_TRUE(is_ok(ctl.request(R"({"type":"bus_subscribe"})"), "bus_subscribe_ok"));
+  // The next reply on ctl, past the bus's commit and liveness frames.
+  auto reply = [&](std::string* body) {
+    for (int frames = 0; frames < 50; frames++) {
+      if (ctl.recv_json(body, 10000) != Io::Ok) return false;
+      std::string type = str(parse_json(*body).get(), "type");
+      if (type != "commit" && type != "liveness") return true;
+    }
+    return false;
+  };
 
   HoldFile hold(hold_path);
   ASSERT_TRUE(hold.hold()) << std::strerror(errno);
@@ -418,15 +409,16 @@ TEST_F(ReplRegistry, SyncNeverHoldsTheLocalSocketsWrites) {
   hold.release();
 
   std::string body;
-  ASSERT_EQ(ctl.recv_json(&body, 10000), Io::Ok) << "the local socket's write was held";
+  ASSERT_TRUE(reply(&body)) << "the bus subscriber's write was held";
   EXPECT_EQ(str(parse_json(body).get(), "type"), "bus_ack_ok") << body;
   rdv::JsonPtr s = wait_status([](const json_t* j) { return sync_num(j, "held") == 2; }, "both registers held");
   std::string early;
   EXPECT_EQ(d1.recv_json(&early, 100), Io::Timeout) << early;
   EXPECT_EQ(d2.recv_json(&early, 100), Io::Timeout) << early;
-  ASSERT_TRUE(is_ok(ctl.request(R"({"type":"repl_acked","seq":)" + std::to_string(num(s.get(), "last_seq")) +
-                                R"(,"standbys":1})"),
-                    "repl_acked_ok"));
+  ASSERT_TRUE(ctl.send_json(R"({"type":"repl_acked","seq":)" + std::to_string(num(s.get(), "last_seq")) +
+                            R"(,"standbys":1})"));
+  ASSERT_TRUE(reply(&body));
+  EXPECT_EQ(str(parse_json(body).get(), "type"), "repl_acked_ok") << body;
   for (Conn* d : {&d1, &d2}) {
     ASSERT_EQ(d->recv_json(&body, 10000), Io::Ok);
     EXPECT_EQ(str(parse_json(body).get(), "type"), "register_ok") << body;
