@@ -133,7 +133,10 @@ void run_entry(Entry& e, RunContext& ctx) {
   }
   // Verbatim, not sanitised (the original hid it as "request failed"): a daemon must be able to
   // tell that it reached a standby (docs/protocol-notes.md).
-  if (ctx.standby && !(d && (d->standby_ok || d->standby_read)))
+  // A write classified on a standby stays refused when a promotion came before its turn: it
+  // has no batch transaction to run in (classify decided is_write).
+  const bool classified_on_standby = d && d->access == Access::Write && !e.is_write && !d->standby_read;
+  if (classified_on_standby || (ctx.standby && !(d && (d->standby_ok || d->standby_read))))
     return fail_json(e, "standby mode: write operations not accepted (use primary)", false);
   if (!d) {
     std::string_view type = e.msg.type();

@@ -38,7 +38,8 @@ void Server::on_committed(evutil_socket_t, short, void* arg) {
 // native binary request, not undecodable, not refused on a standby.
 static bool reaches_handler(const Entry& e, bool standby) {
   const MessageDesc* d = e.desc;
-  return d && e.kind != EntryKind::Native && e.msg_ok && !(standby && !(d->standby_ok || d->standby_read));
+  return d && e.kind != EntryKind::Native && e.msg_ok && !(standby && !(d->standby_ok || d->standby_read)) &&
+         !(d->access == Access::Write && !e.is_write && !d->standby_read);  // classified on a standby
 }
 
 // The request's turn has come and its descriptor has an outbound step: decide on the snapshot
@@ -224,8 +225,9 @@ void Server::write_released(Entry& e) {
 }
 
 // A standby's replicator applied records up to `seq`: the newest state a read here can see.
+// It may be lower than before: a full copy replaces a diverged store with the leader's.
 void Server::replica_applied(uint64_t seq) {
-  if (seq <= reg_.server.last_seq) return;
+  if (seq == reg_.server.last_seq) return;
   reg_.server.last_seq = seq;
   // The replicator raises the epoch file as it follows a newer leader; the bus frame names it.
   std::string err;

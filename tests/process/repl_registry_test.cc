@@ -76,6 +76,13 @@ class ReplRegistry : public ::testing::Test {
   Server server;
 };
 
+rdv::JsonPtr register_request(const Key& k) {
+  const std::string addr = kPublicAddr;
+  return rdv::JsonPtr(json_pack("{s:s, s:s, s:s, s:s}", "type", "register", "listen_addr", addr.c_str(), "public_key",
+                                k.pub_b64().c_str(), "signature",
+                                k.sign_b64("register:" + addr + ":" + k.pub_b64()).c_str()));
+}
+
 std::string sync_state(const json_t* s) { return str(json_object_get(s, "sync"), "state"); }
 int64_t sync_num(const json_t* s, const char* key) { return num(json_object_get(s, "sync"), key); }
 
@@ -194,6 +201,47 @@ TEST_F(ReplRegistry, HandsTheConnectionToTheReplicator) {
   ::unlink(replicator_sock().c_str());
 }
 
+// End to end with the replicator worker: a subscription handed over is answered by it; a
+// fence from a higher epoch demotes this leader at run time (the replicator's role broadcast
+// reaches the registry, which refuses writes), and a promotion makes it a leader again at a
+// higher epoch that takes writes.
+TEST_F(ReplRegistry, TheReplicatorAnswersAndChangesTheRole) {
+  ASSERT_TRUE(start({"-repl-token", kToken, "-repl-heartbeat", "200ms"}));
+  for (int64_t deadline = mono_ms() + 10000; !replicator_listens() && mono_ms() < deadline;) sleep_ms(20);
+  if (!replicator_listens()) GTEST_SKIP() << "no replicator worker binds " << replicator_sock();
+  {
+    Conn standby = server.connect();
+    rdv::JsonPtr ok = standby.request(subscribe(kToken));
+    ASSERT_TRUE(is_ok(ok, "replication_ok"));
+    EXPECT_EQ(num(ok.get(), "protocol"), 1);
+    EXPECT_EQ(num(status().get(), "connections"), 0) << "the registry kept the handed-over connection";
+  }
+  Conn d = server.connect();
+  Daemon a = register_daemon(d);
+  const int64_t epoch = num(status().get(), "epoch");
+
+  Conn fence = server.connect();
+  rdv::JsonPtr f = fence.request(R"({"type":"replication_fence","token":")" + std::string(kToken) +
+                                 R"(","epoch":)" + std::to_string(epoch + 5) + R"(,"leader":"127.0.0.1:1"})");
+  ASSERT_TRUE(is_ok(f, "replication_fence_ok"));
+  rdv::JsonPtr s = wait_status([](const json_t* j) { return str(j, "role") == "standby"; }, "role standby");
+  EXPECT_EQ(str(s.get(), "leader"), "127.0.0.1:1");
+  EXPECT_TRUE(is_error(do_register(d, Key::generate()), kRefused));
+  EXPECT_TRUE(is_ok(do_lookup(d, a.id), "lookup_ok"));
+  EXPECT_TRUE(is_ok(do_signed(d, a.key, "heartbeat", "heartbeat", a.id), "heartbeat_ok"));
+
+  int e = 0;
+  Conn repl = Conn::open_unix(replicator_sock(), &e);
+  ASSERT_TRUE(repl.ok()) << std::strerror(e);
+  rdv::JsonPtr p = repl.request(R"({"type":"promote","by":"repl_registry_test"})", nullptr, 15000);
+  ASSERT_TRUE(is_ok(p, "promote_ok"));
+  s = wait_status([](const json_t* j) { return str(j, "role") == "leader"; }, "role leader");
+  EXPECT_GT(num(s.get(), "epoch"), epoch + 5) << dump(s.get());
+  EXPECT_TRUE(is_ok(do_register(d, Key::generate()), "register_ok"));
+  EXPECT_TRUE(is_ok(do_lookup(d, a.id), "lookup_ok"));
+  EXPECT_NE(server.log().find("role changed: leader, accepting writes"), std::string::npos);
+}
+
 TEST_F(ReplRegistry, ReplicaAppliedOnAStandbyPublishesTheCommit) {
   // A leader address nobody serves: the replicator, when it follows, only retries.
   ASSERT_TRUE(start({"-standby", "127.0.0.1:1"}));
@@ -222,6 +270,10 @@ TEST_F(ReplRegistry, ReplicaAppliedOnAStandbyPublishesTheCommit) {
   }
   EXPECT_TRUE(announced);
   EXPECT_EQ(num(status().get(), "last_seq"), seq);
+  // After a full copy the applied sequence may be lower (a diverged store replaced).
+  ASSERT_TRUE(is_ok(repl.request(R"({"type":"replica_applied","seq":)" + std::to_string(seq - 3) + "}"),
+                    "replica_applied_ok"));
+  EXPECT_EQ(num(status().get(), "last_seq"), seq - 3);
   // Bad input: a precise error.
   EXPECT_TRUE(is_error(repl.request(R"({"type":"replica_applied","seq":-1})"), "seq required (a non-negative integer)"));
   EXPECT_TRUE(is_error(repl.request(R"({"type":"repl_acked","seq":3})"), "standbys required (a non-negative integer)"));
@@ -286,19 +338,25 @@ TEST_F(ReplRegistry, SyncHoldsTheReplyUntilAnAck) {
   const int64_t before = num(status().get(), "last_seq");  // the write commits above this
   Conn d = server.connect();
   Key k = Key::generate();
-  const std::string addr = kPublicAddr;
-  rdv::JsonPtr reg(json_pack("{s:s, s:s, s:s, s:s}", "type", "register", "listen_addr", addr.c_str(), "public_key",
-                             k.pub_b64().c_str(), "signature", k.sign_b64("register:" + addr + ":" + k.pub_b64()).c_str()));
-  ASSERT_TRUE(d.send_json(dump(reg.get())));
+  ASSERT_TRUE(d.send_json(dump(register_request(k).get())));
   rdv::JsonPtr s = wait_status([](const json_t* j) { return sync_num(j, "held") == 1; }, "one held reply");
   std::string early;
   EXPECT_EQ(d.recv_json(&early, 200), Io::Timeout) << "answered before any ack: " << early;
+  // A connection that goes away while its reply is held: released later into nothing.
+  {
+    Conn gone = server.connect();
+    ASSERT_TRUE(gone.send_json(dump(register_request(Key::generate()).get())));
+    wait_status([](const json_t* j) { return sync_num(j, "held") == 2; }, "two held replies");
+    linger reset{1, 0};  // close with a reset: the registry's read fails and it closes at once
+    ASSERT_EQ(::setsockopt(gone.fd(), SOL_SOCKET, SO_LINGER, &reset, sizeof reset), 0);
+  }
+  wait_status([](const json_t* j) { return num(j, "connections") == 1; }, "the reset connection closed");
   // An ack below the commit releases nothing; one at it does (the node.online audit entry may
   // have committed after it: the newest sequence covers both).
   Conn repl = local();
   ASSERT_TRUE(is_ok(repl.request(R"({"type":"repl_acked","seq":)" + std::to_string(before) + R"(,"standbys":1})"),
                     "repl_acked_ok"));
-  EXPECT_EQ(sync_num(status().get(), "held"), 1);
+  EXPECT_EQ(sync_num(status().get(), "held"), 2);
   const int64_t last = num(status().get(), "last_seq");
   ASSERT_GT(last, before);
   ASSERT_TRUE(is_ok(repl.request(R"({"type":"repl_acked","seq":)" + std::to_string(last) + R"(,"standbys":1})"),
@@ -307,9 +365,64 @@ TEST_F(ReplRegistry, SyncHoldsTheReplyUntilAnAck) {
   ASSERT_EQ(d.recv_json(&body, 10000), Io::Ok);
   EXPECT_EQ(str(parse_json(body).get(), "type"), "register_ok") << body;
   s = status();
+  ASSERT_TRUE(s) << "the registry did not survive releasing a closed connection's reply";
   EXPECT_EQ(sync_num(s.get(), "held"), 0);
+  EXPECT_EQ(num(s.get(), "connections"), 1) << dump(s.get());  // d only
   EXPECT_EQ(sync_state(s.get()), "sync");
   EXPECT_EQ(sync_num(s.get(), "degraded_total"), 0);
+}
+
+// A bus subscriber's writes are never held: the replicator's bus_ack shares its connection
+// with the repl_acked that releases daemons' writes, and would otherwise wait for itself. The
+// disk is held (slow-fsync shim) so the bus_ack joins a batch with a daemon's register.
+TEST_F(ReplRegistry, SyncNeverHoldsABusSubscribersWrites) {
+  const std::string hold_path = server.dir + "/fsync-hold";
+  std::string err;
+  ASSERT_TRUE(server.use_slow_fsync(hold_path, 0, &err)) << err;
+  ASSERT_TRUE(start({"-repl-token", kToken, "-repl-sync", "-repl-sync-timeout", "120s"}));
+  Conn d1 = server.connect(), d2 = server.connect();
+  // Both in JSON mode before the disk is held.
+  ASSERT_TRUE(d1.request(R"({"type":"lookup","node_id":1})"));
+  ASSERT_TRUE(d2.request(R"({"type":"lookup","node_id":1})"));
+  Conn ctl = local();  // as the replicator's: subscribed to the bus
+  ASSERT_TRUE(is_ok(ctl.request(R"({"type":"bus_subscribe"})"), "bus_subscribe_ok"));
+  // The next reply on ctl, past the bus's commit and liveness frames.
+  auto reply = [&](std::string* body) {
+    for (int frames = 0; frames < 50; frames++) {
+      if (ctl.recv_json(body, 10000) != Io::Ok) return false;
+      std::string type = str(parse_json(*body).get(), "type");
+      if (type != "commit" && type != "liveness") return true;
+    }
+    return false;
+  };
+
+  HoldFile hold(hold_path);
+  ASSERT_TRUE(hold.hold()) << std::strerror(errno);
+  ASSERT_TRUE(d1.send_json(dump(register_request(Key::generate()).get())));
+  // The writer has d1's batch and waits on the disk; what comes now forms the next batch.
+  wait_status([](const json_t* j) { return json_is_false(json_object_get(j, "writer_idle")); }, "writer busy");
+  ASSERT_TRUE(d2.send_json(dump(register_request(Key::generate()).get())));
+  ASSERT_TRUE(ctl.send_json(R"({"type":"bus_ack","consumer":"standby:test","seq":1})"));
+  // A new connection's round trip takes an accept and a read, later passes than the ones that
+  // read d2's and ctl's requests: both are in the next batch by now.
+  ASSERT_TRUE(status());
+  hold.release();
+
+  std::string body;
+  ASSERT_TRUE(reply(&body)) << "the bus subscriber's write was held";
+  EXPECT_EQ(str(parse_json(body).get(), "type"), "bus_ack_ok") << body;
+  rdv::JsonPtr s = wait_status([](const json_t* j) { return sync_num(j, "held") == 2; }, "both registers held");
+  std::string early;
+  EXPECT_EQ(d1.recv_json(&early, 100), Io::Timeout) << early;
+  EXPECT_EQ(d2.recv_json(&early, 100), Io::Timeout) << early;
+  ASSERT_TRUE(ctl.send_json(R"({"type":"repl_acked","seq":)" + std::to_string(num(s.get(), "last_seq")) +
+                            R"(,"standbys":1})"));
+  ASSERT_TRUE(reply(&body));
+  EXPECT_EQ(str(parse_json(body).get(), "type"), "repl_acked_ok") << body;
+  for (Conn* d : {&d1, &d2}) {
+    ASSERT_EQ(d->recv_json(&body, 10000), Io::Ok);
+    EXPECT_EQ(str(parse_json(body).get(), "type"), "register_ok") << body;
+  }
 }
 
 // A fenced instance (the role file, as a fence leaves it, applied at start): writes are

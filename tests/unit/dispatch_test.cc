@@ -233,6 +233,21 @@ TEST_F(Dispatch, StandbyRefusesEveryWriteBeforeTheWriter) {
   EXPECT_EQ(entries(rdv::Db::Nodes), 1u);
 }
 
+// A promotion between classification and the request's turn: the write classified on the
+// standby has no batch transaction, so it is still refused (running it would need one).
+TEST_F(Dispatch, WriteClassifiedOnAStandbyStaysRefusedAfterAPromotion) {
+  Keypair k;
+  uint32_t id = register_node(k);
+  uint64_t seq = last_seq();
+  auto e = entry(signed_json("set_hostname", id, k, R"(,"hostname":"h1")"), EntryKind::Json, /*standby=*/true);
+  ASSERT_FALSE(e->is_write);
+  pre_verify(*e);
+  run_read(*e, /*standby=*/false);  // the role is leader by the time it runs
+  EXPECT_EQ(body(*e), kRefusedOnStandby);
+  EXPECT_TRUE(e->is_error);
+  EXPECT_EQ(last_seq(), seq);
+}
+
 TEST_F(Dispatch, StandbyRefusesWritesFromTheLocalOperatorToo) {
   Keypair k;
   uint32_t id = register_node(k);
