@@ -65,7 +65,7 @@ bool read_small_file(const std::string& path, size_t max_bytes, std::string* con
     return false;
   }
   content->reserve(size_t(st.st_size));
-  char buf[65536];
+  char buf[8192];  // small: CivetWeb threads, whose stacks are small, read through here too
   for (;;) {
     ssize_t n = ::read(fd.get(), buf, sizeof buf);
     if (n < 0) {
