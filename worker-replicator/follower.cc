@@ -20,6 +20,7 @@ constexpr int64_t kConnectTimeoutMs = 10000;
 constexpr int64_t kAckEveryMs = 100;
 constexpr int64_t kNotifyEveryMs = 50;
 constexpr uint64_t kAckEveryRecords = 1000;
+constexpr size_t kMaxPendingRecords = 20000;  // records of one read applied in one transaction
 constexpr int64_t kMaxBackoffMs = 5000;
 constexpr int64_t kStableStreamNs = 10LL * 1000000000;
 
@@ -149,6 +150,7 @@ void Follower::on_input() {
     repl::DecodeStatus st = repl::decode_frame(std::string_view(in).substr(off), &f, &used, &why);
     if (st == repl::DecodeStatus::NeedMore) break;
     if (st == repl::DecodeStatus::Bad) {
+      if (apply_pending() && state_ == State::Streaming && acked_ != pos_.last_seq) send_ack();
       last_error_ = "bad frame from the leader: " + why;
       log_error("replication stream refused", {{"leader", leader_}, {"error", last_error_}});
       link_->close(last_error_);
@@ -156,6 +158,8 @@ void Follower::on_input() {
     }
     last_contact_unix_ = unix_now();
     if (!on_frame(f.kind, f.payload)) {
+      pending_.clear();
+      pending_records_ = 0;
       // Tell the leader what did apply, then start again from there.
       if (link_->alive() && state_ == State::Streaming && acked_ != pos_.last_seq) send_ack();
       link_->close_after_flush(last_error_);
@@ -164,6 +168,14 @@ void Follower::on_input() {
     off += used;
   }
   if (!link_ || !link_->alive()) return;
+  // The gathered records point into the input buffer: applied before it is consumed.
+  if (!apply_pending()) {
+    pending_.clear();
+    pending_records_ = 0;
+    if (acked_ != pos_.last_seq) send_ack();
+    link_->close_after_flush(last_error_);
+    return;
+  }
   link_->consume(off);
   // Everything that arrived is applied: say so now rather than at the 100 ms tick, so a
   // leader in -repl-sync mode releases its writes after one round trip. Under load a read
@@ -226,7 +238,51 @@ bool Follower::on_handshake_reply(const json_t* reply) {
   return true;
 }
 
+bool Follower::apply_pending() {
+  if (pending_.empty()) return true;
+  std::vector<std::vector<std::string_view>> frames;
+  frames.swap(pending_);
+  pending_records_ = 0;
+  std::vector<std::string_view> all;
+  for (auto& f : frames) all.insert(all.end(), f.begin(), f.end());
+  const uint64_t before = pos_.last_seq;
+  std::string error;
+  ApplyResult res = apply_records(r_.env(), pos_, all, leader_epoch_);
+  if (res.error.empty()) {
+    pos_ = res.position;
+  } else if (frames.size() == 1) {
+    error = res.error;
+  } else {
+    // Refused: apply frame by frame up to the bad one, so the stream restarts right after
+    // the last good record.
+    for (auto& f : frames) {
+      ApplyResult one = apply_records(r_.env(), pos_, f, leader_epoch_);
+      if (!one.error.empty()) {
+        error = one.error;
+        break;
+      }
+      pos_ = one.position;
+    }
+  }
+  const uint64_t applied = pos_.last_seq - before;
+  records_applied_ += applied;
+  unacked_records_ += applied;
+  leader_seq_ = std::max(leader_seq_, pos_.last_seq);
+  r_.set_last_seq(pos_.last_seq);
+  if (!error.empty()) {
+    last_error_ = error;
+    log_error("refusing records from the leader; reconnecting from the last good sequence",
+              {{"leader", leader_}, {"error", error}, {"last_good", std::to_string(pos_.last_seq)}});
+    return false;
+  }
+  if (unacked_records_ >= kAckEveryRecords) send_ack();
+  else schedule_ack();
+  return true;
+}
+
 bool Follower::on_frame(repl::Kind kind, std::string_view payload) {
+  // Frames apply in order: records gathered so far go in before anything else.
+  if (kind != repl::Kind::Records && !apply_pending()) return false;
   switch (kind) {
     case repl::Kind::Records: {
       if (state_ != State::Streaming) {
@@ -238,21 +294,10 @@ bool Follower::on_frame(repl::Kind kind, std::string_view payload) {
         last_error_ = "malformed records frame";
         return false;
       }
-      ApplyResult res = apply_records(r_.env(), pos_, records, leader_epoch_);
-      if (!res.error.empty()) {
-        last_error_ = res.error;
-        log_error("refusing records from the leader; reconnecting from the last good sequence",
-                  {{"leader", leader_}, {"error", res.error}, {"last_good", std::to_string(pos_.last_seq)}});
-        return false;
-      }
-      pos_ = res.position;
-      records_applied_ += res.applied;
-      unacked_records_ += res.applied;
-      leader_seq_ = std::max(leader_seq_, pos_.last_seq);
-      r_.set_last_seq(pos_.last_seq);
-      if (unacked_records_ >= kAckEveryRecords) send_ack();
-      else schedule_ack();
-      return true;
+      // Applied with the rest of this read's frames, in one transaction (apply_pending).
+      pending_.push_back(std::move(records));
+      pending_records_ += pending_.back().size();
+      return pending_records_ < kMaxPendingRecords || apply_pending();
     }
     case repl::Kind::CopyChunk:
       return on_copy_chunk(payload);

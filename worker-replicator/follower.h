@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "apply.h"
 #include "event.h"
@@ -45,6 +46,8 @@ class Follower {
   void on_input();
   bool on_handshake_reply(const json_t* reply);
   bool on_frame(repl::Kind kind, std::string_view payload);
+  // Applies the records frames gathered from the current read in one transaction.
+  bool apply_pending();
   bool on_copy_chunk(std::string_view payload);
   bool on_copy_end(std::string_view payload);
   void send_ack();
@@ -63,6 +66,8 @@ class Follower {
   int64_t backoff_ms_ = 100, stream_started_ns_ = 0, last_contact_unix_ = 0, leader_clock_ns_ = 0;
   uint64_t reconnects_ = 0, full_copies_ = 0, records_applied_ = 0;
   std::string last_error_;
+  std::vector<std::vector<std::string_view>> pending_;  // views into link_->in()
+  size_t pending_records_ = 0;
   bool ack_scheduled_ = false, notify_scheduled_ = false;
   uint64_t notified_ = 0;  // the last sequence the registry was told of
   // The copy being received.
