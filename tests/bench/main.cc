@@ -43,6 +43,7 @@
 #include "tests/bench/replication.h"
 #include "tests/bench/self_test.h"
 #include "tests/bench/server_process.h"
+#include "tests/bench/text.h"
 #include "tests/bench/workloads.h"
 
 namespace rdv::bench {
@@ -260,27 +261,9 @@ struct Cell {
   std::string note;
 };
 
-std::string thousands(double v) {
-  if (!std::isfinite(v)) return "-";
-  long long n = llround(v);
-  std::string s = std::to_string(n < 0 ? -n : n), out;
-  for (size_t i = 0; i < s.size(); i++) {
-    if (i && (s.size() - i) % 3 == 0) out += ' ';
-    out += s[i];
-  }
-  return (n < 0 ? "-" : "") + out;
-}
-
 std::string ms(uint64_t ns) {
   char buf[32];
   snprintf(buf, sizeof buf, "%.3f", double(ns) / 1e6);
-  return buf;
-}
-
-std::string ratio_text(double r) {
-  if (!std::isfinite(r)) return "-";
-  char buf[32];
-  snprintf(buf, sizeof buf, r >= 10 ? "%.1f×" : "%.2f×", r);
   return buf;
 }
 
@@ -319,6 +302,21 @@ void print_cell_line(const Cell& c) {
 }
 
 void on_signal(int) { g_interrupted = 1; }
+
+// Signals (SIGINT/SIGTERM stop the run cleanly, SIGPIPE is ignored) and libsodium.
+bool prepare_process() {
+  struct sigaction sa{};
+  sa.sa_handler = on_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+  if (!crypto_init()) {
+    fprintf(stderr, "rendezvous-bench: sodium_init failed\n");
+    return false;
+  }
+  return true;
+}
 
 // ---- slow disk: a second server whose every fsync/fdatasync/msync takes 20 ms longer ----
 //
@@ -422,6 +420,7 @@ void run_slow_disk_cell(SlowDisk& slow, const RunSpec& spec_in, bool with_writer
                     : cell->result.interrupted        ? "interrupted during warm-up"
                                                       : "no measurement";
 }
+
 
 // ---- rate limiter on / off: two servers of their own for handshake and join ----
 //
@@ -591,16 +590,7 @@ int run(int argc, char** argv) {
   }
 
   if (opt.replication && opt.workloads.empty() && opt.connections.empty()) {
-    struct sigaction sa{};
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, nullptr);
-    sigaction(SIGTERM, &sa, nullptr);
-    signal(SIGPIPE, SIG_IGN);
-    if (!crypto_init()) {
-      fprintf(stderr, "rendezvous-bench: sodium_init failed\n");
-      return 1;
-    }
+    if (!prepare_process()) return 1;
     printf("# rendezvous-bench --replication\n%s", machine_facts().c_str());
     return run_replication_section(opt);
   }
@@ -613,17 +603,7 @@ int run(int argc, char** argv) {
     return 1;
   }
 
-  struct sigaction sa{};
-  sa.sa_handler = on_signal;
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGINT, &sa, nullptr);
-  sigaction(SIGTERM, &sa, nullptr);
-  signal(SIGPIPE, SIG_IGN);
-
-  if (!crypto_init()) {
-    fprintf(stderr, "rendezvous-bench: sodium_init failed\n");
-    return 1;
-  }
+  if (!prepare_process()) return 1;
 
   // ---- plan ----
   bool default_table = opt.connections.empty() && opt.workloads.empty();

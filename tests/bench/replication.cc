@@ -28,6 +28,7 @@
 #include "tests/bench/loadgen.h"
 #include "tests/bench/references.h"
 #include "tests/bench/server_process.h"
+#include "tests/bench/text.h"
 #include "tests/bench/workloads.h"
 
 namespace rdv::bench {
@@ -46,24 +47,6 @@ constexpr int kPacedConnections = 64;
 constexpr int kPacedMaxInFlight = 8;
 constexpr double kPacedDrainS = 3;     // replies awaited after the last send
 constexpr size_t kPromoteRecords = 200;  // written on each promotion pair before the trial
-
-std::string thousands(double v) {
-  if (!std::isfinite(v)) return "-";
-  long long n = llround(v);
-  std::string s = std::to_string(n < 0 ? -n : n), out;
-  for (size_t i = 0; i < s.size(); i++) {
-    if (i && (s.size() - i) % 3 == 0) out += ' ';
-    out += s[i];
-  }
-  return (n < 0 ? "-" : "") + out;
-}
-
-std::string ratio_text(double r) {
-  if (!std::isfinite(r)) return "-";
-  char buf[32];
-  snprintf(buf, sizeof buf, r >= 10 ? "%.1f×" : "%.2f×", r);
-  return buf;
-}
 
 std::string fixed(double v, int decimals) {
   if (!std::isfinite(v)) return "-";
