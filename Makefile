@@ -25,7 +25,7 @@ endif
 
 # libcurl (its multi interface, on the registry's event loop) makes the outbound calls: the
 # identity webhook and the identity provider's JWKS; libcrypto verifies RS256 tokens.
-LIBS := -levent_core -levent_pthreads -ljansson -lsodium -llmdb -lsystemd -lcurl -lcrypto -lpthread
+LIBS := -levent_core -levent_pthreads -ljansson -lsodium -llmdb -lsystemd -lcurl -lssl -lcrypto -lpthread
 CIVET_LIBS := -lcivetweb
 GTEST_LIBS := -lgtest -lpthread
 

@@ -87,6 +87,10 @@ const std::vector<FlagDef>& flags() {
       D("repl-heartbeat", &Config::repl_heartbeat_ns, "replication heartbeat interval, both ways; a peer silent for 3 is dropped"),
       S("repl-id", &Config::repl_id, "this standby's name at its leader (default: the host name)"),
       S("repl-advertise", &Config::repl_advertise, "host:port peers reach our registry on (default: derived from the connection)"),
+      B("standby-tls", &Config::standby_tls, "a standby dials its leader (-standby) over TLS"),
+      S("standby-tls-ca", &Config::standby_tls_ca, "PEM CA file verifying the leader's certificate (default: the system's roots)"),
+      S("standby-tls-pin", &Config::standby_tls_pin, "SHA-256 of the leader's certificate, hex (instead of a CA; as DialTLSPinned)"),
+      S("proxy-protocol-from", &Config::proxy_protocol_from, "source CIDRs whose PROXY protocol v1/v2 headers are trusted (a/n,b/m)"),
   };
   return defs;
 }
@@ -326,9 +330,30 @@ bool Config::validate(std::string* error) const {
     *error = "stale-threshold: must be positive";
     return false;
   }
-  if (tls) {
-    *error = "tls: TLS on the registry listener is not available in this build; terminate TLS in front of it";
+  if (tls_cert.empty() != tls_key.empty()) {
+    *error = tls_cert.empty() ? "tls-key: given without -tls-cert" : "tls-cert: given without -tls-key";
     return false;
+  }
+  if (!tls && !tls_cert.empty()) {
+    *error = "tls-cert: given without -tls (the registry listener would stay plain TCP)";
+    return false;
+  }
+  if (!standby_tls_pin.empty() &&
+      (standby_tls_pin.size() != 64 || standby_tls_pin.find_first_not_of("0123456789abcdefABCDEF") != std::string::npos)) {
+    *error = "standby-tls-pin: \"" + standby_tls_pin + "\" is not a SHA-256 in hex (64 characters)";
+    return false;
+  }
+  if (!standby_tls && (!standby_tls_pin.empty() || !standby_tls_ca.empty())) {
+    *error = std::string(standby_tls_pin.empty() ? "standby-tls-ca" : "standby-tls-pin") + ": given without -standby-tls";
+    return false;
+  }
+  {
+    CidrList ranges;
+    std::string why;
+    if (!parse_cidr_list(proxy_protocol_from, &ranges, &why)) {
+      *error = "proxy-protocol-from: " + why;
+      return false;
+    }
   }
   if (!wss_addr.empty()) {
     *error = "wss-addr: the compat WSS bridge is not part of this server";
@@ -405,6 +430,7 @@ json_t* Config::to_json() const {
   json_t* o = json_object();
   for (auto& f : flags()) json_object_set_new(o, f.name, json_string(value_text(*this, f).c_str()));
   if (fenced) json_object_set_new(o, "fenced", json_true());
+  if (!tls_generated.empty()) json_object_set_new(o, "tls-generated", json_string(tls_generated.c_str()));
   return o;
 }
 
@@ -419,6 +445,7 @@ bool Config::from_json(const json_t* obj, std::string* error) {
     if (!apply(*this, f, json_string_value(v), std::string("config ") + f.name, error)) return false;
   }
   fenced = json_is_true(json_object_get(obj, "fenced"));
+  if (const char* pem = json_string_value(json_object_get(obj, "tls-generated"))) tls_generated = pem;
   return true;
 }
 

@@ -82,6 +82,18 @@ struct Config {
   int64_t repl_heartbeat_ns = 1000000000;        // beats both ways; 3 missed drop the peer
   std::string repl_id;                           // this instance's name to its leader ("" = hostname)
   std::string repl_advertise;                    // our registry address as peers reach it ("" = derived)
+  // A standby's stream to a leader started with -tls (shared/tls.h): verified by a pin of the
+  // leader's certificate (lowercase hex SHA-256, as DialTLSPinned), else by a CA file, else
+  // by the system's roots against the -standby host.
+  bool standby_tls = false;
+  std::string standby_tls_ca, standby_tls_pin;
+  // PROXY protocol v1/v2 headers are taken only from these source ranges ("a/n,b/m"; "" =
+  // from nowhere): the front ends (nginx proxy_protocol, HAProxy send-proxy) that put the
+  // client's own address in front of its bytes.
+  std::string proxy_protocol_from;
+  // With -tls and no -tls-cert: the self-signed certificate and key (PEM) the supervisor
+  // generated at start (not a flag; secret). Kept across SIGHUP and worker restarts so pins hold.
+  std::string tls_generated;
 
   bool check_config = false;
   bool show_help = false;

@@ -240,6 +240,14 @@ std::string render_registry(const RegistryPage& p) {
        double(ld(p.repl_sync_held))},
       {"pilot_replication_handoffs_total", "counter", "Replication connections handed to the replicator.",
        double(ld(p.repl_handoffs_total))},
+      {"pilot_tls_handshakes_total", "counter", "TLS handshakes completed on the registry listener.",
+       double(ld(p.tls_handshakes_total))},
+      {"pilot_tls_handshake_failures_total", "counter", "TLS handshakes that failed or timed out on the registry listener.",
+       double(ld(p.tls_handshake_failures_total))},
+      {"pilot_proxy_headers_total", "counter", "PROXY protocol headers accepted from -proxy-protocol-from sources.",
+       double(ld(p.proxy_headers_total))},
+      {"pilot_proxy_refused_total", "counter", "Connections closed for a PROXY header: untrusted source, malformed or too slow.",
+       double(ld(p.proxy_refused_total))},
   };
   for (auto& s : scalars) {
     family(out, s.name, s.type, s.help);

@@ -64,7 +64,7 @@ struct Histogram {
   std::atomic<uint64_t> sum;  // nanoseconds for durations, units for sizes
 };
 
-inline constexpr uint64_t kPageMagic = 0x5244564d45545234ull;  // "RDVMETR4"
+inline constexpr uint64_t kPageMagic = 0x5244564d45545235ull;  // "RDVMETR5"
 
 struct RegistryPage {
   uint64_t magic;
@@ -112,6 +112,13 @@ struct RegistryPage {
   std::atomic<uint64_t> repl_sync_held;
   Histogram repl_sync_wait;                  // kCommitBuckets, sum in ns
   std::atomic<uint64_t> repl_handoffs_total;
+  // The connection layer in front of the protocol (worker-registry/transport.cc): TLS
+  // handshakes done and failed, PROXY headers taken, and connections closed for a PROXY header
+  // (one from outside -proxy-protocol-from, a malformed one, or one that came too late).
+  std::atomic<uint64_t> tls_handshakes_total;
+  std::atomic<uint64_t> tls_handshake_failures_total;
+  std::atomic<uint64_t> proxy_headers_total;
+  std::atomic<uint64_t> proxy_refused_total;
 };
 
 // Maps `path` (creating and sizing it when `writable`). A symlink at `path` is refused

@@ -19,6 +19,7 @@
 #include "directories.h"
 #include "import.h"
 #include "log.h"
+#include "tls.h"
 #include "role.h"
 #include "store.h"
 #include "listeners.h"
@@ -94,6 +95,28 @@ int main(int argc, char** argv) {
     rdv::log_error("cannot start", {{"error", error}});
     std::fprintf(stderr, "rendezvous: %s\n", error.c_str());
     return code;
+  }
+
+  // -tls: the listener's identity is checked (or generated) here, before anything is bound, so
+  // a bad certificate stops the start with its reason (the Go server's "TLS setup:" fatal).
+  if (cfg.tls) {
+    rdv::tls::ServerIdentity id;
+    bool generated = cfg.tls_cert.empty();
+    if (generated && !rdv::tls::generate_self_signed(&cfg.tls_generated, &error)) {
+      rdv::log_error("TLS setup: cannot generate a certificate", {{"error", error}});
+      return rdv::kExitConfig;
+    }
+    bool loaded = generated ? rdv::tls::server_identity_from_pem(cfg.tls_generated, &id, &error)
+                            : rdv::tls::load_server_identity(cfg.tls_cert, cfg.tls_key, &id, &error);
+    if (!loaded) {
+      rdv::log_error("TLS setup failed", {{"error", error}});
+      std::fprintf(stderr, "rendezvous: TLS setup: %s\n", error.c_str());
+      return rdv::kExitConfig;
+    }
+    // The fingerprint is what -registry-trust=pinned daemons (DialTLSPinned) are given.
+    rdv::log_info(generated ? "TLS: serving a self-signed certificate generated at start; pin its fingerprint"
+                            : "TLS: serving the certificate of -tls-cert",
+                  {{"fingerprint_sha256", id.fingerprint}, {"subject", id.subject}, {"not_after", id.not_after}});
   }
 
   // Every worker binary must be there before anything is bound or started: a missing one is

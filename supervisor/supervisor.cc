@@ -37,8 +37,7 @@ std::string seconds_text(int64_t ns) {
 // the workers are. A SIGHUP keeps the running values for these and warns.
 const std::set<std::string>& restart_only_settings() {
   static const std::set<std::string> keys = {
-      "config", "registry-addr", "http", "data-dir", "run-dir", "standby", "tls", "tls-cert",
-      "tls-key", "store", "wss-addr", "map-size-mb"};
+      "config", "registry-addr", "http", "data-dir", "run-dir", "standby", "tls", "store", "wss-addr", "map-size-mb"};
   return keys;
 }
 
@@ -54,7 +53,7 @@ bool add_event(event* ev, const timeval* tv, const std::string& what) {
 }  // namespace
 
 bool is_secret_setting(const std::string& key) {
-  return key == "admin-token" || key == "dashboard-token" || key == "repl-token";
+  return key == "admin-token" || key == "dashboard-token" || key == "repl-token" || key == "tls-generated";
 }
 
 std::vector<std::string> worker_names(const Config& cfg) {
@@ -84,6 +83,7 @@ Config merge_reloaded_config(const Config& running, const Config& fresh,
   RDV_ASSERT(ok);
   merged.cli_args = running.cli_args;
   merged.fenced = running.fenced;  // the role is decided at run time (role.h), like standby
+  merged.tls_generated = running.tls_generated;  // daemons pinned it: it lives as long as the process
   return merged;
 }
 

@@ -11,6 +11,7 @@
 #include "ratelimit.h"
 #include "request_queue.h"
 #include "server.h"
+#include "tls.h"
 #include "util.h"
 #include "wire.h"
 
@@ -45,6 +46,12 @@ struct Server::Conn {
   bool bus = false;  // a local-bus subscriber
   bool had_request = false;  // a frame was decoded: a replication handshake must come first
   int64_t last_frame_ns = 0;
+  // Before the protocol (transport.cc): a PROXY header from a trusted front end, then the TLS
+  // handshake; then the framed protocol, over `tls` when the listener is TLS.
+  Stage stage = Stage::Open;
+  std::unique_ptr<tls::Stream> tls;
+  bool tls_read_wants_write = false;  // a TLS read must be retried when the socket is writable
+  bool tls_write_wants_read = false;  // …a TLS write when it is readable
 
   size_t pending_out() const { return out.size() - out_off; }
 };

@@ -178,6 +178,7 @@ int main() {
   if (!base) ipc::WorkerControl::fatal("event_base_new() failed");
   UniqueFd control_listener = listen_unix(ipc::registry_socket_path(cfg.run_dir));
   registry::Server server(base.get(), reg, writer, kListenerFd, control_listener.get());
+  if (!server.configure_transport(&err)) ipc::WorkerControl::fatal(err);
 
   Worker w{base.get(), &server, &reg};
   // A configuration with another role (a promotion, demotion or fence broadcast by the

@@ -242,6 +242,10 @@ void Server::refuse_batched_writes() {
 
 void Server::note_writer_state() { reg_.server.writer_idle = !writer_.busy() && !next_batch_; }
 
-void Server::config_changed() { sync_configure(); }
+void Server::config_changed() {
+  sync_configure();
+  std::string err;
+  if (!configure_transport(&err)) log_error("reload: keeping the running TLS certificate and PROXY ranges", {{"error", err}});
+}
 
 }  // namespace rdv::registry

@@ -168,6 +168,8 @@ void Server::add_conn(int fd, bool control, const sockaddr* peer) {
       p->connections_accepted_total.fetch_add(1, std::memory_order_relaxed);
     }
   }
+  begin_stages(raw);  // a PROXY header, a TLS handshake (transport.cc)
+  if (raw->closed) return;
   update_read_interest(raw);
 }
 
@@ -184,38 +186,66 @@ void Server::update_read_interest(Conn* c) {
   bool want = can_take_input(c) && !c->in_backlog;
   if (want == c->reading) return;
   c->reading = want;
-  if (want) event_add(c->rev.get(), idle_timeout_);
-  else event_del(c->rev.get());
+  if (want) {
+    event_add(c->rev.get(), read_timeout(c));
+    // Plaintext OpenSSL already decrypted is announced by no socket event.
+    if (c->tls && c->tls->pending()) event_active(c->rev.get(), EV_READ, 0);
+  } else {
+    event_del(c->rev.get());
+  }
 }
 
 void Server::on_readable(evutil_socket_t, short what, void* arg) {
   Conn* c = static_cast<Conn*>(arg);
-  if (what & EV_TIMEOUT) return c->srv->close_conn(c, "idle timeout");
-  c->srv->read_input(c);
+  Server* s = c->srv;
+  if (what & EV_TIMEOUT) {
+    if (c->stage == Stage::Proxy) return s->refuse_proxy(c, "no complete PROXY header within 5 s");
+    if (c->stage == Stage::Handshake) {
+      if (auto* p = s->reg_.page()) p->tls_handshake_failures_total.fetch_add(1, std::memory_order_relaxed);
+      return s->close_conn(c, "TLS handshake timeout");
+    }
+    if (c->tls_write_wants_read) return s->close_conn(c, "write timeout");
+    return s->close_conn(c, "idle timeout");
+  }
+  if (c->tls_write_wants_read) {
+    s->flush(c);
+    if (c->closed) return;
+    if (!c->reading) event_del(c->rev.get());
+  }
+  s->read_input(c);
 }
 
 void Server::read_input(Conn* c) {
   if (c->in_backlog || !can_take_input(c)) return;
+  if (c->stage == Stage::Proxy) {
+    read_proxy_header(c);
+    if (c->closed || c->stage == Stage::Proxy) return;
+  }
+  if (c->stage == Stage::Handshake) {
+    drive_handshake(c);
+    return;  // established: the next event (or event_active) reads the first request
+  }
   // One scratch buffer for all connections: a connection's own buffer holds only the bytes of
   // requests not decoded yet, so idle connections cost almost nothing.
   static char scratch[kReadChunk];
   bool eof = false;
-  for (;;) {
-    ssize_t n = ::read(c->fd.get(), scratch, kReadChunk);
-    if (n > 0) {
-      c->in.append(scratch, size_t(n));
+  size_t n = 0;
+  switch (read_some(c, scratch, kReadChunk, &n)) {
+    case Io::Data:
+      c->in.append(scratch, n);
       break;
-    }
-    if (n == 0) {
+    case Io::Eof:
       eof = true;
       break;
-    }
-    if (errno == EAGAIN || errno == EWOULDBLOCK) break;
-    if (errno == EINTR) continue;
-    return close_conn(c, "read error");
+    case Io::Again:
+      break;
+    case Io::Error:
+      return close_conn(c, "read error");
   }
   decode_frames(c);
   if (c->closed) return;
+  // The read stopped at the chunk with whole records still inside OpenSSL: read on next pass.
+  if (!eof && c->tls && c->tls->pending() && c->reading && !c->in_backlog) event_active(c->rev.get(), EV_READ, 0);
   if (eof) {
     c->close_after_flush = true;  // the peer half-closed: answer what it sent, then close
     update_read_interest(c);
@@ -239,6 +269,7 @@ void Server::decode_frames(Conn* c) {
       break;
     }
     auto* data = reinterpret_cast<const uint8_t*>(c->in.data()) + c->in_off;
+    const bool first_bytes = c->mode == wire::Mode::Undetected;
     wire::Decoded d = wire::decode_next(c->mode, data, c->in.size() - c->in_off, max);
     if (d.status == wire::DecodeStatus::NeedMore) break;
     c->in_off += d.consumed;
@@ -255,6 +286,12 @@ void Server::decode_frames(Conn* c) {
         break;
       }
       case wire::DecodeStatus::Close:
+        // A PROXY header where none may come (outside -proxy-protocol-from, or a second one):
+        // its signature reads as an oversize length. Said as what it is.
+        if (first_bytes && looks_like_proxy(c)) {
+          refuse_proxy(c, "PROXY header from a source outside -proxy-protocol-from");
+          break;
+        }
         if (auto* p = reg_.page()) p->frames_rejected_total.fetch_add(1, std::memory_order_relaxed);
         log_debug("closing connection", {{"reason", d.reason}, {"peer", c->peer.ip}});
         c->close_after_flush = true;
@@ -422,21 +459,33 @@ void Server::mark(Conn* c) {
 
 void Server::on_writable(evutil_socket_t, short what, void* arg) {
   Conn* c = static_cast<Conn*>(arg);
-  if (what & EV_TIMEOUT) return c->srv->close_conn(c, "write timeout");
-  c->srv->flush(c);
+  Server* s = c->srv;
+  if (what & EV_TIMEOUT) {
+    if (c->stage == Stage::Handshake) {
+      if (auto* p = s->reg_.page()) p->tls_handshake_failures_total.fetch_add(1, std::memory_order_relaxed);
+      return s->close_conn(c, "TLS handshake timeout");
+    }
+    return s->close_conn(c, "write timeout");
+  }
+  if (c->stage == Stage::Handshake) return s->drive_handshake(c);
+  if (c->tls_read_wants_write) {
+    s->read_input(c);
+    if (c->closed) return;
+  }
+  s->flush(c);
 }
 
 void Server::flush(Conn* c) {
   while (c->pending_out() > 0) {
-    ssize_t n = ::send(c->fd.get(), c->out.data() + c->out_off, c->pending_out(), MSG_NOSIGNAL);
-    if (n > 0) {
-      c->out_off += size_t(n);
+    size_t n = 0;
+    Io io = write_some(c, c->out.data() + c->out_off, c->pending_out(), &n);
+    if (io == Io::Data) {
+      c->out_off += n;
       continue;
     }
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+    if (io == Io::Again) {
       // Re-armed for each partial write: the 5 s deadline is per chunk of progress.
-      event_add(c->wev.get(), write_timeout_);
+      if (!c->tls_write_wants_read) event_add(c->wev.get(), write_timeout_);
       update_read_interest(c);
       return;
     }
@@ -466,6 +515,9 @@ void Server::close_conn(Conn* c, const char* why) {
   event_del(c->wev.get());
   c->rev.reset();
   c->wev.reset();
+  // A close_notify, if the socket takes it now: the peer learns the close was meant.
+  if (c->tls && c->tls->established()) SSL_shutdown(c->tls->ssl());
+  c->tls.reset();
   c->fd.reset();
   if (!c->control) {
     reg_.server.tcp_connections--;

@@ -40,12 +40,14 @@
 #include <string>
 #include <vector>
 
+#include "cidr.h"
 #include "delivery.h"
 #include "event.h"
 #include "fetcher.h"
 #include "ratelimit.h"
 #include "registry.h"
 #include "sync_gate.h"
+#include "tls.h"
 #include "verify.h"
 #include "wire.h"
 #include "writer.h"
@@ -82,11 +84,17 @@ class Server {
   // standby refusal, and held replies go out. To the leader: the caller has re-read the epoch
   // and reset liveness (Registry::reset_for_leadership); the gate starts over.
   void role_changed(bool leader_now);
-  // A reload (SIGHUP) installed another configuration in the Registry: -repl-sync may differ.
+  // A reload (SIGHUP) installed another configuration in the Registry: -repl-sync may differ,
+  // and the TLS certificate and the PROXY ranges are read again.
   void config_changed();
+  // The TLS identity (-tls, shared/tls.h) and the PROXY protocol's trusted ranges, from the
+  // configuration. At start a failure is fatal (the caller exits); on a reload the running
+  // identity stays and the error is logged.
+  bool configure_transport(std::string* error);
 
  private:
   struct Conn;
+  enum class Stage : uint8_t { Proxy, Handshake, Open };
   static void on_accept(evutil_socket_t fd, short what, void* arg);
   static void on_control_accept(evutil_socket_t fd, short what, void* arg);
   static void on_readable(evutil_socket_t fd, short what, void* arg);
@@ -96,6 +104,20 @@ class Server {
   static void on_committed(evutil_socket_t fd, short what, void* arg);
   static void on_whitelist_timer(evutil_socket_t fd, short what, void* arg);
   static void on_sync_timer(evutil_socket_t fd, short what, void* arg);
+
+  // transport.cc: the stages in front of the protocol (a PROXY header, the TLS handshake) and
+  // the byte stream under it (plain or TLS).
+  enum class Io { Data, Again, Eof, Error };
+  void begin_stages(Conn* c);
+  void read_proxy_header(Conn* c);
+  void drive_handshake(Conn* c);
+  void stage_done(Conn* c);
+  const timeval* read_timeout(const Conn* c) const;
+  Io read_some(Conn* c, char* buf, size_t cap, size_t* n);
+  Io write_some(Conn* c, const char* buf, size_t len, size_t* n);
+  // Closing a connection that came with a PROXY header it may not send: logged and counted.
+  void refuse_proxy(Conn* c, const std::string& why);
+  bool looks_like_proxy(const Conn* c) const;
 
   void accept_from(int listen_fd, bool control);
   void add_conn(int fd, bool control, const sockaddr* peer);
@@ -172,6 +194,12 @@ class Server {
   EventPtr whitelist_ev_;                  // polls the whitelist file every 2 s
   SyncGate<Entry*> sync_;                  // -repl-sync: committed replies waiting for an ack
   EventPtr sync_ev_;                       // fires at the oldest held reply's deadline
+  // transport.cc
+  std::unique_ptr<tls::ServerIdentity> tls_;  // -tls: what new connections are accepted with
+  CidrList proxy_from_;                    // -proxy-protocol-from
+  size_t pass_handshakes_ = 0;             // TLS handshake steps this pass (kPassHandshakes)
+  const timeval* proxy_timeout_ = nullptr;      // common timeout for the PROXY header
+  const timeval* handshake_timeout_ = nullptr;  // common timeout for the TLS handshake
 };
 
 }  // namespace rdv::registry

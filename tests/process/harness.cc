@@ -731,7 +731,9 @@ bool Server::wait_ready(int timeout_ms, std::string* err) {
              (WIFSIGNALED(status_) ? ", signal " + std::to_string(WTERMSIG(status_)) : "") + ")";
       return false;
     }
-    if (!registry_ok) {
+    if (!registry_ok && registry_probe) {
+      registry_ok = registry_probe(&last);
+    } else if (!registry_ok) {
       int e = 0;
       Conn c = Conn::open(registry_port, 500, &e);
       if (c.ok()) {

@@ -12,6 +12,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -191,6 +192,9 @@ class Server {
   // IP for longer than a connection's 5 s grace on a loaded machine. The rate-limit tests set it
   // and get the server's own defaults (or their flags in extra_args, which come later and win).
   bool rate_limits = false;
+  // Replaces wait_ready's plain-TCP lookup when set (a -tls server answers only over TLS):
+  // true once the registry answered; false with *why otherwise.
+  std::function<bool(std::string* why)> registry_probe;
   pid_t pid = -1;
 
   // Picks new free ports (for a restart on the same data dir).

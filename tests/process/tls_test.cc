@@ -1,0 +1,233 @@
+// TLS on the registry listener (-tls, wire-protocol §2.1): the official client's pinned dial
+// (DialTLSPinned) against the generated certificate, its CA-verified dial (DialTLS) against a
+// test CA, PILT inside TLS, TLS 1.3 as the floor, a certificate reload by SIGHUP that drops no
+// connection, and stalled handshakes that hold up nobody.
+#include <signal.h>
+
+#include <regex>
+
+#include "harness.h"
+#include "tls_client.h"
+
+namespace rt {
+namespace {
+
+// A shell command run inside `dir`.
+CommandResult sh(const std::string& dir, const std::string& cmd) {
+  return run_command(dir, "cd " + shell_quote(dir) + " && " + cmd);
+}
+
+// Starts `s` with -tls and `args`; ready once a pinned TLS lookup is answered.
+void start_tls(Server& s, std::vector<std::string> args = {}) {
+  s.extra_args.push_back("-tls");
+  for (auto& a : args) s.extra_args.push_back(a);
+  s.registry_probe = [&s](std::string* why) {
+    std::string err;
+    TlsConn c = TlsConn::dial(s.registry_port, {}, &err);
+    if (!c.ok()) {
+      *why = "TLS dial: " + err;
+      return false;
+    }
+    rdv::JsonPtr r = c.request(R"({"type":"lookup","node_id":1})", 1000);
+    if (!r) *why = "no answer over TLS";
+    return r != nullptr;
+  };
+  std::string err;
+  ASSERT_TRUE(s.start(&err)) << err;
+}
+
+class Tls : public ::testing::Test {
+ protected:
+  void TearDown() override {
+    if (HasFailure()) dump_log(server);
+  }
+  Server server;
+};
+
+TEST_F(Tls, PinnedDialToTheGeneratedCertificate) {
+  ASSERT_NO_FATAL_FAILURE(start_tls(server));
+  std::string pin = logged_fingerprint(server);
+  ASSERT_EQ(pin.size(), 64u) << "the fingerprint is logged in lowercase hex at start";
+
+  std::string err;
+  TlsConn c = TlsConn::dial(server.registry_port, {}, &err);
+  ASSERT_TRUE(c.ok()) << err;
+  EXPECT_EQ(c.version(), "TLSv1.3");
+  EXPECT_EQ(c.fingerprint(), pin) << "DialTLSPinned compares this string with its pin";
+
+  Key k = Key::generate();
+  rdv::JsonPtr r = c.request(register_body(k, ""));
+  ASSERT_NE(r, nullptr);
+  ASSERT_EQ(str(r.get(), "type"), "register_ok") << dump(r.get());
+  uint32_t id = uint32_t(num(r.get(), "node_id", 0));
+  EXPECT_EQ(str(r.get(), "observed_addr").rfind("127.0.0.1:", 0), 0u) << dump(r.get());
+  r = c.request(R"({"type":"lookup","node_id":)" + std::to_string(id) + "}");
+  ASSERT_NE(r, nullptr);
+  EXPECT_EQ(str(r.get(), "type"), "lookup_ok") << dump(r.get());
+
+  // The generated certificate names localhost and the loopback addresses (the daemon may
+  // verify it once trusted), and is a P-256 key.
+  CommandResult text = sh(server.dir, "echo | openssl s_client -connect 127.0.0.1:" +
+                                                   std::to_string(server.registry_port) +
+                                                   " 2>/dev/null | openssl x509 -noout -text");
+  EXPECT_NE(text.out.find("DNS:localhost"), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find("IP Address:127.0.0.1"), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find("IP Address:0:0:0:0:0:0:0:1"), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find("prime256v1"), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find("O = Pilot Protocol"), std::string::npos) << text.out;
+}
+
+TEST_F(Tls, CaVerifiedDialAgainstATestCa) {
+  std::string err;
+  ASSERT_TRUE(make_test_ca(server.dir, &err)) << err;
+  ASSERT_TRUE(make_leaf(server.dir, "server", &err)) << err;
+  ASSERT_NO_FATAL_FAILURE(start_tls(server, {"-tls-cert", server.dir + "/server.pem", "-tls-key", server.dir + "/server.key"}));
+
+  TlsOptions verified;
+  verified.ca_file = server.dir + "/ca.pem";
+  verified.verify_host = "localhost";
+  TlsConn c = TlsConn::dial(server.registry_port, verified, &err);
+  ASSERT_TRUE(c.ok()) << err;
+  rdv::JsonPtr r = c.request(register_body(Key::generate(), kPublicAddr));
+  ASSERT_NE(r, nullptr);
+  EXPECT_EQ(str(r.get(), "type"), "register_ok") << dump(r.get());
+  EXPECT_EQ(c.fingerprint(), logged_fingerprint(server));
+
+  // Another CA does not vouch for it; nor does the right CA for another name.
+  std::string other = server.dir + "/other";
+  ASSERT_EQ(::mkdir(other.c_str(), 0700), 0);
+  ASSERT_TRUE(make_test_ca(other, &err)) << err;
+  TlsOptions wrong_ca = verified;
+  wrong_ca.ca_file = other + "/ca.pem";
+  EXPECT_FALSE(TlsConn::dial(server.registry_port, wrong_ca, &err).ok());
+  EXPECT_NE(err.find("verify"), std::string::npos) << err;
+  TlsOptions wrong_name = verified;
+  wrong_name.verify_host = "registry.example.org";
+  EXPECT_FALSE(TlsConn::dial(server.registry_port, wrong_name, &err).ok());
+}
+
+TEST_F(Tls, BinaryModeInsideTls) {
+  ASSERT_NO_FATAL_FAILURE(start_tls(server));
+  std::string err;
+  TlsConn reg = TlsConn::dial(server.registry_port, {}, &err);
+  ASSERT_TRUE(reg.ok()) << err;
+  rdv::JsonPtr r = reg.request(register_body(Key::generate(), kPublicAddr));
+  ASSERT_NE(r, nullptr);
+  uint32_t id = uint32_t(num(r.get(), "node_id", 0));
+  ASSERT_GT(id, 0u) << dump(r.get());
+
+  TlsConn c = TlsConn::dial(server.registry_port, {}, &err);
+  ASSERT_TRUE(c.ok()) << err;
+  // PILT, version 1, then a native lookup (0x02) of the node.
+  ASSERT_TRUE(c.send_all(std::string("PILT\x01", 5) + be32(5) + std::string(1, '\x02') + be32(id)));
+  uint8_t type = 0;
+  std::string payload;
+  ASSERT_TRUE(c.recv_frame(&type, &payload));
+  EXPECT_EQ(type, 0x82) << "a native lookup reply";
+  ASSERT_GE(payload.size(), 4u);
+  EXPECT_EQ(payload.substr(0, 4), be32(id));
+}
+
+TEST_F(Tls, OlderTlsAndPlainTcpAreRefused) {
+  ASSERT_NO_FATAL_FAILURE(start_tls(server));
+  std::string err;
+  TlsOptions old;
+  old.max_tls12 = true;
+  EXPECT_FALSE(TlsConn::dial(server.registry_port, old, &err).ok()) << "TLS 1.3 is the minimum";
+
+  // A plain-TCP daemon's first request is not a ClientHello: the connection is closed.
+  Conn plain = server.connect();
+  ASSERT_TRUE(plain.ok());
+  ASSERT_TRUE(plain.send_json(R"({"type":"lookup","node_id":1})"));
+  EXPECT_TRUE(plain.expect_closed(5000));
+
+  // The server is still serving.
+  TlsConn c = TlsConn::dial(server.registry_port, {}, &err);
+  ASSERT_TRUE(c.ok()) << err;
+  EXPECT_NE(c.request(R"({"type":"lookup","node_id":1})"), nullptr);
+  HttpResponse m;
+  ASSERT_TRUE(http_get(server.http_port, "/metrics", &m));
+  EXPECT_NE(m.body.find("pilot_tls_handshake_failures_total "), std::string::npos);
+  std::smatch sm;
+  ASSERT_TRUE(std::regex_search(m.body, sm, std::regex("pilot_tls_handshake_failures_total (\\d+)")));
+  EXPECT_GE(std::stoi(sm[1].str()), 2) << "the TLS 1.2 client and the plain one";
+}
+
+TEST_F(Tls, SighupReloadsTheCertificateWithoutDroppingConnections) {
+  std::string err;
+  ASSERT_TRUE(make_test_ca(server.dir, &err)) << err;
+  ASSERT_TRUE(make_leaf(server.dir, "first", &err)) << err;
+  ASSERT_TRUE(make_leaf(server.dir, "second", &err)) << err;
+  std::string cert = server.dir + "/live.pem", key = server.dir + "/live.key";
+  ASSERT_EQ(sh(server.dir, "cp first.pem live.pem && cp first.key live.key").code, 0);
+  ASSERT_NO_FATAL_FAILURE(start_tls(server, {"-tls-cert", cert, "-tls-key", key}));
+
+  TlsConn before = TlsConn::dial(server.registry_port, {}, &err);
+  ASSERT_TRUE(before.ok()) << err;
+  std::string first_pin = before.fingerprint();
+  ASSERT_NE(before.request(register_body(Key::generate(), kPublicAddr)), nullptr);
+
+  // certbot's renewal: new files at the same paths, then a SIGHUP.
+  ASSERT_EQ(sh(server.dir, "cp second.pem live.pem && cp second.key live.key").code, 0);
+  ASSERT_EQ(::kill(server.pid, SIGHUP), 0);
+  int64_t deadline = mono_ms() + 10000;
+  while (server.log().find("TLS certificate reloaded") == std::string::npos && mono_ms() < deadline) sleep_ms(20);
+  ASSERT_NE(server.log().find("TLS certificate reloaded"), std::string::npos);
+
+  TlsConn after = TlsConn::dial(server.registry_port, {}, &err);
+  ASSERT_TRUE(after.ok()) << err;
+  EXPECT_NE(after.fingerprint(), first_pin) << "new connections get the new certificate";
+  // The connection from before the reload goes on, on its session.
+  rdv::JsonPtr r = before.request(R"({"type":"lookup","node_id":1})");
+  ASSERT_NE(r, nullptr) << "the reload dropped an established connection";
+  EXPECT_EQ(str(r.get(), "type"), "lookup_ok") << dump(r.get());
+
+  // A broken file on the next reload keeps the running certificate.
+  ASSERT_EQ(sh(server.dir, "echo broken > live.pem").code, 0);
+  ASSERT_EQ(::kill(server.pid, SIGHUP), 0);
+  deadline = mono_ms() + 10000;
+  while (server.log().find("keeping the running TLS certificate") == std::string::npos && mono_ms() < deadline)
+    sleep_ms(20);
+  EXPECT_NE(server.log().find("keeping the running TLS certificate"), std::string::npos);
+  TlsConn still = TlsConn::dial(server.registry_port, {}, &err);
+  ASSERT_TRUE(still.ok()) << err;
+  EXPECT_EQ(still.fingerprint(), after.fingerprint());
+}
+
+TEST_F(Tls, StalledHandshakesHoldUpNobody) {
+  ASSERT_NO_FATAL_FAILURE(start_tls(server));
+  // 64 clients that start a handshake and stop halfway through their ClientHello.
+  std::vector<Conn> stalled;
+  for (int i = 0; i < 64; i++) {
+    Conn s = server.connect();
+    ASSERT_TRUE(s.ok());
+    ASSERT_TRUE(s.send_all(std::string("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 11)));
+    stalled.push_back(std::move(s));
+  }
+  // Established clients are served meanwhile, new handshakes complete.
+  std::string err;
+  for (int i = 0; i < 5; i++) {
+    TlsConn c = TlsConn::dial(server.registry_port, {}, &err);
+    ASSERT_TRUE(c.ok()) << err;
+    rdv::JsonPtr r = c.request(register_body(Key::generate(), kPublicAddr));
+    ASSERT_NE(r, nullptr);
+    EXPECT_EQ(str(r.get(), "type"), "register_ok") << dump(r.get());
+  }
+  // The handshake deadline (10 s) closes the stalled ones.
+  EXPECT_TRUE(stalled.front().expect_closed(15000));
+}
+
+TEST_F(Tls, BadCertificateStopsTheStart) {
+  std::string bogus = server.dir + "/bogus.pem";
+  ASSERT_EQ(sh(server.dir, "echo not-a-certificate > bogus.pem").code, 0);
+  server.extra_args = {"-tls", "-tls-cert", bogus, "-tls-key", bogus};
+  std::string err;
+  ASSERT_TRUE(server.spawn(&err)) << err;
+  int status = server.wait_exit(10000);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 78);
+  EXPECT_NE(server.log().find("TLS setup"), std::string::npos) << server.log_tail();
+}
+
+}  // namespace
+}  // namespace rt
