@@ -134,11 +134,30 @@ bool Server::hand_to_replicator(Conn* c, std::string_view body, std::string* err
     *error = path + ": " + sys_error("connect");
     return false;
   }
-  if (!ipc::send_with_fd(sock.get(), frame, c->fd.get())) {
+  if (!c->tls) {
+    if (!ipc::send_with_fd(sock.get(), frame, c->fd.get())) {
+      *error = path + ": " + sys_error("sendmsg");
+      return false;
+    }
+    return true;  // `sock` closes here; the message and the descriptor in it stay queued
+  }
+  // Over TLS the session stays here: the replicator gets a socketpair's end, and a relay
+  // carries the bytes between it and the TLS connection (tls_relay.h).
+  int pair[2];
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, pair) != 0) {
+    *error = sys_error("socketpair");
+    return false;
+  }
+  UniqueFd ours(pair[0]), theirs(pair[1]);
+  if (!ipc::send_with_fd(sock.get(), frame, theirs.get())) {
     *error = path + ": " + sys_error("sendmsg");
     return false;
   }
-  return true;  // `sock` closes here; the message and the descriptor in it stay queued
+  event_del(c->rev.get());
+  event_del(c->wev.get());
+  relays_.push_back(std::make_unique<TlsRelay>(base_, std::move(c->fd), std::move(c->tls), std::move(ours),
+                                               peer_address(c->peer)));
+  return true;
 }
 
 // ---- -repl-sync ----

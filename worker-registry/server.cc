@@ -528,6 +528,7 @@ void Server::close_conn(Conn* c, const char* why) {
 
 // Frees closed connections once nothing on the pool or the writer still points at them.
 void Server::free_dead() {
+  std::erase_if(relays_, [](const std::unique_ptr<TlsRelay>& r) { return r->done(); });
   std::erase_if(dead_, [&](Conn* c) {
     if (c->away > 0 || c->marked || c->in_backlog ||
         std::find(continuing_.begin(), continuing_.end(), c) != continuing_.end())

@@ -48,6 +48,7 @@
 #include "registry.h"
 #include "sync_gate.h"
 #include "tls.h"
+#include "tls_relay.h"
 #include "verify.h"
 #include "wire.h"
 #include "writer.h"
@@ -196,6 +197,7 @@ class Server {
   EventPtr sync_ev_;                       // fires at the oldest held reply's deadline
   // transport.cc
   std::unique_ptr<tls::ServerIdentity> tls_;  // -tls: what new connections are accepted with
+  std::vector<std::unique_ptr<TlsRelay>> relays_;  // replication connections that came over TLS
   CidrList proxy_from_;                    // -proxy-protocol-from
   size_t pass_handshakes_ = 0;             // TLS handshake steps this pass (kPassHandshakes)
   const timeval* proxy_timeout_ = nullptr;      // common timeout for the PROXY header

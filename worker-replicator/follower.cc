@@ -88,14 +88,13 @@ void Follower::connect() {
   if (leader_.empty()) return;
   state_ = State::Connecting;
   std::string error;
-  UniqueFd fd = start_tcp_connect(leader_, &error);
-  if (!fd) {
+  link_ = dial_leader(r_.base(), r_.config(), leader_,
+                      Link::Handlers{[this] { on_input(); }, [this](const std::string& why) { on_closed(why); }, nullptr},
+                      &error);
+  if (!link_) {
     backoff(error, false);
     return;
   }
-  link_ = std::make_unique<Link>(r_.base(), std::move(fd),
-                                 Link::Handlers{[this] { on_input(); }, [this](const std::string& why) { on_closed(why); },
-                                                nullptr});
   link_->await_connect([this] { on_connected(); });
   arm(connect_timeout_ev_.get(), kConnectTimeoutMs);
 }

@@ -15,7 +15,9 @@
 #include <string>
 #include <string_view>
 
+#include "config.h"
 #include "event.h"
+#include "tls.h"
 #include "util.h"
 
 namespace rdv::replicator {
@@ -36,6 +38,10 @@ class Link {
   // For a socket whose connect() is in progress: on_connected runs once it completes (or
   // on_close with the error). Call right after construction.
   void await_connect(std::function<void()> on_connected);
+  // TLS on this link (a standby's stream to a -tls leader): after the TCP connect, the
+  // handshake runs before on_connected; with `pin`, a leaf whose SHA-256 differs closes the
+  // link. Call before await_connect.
+  void use_tls(std::unique_ptr<tls::Stream> stream, std::string pin);
 
   std::string& in() { return in_; }
   // Drops the first n bytes of in().
@@ -58,6 +64,10 @@ class Link {
   static void on_deferred_close(evutil_socket_t, short, void* arg);
   void flush(bool from_event);
   void fail(const std::string& why);
+  // Connecting: the TLS handshake's next step; true once it is done (and the pin holds).
+  bool step_handshake();
+  void finish_connect();
+  void read_tls();
 
   event_base* base_;
   UniqueFd fd_;
@@ -68,6 +78,10 @@ class Link {
   EventPtr rev_, wev_, close_ev_;
   std::function<void()> on_connected_;
   bool closed_ = false, reading_ = true, connecting_ = false, close_when_drained_ = false;
+  bool tcp_up_ = false;               // the TCP connect completed (TLS may still be shaking hands)
+  std::unique_ptr<tls::Stream> tls_;
+  std::string pin_;
+  bool tls_read_wants_write_ = false;
   std::string close_why_;
   int64_t last_input_ns_ = 0;
 };
@@ -75,5 +89,11 @@ class Link {
 // Starts a non-blocking TCP connect to host:port (resolved with getaddrinfo, numeric or
 // names). Returns the socket, or an invalid fd with *error.
 UniqueFd start_tcp_connect(const std::string& host_port, std::string* error);
+
+// A link to a leader's registry port (the follower's stream, the fence probe): TCP, and with
+// -standby-tls the TLS client on it, verified by -standby-tls-pin, -standby-tls-ca or the
+// system's roots against the host of `host_port`. Null with *error when it cannot start.
+std::unique_ptr<Link> dial_leader(event_base* base, const Config& cfg, const std::string& host_port,
+                                  Link::Handlers handlers, std::string* error);
 
 }  // namespace rdv::replicator

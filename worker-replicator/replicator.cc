@@ -258,12 +258,11 @@ void Replicator::on_fence_timer(evutil_socket_t, short, void* arg) {
 void Replicator::send_fence_probe() {
   if (fence_target_.empty() || role_.kind != Role::Kind::Leader || probe_) return;
   std::string error;
-  UniqueFd fd = start_tcp_connect(fence_target_, &error);
-  if (!fd) return;
   probe_ = std::make_unique<Probe>();
   Link* link = nullptr;
-  probe_->link = std::make_unique<Link>(
-      base_, std::move(fd),
+  // Over TLS when we followed it over TLS (-standby-tls): the old leader is a -tls instance.
+  probe_->link = dial_leader(
+      base_, cfg_, fence_target_,
       Link::Handlers{[this] {
                        std::string& in = probe_->link->in();
                        if (in.size() < 4) return;
@@ -282,7 +281,13 @@ void Replicator::send_fence_probe() {
                        }
                        probe_->link->close("done");
                      },
-                     [this](const std::string&) { probe_.reset(); }, nullptr});
+                     [this](const std::string&) { probe_.reset(); }, nullptr},
+      &error);
+  if (!probe_->link) {
+    log_debug("fence probe not started", {{"peer", fence_target_}, {"error", error}});
+    probe_.reset();
+    return;
+  }
   link = probe_->link.get();
   link->await_connect([this, link] {
     std::string advertise = cfg_.repl_advertise;

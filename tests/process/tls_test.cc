@@ -7,6 +7,7 @@
 #include <regex>
 
 #include "harness.h"
+#include "operator_helpers.h"
 #include "tls_client.h"
 
 namespace rt {
@@ -227,6 +228,69 @@ TEST_F(Tls, BadCertificateStopsTheStart) {
   ASSERT_TRUE(WIFEXITED(status));
   EXPECT_EQ(WEXITSTATUS(status), 78);
   EXPECT_NE(server.log().find("TLS setup"), std::string::npos) << server.log_tail();
+}
+
+// The registry's status over registry.sock / the replicator's over replicator.sock.
+rdv::JsonPtr local_status(const Server& s, const std::string& sock) {
+  int err = 0;
+  Conn c = Conn::open_unix(s.run_dir + "/" + sock, &err);
+  return c.ok() ? c.request(R"({"type":"status"})", nullptr, 5000) : nullptr;
+}
+uint64_t last_seq(const Server& s) {
+  rdv::JsonPtr st = local_status(s, "registry.sock");
+  return st ? uint64_t(num(st.get(), "last_seq", 0)) : 0;
+}
+uint64_t applied_seq(const Server& s) {
+  rdv::JsonPtr st = local_status(s, "replicator.sock");
+  const json_t* f = st ? json_object_get(st.get(), "follower") : nullptr;
+  return f ? uint64_t(num(f, "applied_seq", 0)) : 0;
+}
+
+// The original could not replicate from a -tls leader at all; -standby-tls does, through the
+// registry's relay on the leader (tls_relay.h), pinned like a daemon's DialTLSPinned.
+TEST_F(Tls, AStandbyReplicatesFromATlsLeader) {
+  ASSERT_NO_FATAL_FAILURE(start_tls(server, {"-repl-token", "tls-repl-token", "-repl-heartbeat", "200ms"}));
+  std::string pin = logged_fingerprint(server), err;
+  TlsConn c = TlsConn::dial(server.registry_port, {}, &err);
+  ASSERT_TRUE(c.ok()) << err;
+  std::vector<std::pair<uint32_t, std::string>> nodes;
+  auto register_some = [&](int n) {
+    for (int i = 0; i < n; i++) {
+      Key k = Key::generate();
+      rdv::JsonPtr r = c.request(register_body(k, kPublicAddr));
+      ASSERT_NE(r, nullptr);
+      ASSERT_EQ(str(r.get(), "type"), "register_ok") << dump(r.get());
+      nodes.emplace_back(uint32_t(num(r.get(), "node_id", 0)), k.pub_b64());
+    }
+  };
+  ASSERT_NO_FATAL_FAILURE(register_some(20));
+
+  Server standby;
+  standby.extra_args = {"-standby", "127.0.0.1:" + std::to_string(server.registry_port), "-repl-token", "tls-repl-token",
+                        "-repl-heartbeat", "200ms", "-standby-tls", "-standby-tls-pin", pin};
+  ASSERT_TRUE(standby.start(&err)) << err;
+  // The full copy, then records as they are written, all through TLS.
+  EXPECT_TRUE(eventually([&] { return applied_seq(standby) >= last_seq(server) && last_seq(server) > 0; }, 20000))
+      << standby.log_tail();
+  ASSERT_NO_FATAL_FAILURE(register_some(20));
+  EXPECT_TRUE(eventually([&] { return applied_seq(standby) >= last_seq(server); }, 20000)) << standby.log_tail();
+  Conn sc = standby.connect();
+  for (auto& [id, pub] : nodes) {
+    rdv::JsonPtr r = do_lookup(sc, id);
+    ASSERT_NE(r, nullptr);
+    EXPECT_EQ(str(r.get(), "public_key"), pub) << id;
+  }
+  if (HasFailure()) dump_log(standby);
+
+  // A standby whose pin is not the leader's certificate never subscribes, and says why.
+  Server wrong;
+  std::string other_pin(64, 'a');
+  wrong.extra_args = {"-standby", "127.0.0.1:" + std::to_string(server.registry_port), "-repl-token", "tls-repl-token",
+                      "-standby-tls", "-standby-tls-pin", other_pin};
+  ASSERT_TRUE(wrong.start(&err)) << err;
+  EXPECT_TRUE(eventually([&] { return wrong.log().find("does not match -standby-tls-pin") != std::string::npos; }, 10000))
+      << wrong.log_tail();
+  EXPECT_EQ(applied_seq(wrong), 0u);
 }
 
 }  // namespace
