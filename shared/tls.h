@@ -84,8 +84,9 @@ class Stream {
   // Writes a prefix of [buf, buf+len). After WantRead/WantWrite the next call must pass at
   // least the same bytes (moving buffers are allowed: the caller's string may reallocate).
   Io write(const char* buf, size_t len, size_t* n);
-  // Decrypted bytes OpenSSL holds that no socket event will announce.
-  bool pending() const { return SSL_pending(ssl_.get()) > 0; }
+  // Bytes OpenSSL holds (decrypted, or read and not yet processed) that no socket event will
+  // announce.
+  bool pending() const { return SSL_has_pending(ssl_.get()) == 1; }
   // The reason of the last Error.
   const std::string& error() const { return error_; }
   SSL* ssl() const { return ssl_.get(); }

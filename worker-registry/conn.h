@@ -50,6 +50,9 @@ struct Server::Conn {
   // handshake; then the framed protocol, over `tls` when the listener is TLS.
   Stage stage = Stage::Open;
   std::unique_ptr<tls::Stream> tls;
+  bool tls_busy = false;              // a handshake step is at the HandshakePool: hands off
+  HandshakePool::Job hs_job;          // …that step
+  int64_t stage_deadline_ns = 0;      // the PROXY header or the handshake must be done by then
   bool tls_read_wants_write = false;  // a TLS read must be retried when the socket is writable
   bool tls_write_wants_read = false;  // …a TLS write when it is readable
 

@@ -266,7 +266,6 @@ void Server::end_pass() {
   }
   backlog_.insert(backlog_.begin(), backlog.begin() + ptrdiff_t(i), backlog.end());
   pass_requests_ = 0;
-  pass_handshakes_ = 0;
   for (Conn* c : continuing_) mark(c);
   continuing_.clear();
   std::vector<Conn*> marked;

@@ -94,7 +94,10 @@ Server::Server(event_base* base, Registry& reg, Writer& writer, int tcp_fd, int 
   }
 }
 
-Server::~Server() { conns_.clear(); }
+Server::~Server() {
+  handshake_pool_.stop();  // no thread touches a connection's TLS session any more
+  conns_.clear();
+}
 
 // ---- accept ----
 
@@ -183,7 +186,7 @@ bool Server::can_take_input(const Conn* c) const {
 void Server::update_read_interest(Conn* c) {
   // A connection whose buffered requests wait their turn in the backlog is not read either:
   // its input stays in the kernel, and its memory here is one read chunk at most.
-  bool want = can_take_input(c) && !c->in_backlog;
+  bool want = can_take_input(c) && !c->in_backlog && !c->tls_busy;
   if (want == c->reading) return;
   c->reading = want;
   if (want) {
@@ -515,10 +518,14 @@ void Server::close_conn(Conn* c, const char* why) {
   event_del(c->wev.get());
   c->rev.reset();
   c->wev.reset();
-  // A close_notify, if the socket takes it now: the peer learns the close was meant.
-  if (c->tls && c->tls->established()) SSL_shutdown(c->tls->ssl());
-  c->tls.reset();
-  c->fd.reset();
+  // A handshake step at the pool still uses the session and the socket: the step's return
+  // releases them (handshake_step_done).
+  if (!c->tls_busy) {
+    // A close_notify, if the socket takes it now: the peer learns the close was meant.
+    if (c->tls && c->tls->established()) SSL_shutdown(c->tls->ssl());
+    c->tls.reset();
+    c->fd.reset();
+  }
   if (!c->control) {
     reg_.server.tcp_connections--;
     if (auto* p = reg_.page()) p->tcp_connections.store(reg_.server.tcp_connections, std::memory_order_relaxed);

@@ -35,9 +35,11 @@
 
 #include <event2/event.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "cidr.h"
@@ -48,6 +50,7 @@
 #include "registry.h"
 #include "sync_gate.h"
 #include "tls.h"
+#include "handshake_pool.h"
 #include "tls_relay.h"
 #include "verify.h"
 #include "wire.h"
@@ -105,6 +108,8 @@ class Server {
   static void on_committed(evutil_socket_t fd, short what, void* arg);
   static void on_whitelist_timer(evutil_socket_t fd, short what, void* arg);
   static void on_sync_timer(evutil_socket_t fd, short what, void* arg);
+  static void on_handshaken(evutil_socket_t fd, short what, void* arg);
+  void handshake_step_done(Conn* c);
 
   // transport.cc: the stages in front of the protocol (a PROXY header, the TLS handshake) and
   // the byte stream under it (plain or TLS).
@@ -199,7 +204,8 @@ class Server {
   std::unique_ptr<tls::ServerIdentity> tls_;  // -tls: what new connections are accepted with
   std::vector<std::unique_ptr<TlsRelay>> relays_;  // replication connections that came over TLS
   CidrList proxy_from_;                    // -proxy-protocol-from
-  size_t pass_handshakes_ = 0;             // TLS handshake steps this pass (kPassHandshakes)
+  HandshakePool handshake_pool_{std::max(1u, std::thread::hardware_concurrency())};
+  EventPtr handshaken_ev_;                 // the pool's finished steps
   const timeval* proxy_timeout_ = nullptr;      // common timeout for the PROXY header
   const timeval* handshake_timeout_ = nullptr;  // common timeout for the TLS handshake
 };

@@ -11,9 +11,9 @@
 //     connection as it is: a front end's health check or a local tool may connect directly.
 //     From any other source a header is refused: such a connection is closed.
 //  2. Handshake: with -tls, the TLS handshake, driven by the socket's readiness within
-//     kHandshakeTimeout. A pass runs at most kPassHandshakes handshake steps: a herd of new TLS
-//     connections costs each pass a bounded amount of signing, and the requests of
-//     established connections are served in between.
+//     kHandshakeTimeout. Each step runs on the HandshakePool (handshake_pool.h), never on the
+//     loop: a herd of new TLS connections costs the loop nothing but the hand-offs, and the
+//     requests of established connections are served in between.
 //  3. Open: frames, JSON or PILT (detected inside TLS as on plain TCP).
 #include <sys/socket.h>
 
@@ -28,8 +28,6 @@ namespace rdv::registry {
 namespace {
 constexpr timeval kProxyTimeout{5, 0};
 constexpr timeval kHandshakeTimeout{10, 0};
-constexpr size_t kPassHandshakes = 32;
-constexpr size_t kTlsRecord = 16384;  // the largest TLS plaintext record
 }  // namespace
 
 bool Server::configure_transport(std::string* error) {
@@ -37,6 +35,11 @@ bool Server::configure_transport(std::string* error) {
   if (!proxy_timeout_) {
     proxy_timeout_ = event_base_init_common_timeout(base_, &kProxyTimeout);
     handshake_timeout_ = event_base_init_common_timeout(base_, &kHandshakeTimeout);
+    handshaken_ev_.reset(event_new(base_, handshake_pool_.notify_fd(), EV_READ | EV_PERSIST, &Server::on_handshaken, this));
+    if (!handshaken_ev_ || event_add(handshaken_ev_.get(), nullptr) != 0) {
+      *error = "event_new/event_add failed for the TLS handshake pool";
+      return false;
+    }
   }
   CidrList ranges;
   if (!parse_cidr_list(cfg.proxy_protocol_from, &ranges, error)) {
@@ -65,9 +68,11 @@ bool Server::configure_transport(std::string* error) {
 
 void Server::begin_stages(Conn* c) {
   if (c->control) return;
+  c->stage_deadline_ns = mono_now_ns() + kProxyTimeout.tv_sec * 1000000000LL;
   if (!proxy_from_.empty() && cidr_list_contains(proxy_from_, c->ip)) c->stage = Stage::Proxy;
   else if (tls_) c->stage = Stage::Handshake;
   if (c->stage == Stage::Handshake) {
+    c->stage_deadline_ns = mono_now_ns() + kHandshakeTimeout.tv_sec * 1000000000LL;
     std::string err;
     c->tls = tls::Stream::accept(tls_->ctx.get(), c->fd.get(), &err);
     if (!c->tls) {
@@ -93,6 +98,7 @@ const timeval* Server::read_timeout(const Conn* c) const {
 void Server::stage_done(Conn* c) {
   if (c->stage == Stage::Proxy && tls_) {
     c->stage = Stage::Handshake;
+    c->stage_deadline_ns = mono_now_ns() + kHandshakeTimeout.tv_sec * 1000000000LL;
     std::string err;
     c->tls = tls::Stream::accept(tls_->ctx.get(), c->fd.get(), &err);
     if (!c->tls) {
@@ -171,24 +177,48 @@ void Server::read_proxy_header(Conn* c) {
 }
 
 void Server::drive_handshake(Conn* c) {
-  if (pass_handshakes_ >= kPassHandshakes) {
-    // Its turn comes in a later pass: the socket stays ready, so its event fires again.
+  if (c->tls_busy) return;
+  // The deadline holds across steps: a client that dribbles its handshake out a byte at a
+  // time is closed at its first step past it.
+  if (mono_now_ns() > c->stage_deadline_ns) {
+    if (auto* p = reg_.page()) p->tls_handshake_failures_total.fetch_add(1, std::memory_order_relaxed);
+    return close_conn(c, "TLS handshake timeout");
+  }
+  c->tls_busy = true;
+  c->away++;  // the connection outlives the step, even if it closes meanwhile
+  event_del(c->wev.get());
+  update_read_interest(c);  // off while the step is out
+  c->hs_job.stream = c->tls.get();
+  c->hs_job.owner = c;
+  handshake_pool_.submit(&c->hs_job);
+}
+
+void Server::on_handshaken(evutil_socket_t, short, void* arg) {
+  auto* s = static_cast<Server*>(arg);
+  for (HandshakePool::Job* job : s->handshake_pool_.take_finished()) s->handshake_step_done(static_cast<Conn*>(job->owner));
+}
+
+void Server::handshake_step_done(Conn* c) {
+  c->tls_busy = false;
+  c->away--;
+  if (c->closed) {
+    // Closed while the step was out (shutdown): what close_conn left for us.
+    c->tls.reset();
+    c->fd.reset();
     return;
   }
-  pass_handshakes_++;
-  switch (c->tls->handshake()) {
+  switch (c->hs_job.result) {
     case tls::Stream::Io::Ok:
       if (auto* p = reg_.page()) p->tls_handshakes_total.fetch_add(1, std::memory_order_relaxed);
       log_debug("TLS established", {{"peer", c->peer.ip}, {"tls", c->tls->describe()}});
-      event_del(c->wev.get());
       stage_done(c);
-      // The client's first request may have come with its last handshake flight.
-      if (!c->closed && c->tls->pending()) event_active(c->rev.get(), EV_READ, 0);
+      update_read_interest(c);  // the first request may have come with the last flight
       return;
     case tls::Stream::Io::WantRead:
-      event_del(c->wev.get());
+      update_read_interest(c);
       return;
     case tls::Stream::Io::WantWrite:
+      update_read_interest(c);
       event_add(c->wev.get(), handshake_timeout_);
       return;
     case tls::Stream::Io::Closed:
@@ -213,30 +243,26 @@ Server::Io Server::read_some(Conn* c, char* buf, size_t cap, size_t* n) {
       return errno == EAGAIN || errno == EWOULDBLOCK ? Io::Again : Io::Error;
     }
   }
-  // Whole records while a record still fits, so nothing decrypted is left inside OpenSSL
-  // that no socket event would announce (read_input re-arms itself when something is).
+  // One record per readable event, as one read() on plain TCP: the kernel still holds the
+  // rest and announces it. What OpenSSL itself holds re-arms the event (read_input).
   c->tls_read_wants_write = false;
-  while (cap - *n >= kTlsRecord) {
-    size_t got = 0;
-    switch (c->tls->read(buf + *n, cap - *n, &got)) {
-      case tls::Stream::Io::Ok:
-        *n += got;
-        continue;
-      case tls::Stream::Io::WantRead:
-        return *n ? Io::Data : Io::Again;
-      case tls::Stream::Io::WantWrite:
-        // A TLS 1.3 KeyUpdate answer waits for the socket: retried from on_writable.
-        c->tls_read_wants_write = true;
-        event_add(c->wev.get(), write_timeout_);
-        return *n ? Io::Data : Io::Again;
-      case tls::Stream::Io::Closed:
-        return *n ? Io::Data : Io::Eof;
-      case tls::Stream::Io::Error:
-        log_debug("TLS read failed", {{"peer", c->peer.ip}, {"error", c->tls->error()}});
-        return *n ? Io::Data : Io::Error;
-    }
+  switch (c->tls->read(buf, cap, n)) {
+    case tls::Stream::Io::Ok:
+      return Io::Data;
+    case tls::Stream::Io::WantRead:
+      return Io::Again;
+    case tls::Stream::Io::WantWrite:
+      // A TLS 1.3 KeyUpdate answer waits for the socket: retried from on_writable.
+      c->tls_read_wants_write = true;
+      event_add(c->wev.get(), write_timeout_);
+      return Io::Again;
+    case tls::Stream::Io::Closed:
+      return Io::Eof;
+    case tls::Stream::Io::Error:
+      log_debug("TLS read failed", {{"peer", c->peer.ip}, {"error", c->tls->error()}});
+      return Io::Error;
   }
-  return Io::Data;
+  return Io::Error;
 }
 
 Server::Io Server::write_some(Conn* c, const char* buf, size_t len, size_t* n) {

@@ -41,6 +41,7 @@
 #include "tests/bench/dashboards.h"
 #include "tests/bench/memory.h"
 #include "tests/bench/replication.h"
+#include "tests/bench/tls.h"
 #include "tests/bench/self_test.h"
 #include "tests/bench/server_process.h"
 #include "tests/bench/text.h"
@@ -108,6 +109,7 @@ struct Options {
   size_t memory_nodes = 0;        // --memory N: the scale run instead of the table
   size_t dashboard_streams = 0;   // --dashboards N: probes with N live dashboards open
   bool replication = false;       // --replication or --workload replication (replication.h)
+  bool tls = false;               // --tls: the TLS section alone (tls.h)
 };
 
 [[noreturn]] void usage(int code) {
@@ -120,6 +122,7 @@ struct Options {
       "                        mixed handshake join slow_disk replication, or all (default:\n"
       "                        the standard table, then the replication section)\n"
       "  --replication         only the replication section (same as --workload replication)\n"
+      "  --tls                 only the TLS section: lookups over TLS, handshakes, stalls (tls.h)\n"
       "  --target HOST:PORT    bench an already running registry (loopback only)\n"
       "  --threads T           load-generator threads (default 1)\n"
       "  --memory N            scale run: register N nodes, report RSS per node and restart time\n"
@@ -237,6 +240,8 @@ Options parse_options(int argc, char** argv) {
       o.tmp_root = value();
     } else if (a == "--replication") {
       o.replication = true;
+    } else if (a == "--tls") {
+      o.tls = true;
     } else if (a == "--against-noop") {
       o.against_noop = true;
     } else if (a == "--self-test") {
@@ -589,6 +594,15 @@ int run(int argc, char** argv) {
     return run_dashboards(opt.bin_dir, root, opt.dashboard_streams);
   }
 
+  if (opt.tls) {
+    if (!prepare_process()) return 1;
+    printf("# rendezvous-bench --tls\n%s", machine_facts().c_str());
+    TlsBenchOptions t;
+    t.bin_dir = opt.bin_dir;
+    t.tmp_root = opt.tmp_root.empty() ? opt.bin_dir + "/.." : opt.tmp_root;
+    t.window_s = opt.duration_s;
+    return run_tls_bench(t);
+  }
   if (opt.replication && opt.workloads.empty() && opt.connections.empty()) {
     if (!prepare_process()) return 1;
     printf("# rendezvous-bench --replication\n%s", machine_facts().c_str());
