@@ -92,6 +92,8 @@ Server::Server(event_base* base, Registry& reg, Writer& writer, int tcp_fd, int 
     timeval tv{kWhitelistPollSeconds, 0};
     event_add(whitelist_ev_.get(), &tv);
   }
+  read_deadline_ev_ = must_event(base_, -1, 0, &Server::on_read_deadline_timer, this, "read_deadline");
+  arm_read_deadline_timer();
 }
 
 Server::~Server() { conns_.clear(); }
@@ -126,8 +128,10 @@ void Server::accept_from(int listen_fd, bool control) {
       return;
     }
     UniqueFd owned(fd);
-    if (!control && reg_.server.tcp_connections >= size_t(reg_.config().max_connections))
-      continue;  // above the cap: closed at once (wire §2.5)
+    if (!control && reg_.server.tcp_connections >= size_t(reg_.config().max_connections)) {
+      refuse_over_cap();
+      continue;  // above the cap: closed at once, unread (wire §2.5)
+    }
     if (!control) {
       int one = 1;
       if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) != 0)
@@ -184,7 +188,8 @@ void Server::update_read_interest(Conn* c) {
   bool want = can_take_input(c) && !c->in_backlog;
   if (want == c->reading) return;
   c->reading = want;
-  if (want) event_add(c->rev.get(), idle_timeout_);
+  // Daemon connections: the read-deadline sweep (conn_limits.h) times them out.
+  if (want) event_add(c->rev.get(), c->control ? idle_timeout_ : nullptr);
   else event_del(c->rev.get());
 }
 
@@ -220,8 +225,8 @@ void Server::read_input(Conn* c) {
     c->close_after_flush = true;  // the peer half-closed: answer what it sent, then close
     update_read_interest(c);
     mark(c);
-  } else if (mono_now_ns() - c->last_frame_ns > kIdleNs) {
-    close_conn(c, "no complete request for 5 minutes");
+  } else if (c->control && mono_now_ns() - c->last_frame_ns > kIdleNs) {
+    close_conn(c, "no complete request for 5 minutes");  // daemons: sweep_read_deadlines
   }
 }
 

@@ -40,6 +40,7 @@
 #include <string>
 #include <vector>
 
+#include "conn_limits.h"
 #include "delivery.h"
 #include "event.h"
 #include "fetcher.h"
@@ -137,6 +138,12 @@ class Server {
   void flush(Conn* c);
   void close_conn(Conn* c, const char* why);
   void update_read_interest(Conn* c);
+  // conn_limits.cc: a socket past -max-connections (counted, warned about at most every 5 s),
+  // and the read deadline of daemon connections (-read-timeout, wire §2.5).
+  void refuse_over_cap();
+  static void on_read_deadline_timer(evutil_socket_t fd, short what, void* arg);
+  void arm_read_deadline_timer();
+  void sweep_read_deadlines();
   void free_dead();
   const Txn& snapshot();
 
@@ -145,7 +152,7 @@ class Server {
   Writer& writer_;
   int tcp_fd_, control_fd_;
   EventPtr accept_ev_, control_accept_ev_, accept_resume_ev_, verified_ev_, committed_ev_;
-  const timeval* idle_timeout_ = nullptr;   // common timeout, 5 min
+  const timeval* idle_timeout_ = nullptr;   // common timeout, 5 min: the local socket only
   const timeval* write_timeout_ = nullptr;  // common timeout, 5 s
   VerifyPool verify_pool_;
   uint64_t verify_inflight_ = 0;           // entries handed to verify_pool_, not yet taken back
@@ -172,6 +179,8 @@ class Server {
   EventPtr whitelist_ev_;                  // polls the whitelist file every 2 s
   SyncGate<Entry*> sync_;                  // -repl-sync: committed replies waiting for an ack
   EventPtr sync_ev_;                       // fires at the oldest held reply's deadline
+  EventPtr read_deadline_ev_;              // the read-deadline sweep (conn_limits.h)
+  WarnEvery refusal_warn_{5LL * 1000000000};  // -max-connections refusals: one warning per 5 s
 };
 
 }  // namespace rdv::registry

@@ -389,4 +389,34 @@ TEST(Rfc3339, FormatUtc) {
   EXPECT_EQ(back, 1893456000);
 }
 
+// -read-timeout (wire §2.5's read deadline): 5 min by default, a duration from the command
+// line or the file, refused outside 1 s .. 24 h with a message naming the flag.
+TEST(Config, ReadTimeout) {
+  rdv::Config d;
+  std::string err;
+  ASSERT_TRUE(parse(d, {}, &err)) << err;
+  EXPECT_EQ(d.read_timeout_ns, 300 * kSec);
+
+  rdv::Config c;
+  ASSERT_TRUE(parse(c, {"-read-timeout", "2s"}, &err)) << err;
+  EXPECT_EQ(c.read_timeout_ns, 2 * kSec);
+  EXPECT_TRUE(c.validate(&err)) << err;
+
+  TempFile f(R"({"read-timeout":"90s"})");
+  rdv::Config fromfile;
+  ASSERT_TRUE(parse(fromfile, {"-config", f.path()}, &err)) << err;
+  EXPECT_EQ(fromfile.read_timeout_ns, 90 * kSec);
+
+  for (const char* bad : {"500ms", "25h"}) {
+    rdv::Config b;
+    std::string why;
+    if (!parse(b, {"-read-timeout", bad}, &why)) {
+      EXPECT_NE(why.find("read-timeout"), std::string::npos) << bad << ": " << why;
+      continue;
+    }
+    EXPECT_FALSE(b.validate(&why)) << bad << " was accepted";
+    EXPECT_NE(why.find("read-timeout"), std::string::npos) << bad << ": " << why;
+  }
+}
+
 }  // namespace
