@@ -14,6 +14,7 @@
 // connection limits, not the limiter (ratelimit_test.cc covers it). The Go server's accept
 // warm-up throttle (wire §2.5: 1000 accepts/s during the first minute) is not implemented by
 // this server, so nothing paces the herd's accepts.
+#include <signal.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 
@@ -387,6 +388,33 @@ TEST_F(Soak, SlowlorisClosedByTheReadTimeout) {
   EXPECT_EQ(count_lines(log, "read timeout: a frame started but did not complete"), 2u) << "logged at debug";
   EXPECT_EQ(count_lines(log, "read timeout: no request"), 1u);
   EXPECT_EQ(server.worker("rendezvous-registry"), registry);
+}
+
+// -read-timeout is live: a SIGHUP that shortens it closes a connection idle since before the
+// reload, without restarting the registry.
+TEST_F(Soak, ReadTimeoutFollowsSighup) {
+  std::string cfg = server.dir + "/config.json";
+  std::ofstream(cfg) << R"({"read-timeout":"1h"})";
+  start(1024, {"-config", cfg});
+  if (IsSkipped() || HasFatalFailure()) return;
+  Conn idle = server.connect();
+  ASSERT_TRUE(idle.ok());
+  EXPECT_TRUE(idle.still_open(1500)) << "closed under a 1 h read timeout";
+
+  std::ofstream(cfg, std::ios::trunc) << R"({"read-timeout":"2s"})";
+  size_t mark = server.log().size();
+  ASSERT_EQ(kill(server.pid, SIGHUP), 0);
+  int64_t deadline = mono_ms() + 20000;
+  while (server.log().find("proc=registry msg=\"configuration reloaded\"", mark) == std::string::npos &&
+         mono_ms() < deadline)
+    sleep_ms(50);
+  ASSERT_NE(server.log().find("proc=registry msg=\"configuration reloaded\"", mark), std::string::npos)
+      << "the registry did not apply the reload";
+  // The sweep picks the new timeout up at its next tick (every 10 s under the 1 h timeout).
+  std::string got;
+  EXPECT_TRUE(idle.expect_closed(20000, &got)) << "still open after the read timeout became 2 s";
+  EXPECT_EQ(metric(server, "pilot_registry_read_timeouts_total"), 1);
+  EXPECT_EQ(server.worker("rendezvous-registry"), registry) << "restarted instead of reloading";
 }
 
 }  // namespace
