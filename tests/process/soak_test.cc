@@ -321,7 +321,8 @@ TEST_F(Soak, SlowlorisClosedByTheReadTimeout) {
 
   std::atomic<bool> stop{false};
   std::atomic<int> good_replies{0};
-  std::string good_problem;
+  std::atomic<bool> good_failed{false};
+  std::string good_problem;  // written by the thread before it sets good_failed; read after join
   std::thread good([&] {
     Conn c = server.connect();
     const std::string frame = json_frame(R"({"type":"lookup","node_id":)" + std::to_string(d.id) + "}");
@@ -329,21 +330,25 @@ TEST_F(Soak, SlowlorisClosedByTheReadTimeout) {
     while (!stop) {
       if (!c.send_all(frame.substr(0, half))) {
         good_problem = "send failed (closed by the server?)";
+        good_failed = true;
         return;
       }
       sleep_ms(kTimeoutMs / 4);  // the frame arrives in two pieces, 750 ms apart
       if (!c.send_all(frame.substr(half))) {
         good_problem = "send failed (closed by the server?)";
+        good_failed = true;
         return;
       }
       std::string body;
       Io io = c.recv_json(&body, 10000);
       if (io != Io::Ok) {
         good_problem = std::string("no reply: ") + io_name(io);
+        good_failed = true;
         return;
       }
       if (body.find("lookup_ok") == std::string::npos) {
         good_problem = "reply: " + body;
+        good_failed = true;
         return;
       }
       good_replies++;
@@ -370,7 +375,7 @@ TEST_F(Soak, SlowlorisClosedByTheReadTimeout) {
     sleep_ms(20);
   }
   // The well-behaved client goes on past twice the timeout.
-  while (mono_ms() - loris[0].opened_ms < 2 * kTimeoutMs + 500 && good_problem.empty()) sleep_ms(50);
+  while (mono_ms() - loris[0].opened_ms < 2 * kTimeoutMs + 500 && !good_failed) sleep_ms(50);
   stop = true;
   good.join();
 
