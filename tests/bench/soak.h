@@ -9,9 +9,9 @@
 //     usable; a thread waits for each reply, so writes' commits slow it below that), each
 //     keep 8 connections and mix lookups, signed heartbeats, signed registrations each paired
 //     with a deregistration (the node count stays flat), joins and leaves of an open network,
-//     one-request connections, and closing/reopening their connections. Every 5 s (a sixtieth of shorter runs) the
-//     registry worker's RSS (and its anonymous part, the heap) and open descriptors are
-//     sampled.
+//     one-request connections, and closing/reopening their connections. Every 5 s (a
+//     sixtieth of shorter runs) the registry worker's RSS (and its anonymous part, the heap)
+//     and open descriptors are sampled.
 //  3. At the end: start/end/max of each, the slope over the run after its first tenth (the
 //     warm-up: caches, the store's pages), error replies and lost connections, and three
 //     verdicts: heap flat (anonymous RSS at the end within 10 % of the warm-up sample; the rest
