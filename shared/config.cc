@@ -66,6 +66,7 @@ const std::vector<FlagDef>& flags() {
       I("heartbeat-flush-ms", &Config::heartbeat_flush_ms, "interval for writing liveness times"),
       I("max-lan-addrs", &Config::max_lan_addrs, "most LAN addresses a node may register"),
       I("max-conn-output-kb", &Config::max_conn_output_kb, "replies a connection may leave unread before it is no longer read, in KiB"),
+      D("read-timeout", &Config::read_timeout_ns, "a daemon connection is closed when a frame takes longer than this to arrive (wire 2.5: 5m)"),
       I("rate-limit-global", &Config::rate_limit_global, "requests per second for the whole server (0 = off)"),
       I("rate-limit-per-ip", &Config::rate_limit_per_ip, "requests per second per source IP (0 = off)"),
       I("rate-limit-per-conn", &Config::rate_limit_per_conn, "requests per second per connection (0 = off)"),
@@ -377,6 +378,10 @@ bool Config::validate(std::string* error) const {
   if (changelog_keep < 1000) { *error = "changelog-keep: must be >= 1000"; return false; }
   if (changelog_max_mb < 1) { *error = "changelog-max-mb: must be >= 1"; return false; }
   if (max_lan_addrs < 1 || max_lan_addrs > 1024) { *error = "max-lan-addrs: must be between 1 and 1024"; return false; }
+  if (read_timeout_ns < 1000000000LL || read_timeout_ns > 24LL * 3600 * 1000000000) {
+    *error = "read-timeout: must be between 1s and 24h";
+    return false;
+  }
   if (max_conn_output_kb < 64 || max_conn_output_kb > (1 << 20)) {
     *error = "max-conn-output-kb: must be between 64 and 1048576";
     return false;

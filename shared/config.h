@@ -53,6 +53,10 @@ struct Config {
   int64_t heartbeat_flush_ms = 1000;             // how often liveness times are written to LMDB
   int64_t max_lan_addrs = 32;                    // register: most lan_addrs entries
   int64_t max_conn_output_kb = 256;              // unread replies before a connection is not read
+  // Wire §2.5's read deadline: a daemon connection must complete each frame (the first one
+  // counted from the accept, each next one from the previous reply) within this, whether it
+  // sends nothing or a byte at a time. -read-timeout 5m; live on SIGHUP.
+  int64_t read_timeout_ns = 5LL * 60 * 1000000000;
   // Rate limits (wire §2.7, ops-spec §10), requests per second; 0 turns a limit off.
   int64_t rate_limit_global = 1000;
   int64_t rate_limit_per_ip = 100;

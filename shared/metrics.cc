@@ -248,6 +248,10 @@ std::string render_registry(const RegistryPage& p) {
        double(ld(p.proxy_headers_total))},
       {"pilot_proxy_refused_total", "counter", "Connections closed for a PROXY header: untrusted source, malformed or too slow.",
        double(ld(p.proxy_refused_total))},
+      {"pilot_registry_connections_refused_total", "counter", "Registry connections closed at accept: -max-connections were open.",
+       double(ld(p.connections_refused_total))},
+      {"pilot_registry_read_timeouts_total", "counter", "Registry connections closed because a frame did not arrive within -read-timeout.",
+       double(ld(p.read_timeouts_total))},
   };
   for (auto& s : scalars) {
     family(out, s.name, s.type, s.help);

@@ -119,6 +119,11 @@ struct RegistryPage {
   std::atomic<uint64_t> tls_handshake_failures_total;
   std::atomic<uint64_t> proxy_headers_total;
   std::atomic<uint64_t> proxy_refused_total;
+  // Connection limits (docs/operations.md, "Connections and descriptors"): sockets closed at
+  // accept because -max-connections were open, and daemon connections closed by the read
+  // deadline (-read-timeout, wire §2.5).
+  std::atomic<uint64_t> connections_refused_total;
+  std::atomic<uint64_t> read_timeouts_total;
 };
 
 // Maps `path` (creating and sizing it when `writable`). A symlink at `path` is refused

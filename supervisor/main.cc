@@ -17,6 +17,7 @@
 
 #include "config.h"
 #include "directories.h"
+#include "fd_limit.h"
 #include "import.h"
 #include "log.h"
 #include "tls.h"
@@ -64,6 +65,13 @@ int main(int argc, char** argv) {
                                         {"data_dir", cfg.data_dir},
                                         {"run_dir", cfg.run_dir},
                                         {"mode", cfg.standby.empty() ? "primary" : "standby"}});
+  // Before any worker is spawned: they inherit the raised limit (the registry's connections
+  // are descriptors; the registry itself warns if the limit stays below -max-connections).
+  {
+    rdv::FdLimit lim;
+    if (!rdv::raise_fd_limit(&lim, &error)) rdv::log_warn("cannot raise the descriptor limit", {{"error", error}});
+    else if (lim.raised) rdv::log_info("descriptor limit raised to the hard limit", {{"nofile", std::to_string(lim.soft)}});
+  }
 
   // Created first (mode 0750), then checked: the check covers directories that were already
   // there and the umask/ACL result of the ones just made.

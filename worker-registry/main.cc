@@ -16,6 +16,7 @@
 #include <cstring>
 
 #include "event.h"
+#include "fd_limit.h"
 #include "ipc.h"
 #include "keyring.h"
 #include "log.h"
@@ -140,6 +141,18 @@ void on_gauge_timer(evutil_socket_t, short, void* arg) {
 int main() {
   const int64_t started_ns = mono_now_ns();
   Config cfg = ipc::WorkerControl::boot("registry");
+  {
+    // The supervisor raised the soft limit already (inherited); a registry started any other
+    // way gets the same. Past the limit accept4() fails with EMFILE and new connections wait
+    // in the kernel backlog, so an operator must hear about it before it happens.
+    FdLimit lim;
+    std::string why;
+    if (!raise_fd_limit(&lim, &why)) log_warn("cannot raise the descriptor limit", {{"error", why}});
+    if (lim.soft != 0 && lim.soft < uint64_t(cfg.max_connections) + kFdReserve)
+      log_warn("descriptor limit below -max-connections: connections past it wait in the kernel backlog",
+               {{"nofile", std::to_string(lim.soft)}, {"hard", lim.hard == UINT64_MAX ? "unlimited" : std::to_string(lim.hard)},
+                {"max_connections", std::to_string(cfg.max_connections)}});
+  }
   CurlGlobal curl;
   if (std::string bad = registry::check_message_table(); !bad.empty())
     ipc::WorkerControl::fatal("message table inconsistent: " + bad);

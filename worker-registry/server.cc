@@ -92,6 +92,8 @@ Server::Server(event_base* base, Registry& reg, Writer& writer, int tcp_fd, int 
     timeval tv{kWhitelistPollSeconds, 0};
     event_add(whitelist_ev_.get(), &tv);
   }
+  read_deadline_ev_ = must_event(base_, -1, 0, &Server::on_read_deadline_timer, this, "read_deadline");
+  arm_read_deadline_timer();
 }
 
 Server::~Server() {
@@ -129,8 +131,10 @@ void Server::accept_from(int listen_fd, bool control) {
       return;
     }
     UniqueFd owned(fd);
-    if (!control && reg_.server.tcp_connections >= size_t(reg_.config().max_connections))
-      continue;  // above the cap: closed at once (wire §2.5)
+    if (!control && reg_.server.tcp_connections >= size_t(reg_.config().max_connections)) {
+      refuse_over_cap();
+      continue;  // above the cap: closed at once, unread (wire §2.5)
+    }
     if (!control) {
       int one = 1;
       if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) != 0)
@@ -253,8 +257,8 @@ void Server::read_input(Conn* c) {
     c->close_after_flush = true;  // the peer half-closed: answer what it sent, then close
     update_read_interest(c);
     mark(c);
-  } else if (mono_now_ns() - c->last_frame_ns > kIdleNs) {
-    close_conn(c, "no complete request for 5 minutes");
+  } else if (c->control && mono_now_ns() - c->last_frame_ns > kIdleNs) {
+    close_conn(c, "no complete request for 5 minutes");  // daemons: sweep_read_deadlines
   }
 }
 

@@ -43,6 +43,7 @@
 #include <vector>
 
 #include "cidr.h"
+#include "conn_limits.h"
 #include "delivery.h"
 #include "event.h"
 #include "fetcher.h"
@@ -165,6 +166,12 @@ class Server {
   void flush(Conn* c);
   void close_conn(Conn* c, const char* why);
   void update_read_interest(Conn* c);
+  // conn_limits.cc: a socket past -max-connections (counted, warned about at most every 5 s),
+  // and the read deadline of daemon connections (-read-timeout, wire §2.5).
+  void refuse_over_cap();
+  static void on_read_deadline_timer(evutil_socket_t fd, short what, void* arg);
+  void arm_read_deadline_timer();
+  void sweep_read_deadlines();
   void free_dead();
   const Txn& snapshot();
 
@@ -173,7 +180,7 @@ class Server {
   Writer& writer_;
   int tcp_fd_, control_fd_;
   EventPtr accept_ev_, control_accept_ev_, accept_resume_ev_, verified_ev_, committed_ev_;
-  const timeval* idle_timeout_ = nullptr;   // common timeout, 5 min
+  const timeval* idle_timeout_ = nullptr;   // common timeout, 5 min: the local socket only
   const timeval* write_timeout_ = nullptr;  // common timeout, 5 s
   VerifyPool verify_pool_;
   uint64_t verify_inflight_ = 0;           // entries handed to verify_pool_, not yet taken back
@@ -208,6 +215,8 @@ class Server {
   EventPtr handshaken_ev_;                 // the pool's finished steps
   const timeval* proxy_timeout_ = nullptr;      // common timeout for the PROXY header
   const timeval* handshake_timeout_ = nullptr;  // common timeout for the TLS handshake
+  EventPtr read_deadline_ev_;              // the read-deadline sweep (conn_limits.h)
+  WarnEvery refusal_warn_{5LL * 1000000000};  // -max-connections refusals: one warning per 5 s
 };
 
 }  // namespace rdv::registry

@@ -91,7 +91,8 @@ const timeval* Server::read_timeout(const Conn* c) const {
     case Stage::Open:
       break;
   }
-  return idle_timeout_;
+  // Daemon connections: the read-deadline sweep (conn_limits.h) times them out.
+  return c->control ? idle_timeout_ : nullptr;
 }
 
 // The next stage, with its own deadline: the read event is re-added with it.

@@ -43,6 +43,7 @@
 #include "tests/bench/replication.h"
 #include "tests/bench/tls.h"
 #include "tests/bench/self_test.h"
+#include "tests/bench/soak.h"
 #include "tests/bench/server_process.h"
 #include "tests/bench/text.h"
 #include "tests/bench/workloads.h"
@@ -110,6 +111,9 @@ struct Options {
   size_t dashboard_streams = 0;   // --dashboards N: probes with N live dashboards open
   bool replication = false;       // --replication or --workload replication (replication.h)
   bool tls = false;               // --tls: the TLS section alone (tls.h)
+  bool soak = false;              // --soak: the long mixed run (soak.h)
+  double soak_minutes = 30;
+  size_t idle_connections = 0;    // --idle-connections N (0 = the soak's default, 10 000)
 };
 
 [[noreturn]] void usage(int code) {
@@ -127,6 +131,10 @@ struct Options {
       "  --threads T           load-generator threads (default 1)\n"
       "  --memory N            scale run: register N nodes, report RSS per node and restart time\n"
       "  --dashboards N        /healthz, /readyz, /metrics latency with N live dashboard streams open\n"
+      "  --soak                N idle connections (memory per connection, noop reference), then a\n"
+      "                        paced mixed load; RSS, fds and error replies must stay flat (soak.h)\n"
+      "  --soak-minutes M      length of the soak's mixed load (default 30)\n"
+      "  --idle-connections N  idle connections of --soak (default 10000); alone: only that part\n"
       "  --nodes K             base nodes registered for lookup/heartbeat (default 20000)\n"
       "  --fresh-keys N        cap on precomputed fresh key pairs (default 200000)\n"
       "  --tmp-dir DIR         where the temp dir (data dir + fdatasync probe) goes\n"
@@ -212,6 +220,20 @@ Options parse_options(int argc, char** argv) {
       long t = strtol(s.c_str(), &end, 10);
       if (*end || t < 1 || t > 64) bad("--threads (1..64)");
       o.threads = int(t);
+    } else if (a == "--soak") {
+      o.soak = true;
+    } else if (a == "--soak-minutes") {
+      std::string s = value();
+      char* end = nullptr;
+      double m = strtod(s.c_str(), &end);
+      if (*end || !(m >= 0.1 && m <= 24 * 60)) bad("--soak-minutes (0.1..1440)");
+      o.soak_minutes = m;
+    } else if (a == "--idle-connections") {
+      std::string s = value();
+      char* end = nullptr;
+      long k = strtol(s.c_str(), &end, 10);
+      if (*end || k < 100 || k > 1000000) bad("--idle-connections (100..1000000)");
+      o.idle_connections = size_t(k);
     } else if (a == "--memory") {
       std::string s = value();
       char* end = nullptr;
@@ -585,6 +607,15 @@ int run(int argc, char** argv) {
   setvbuf(stdout, nullptr, _IOLBF, 0);
   Options opt = parse_options(argc, argv);
   if (opt.self_test) return run_self_test();
+  if (opt.soak || opt.idle_connections) {
+    SoakOptions so;
+    so.bin_dir = opt.bin_dir;
+    so.tmp_root = opt.tmp_root.empty() ? opt.bin_dir + "/.." : opt.tmp_root;
+    so.minutes = opt.soak_minutes;
+    if (opt.idle_connections) so.idle_connections = opt.idle_connections;
+    so.idle_only = !opt.soak;
+    return run_soak(so);
+  }
   if (opt.memory_nodes) {
     std::string root = opt.tmp_root.empty() ? opt.bin_dir + "/.." : opt.tmp_root;
     return run_memory(opt.bin_dir, root, opt.memory_nodes);

@@ -97,7 +97,9 @@ bool load_range(uint16_t port, size_t from, size_t to, uint64_t seed, size_t* fa
   return true;
 }
 
-long rss_kib(pid_t pid, const char* field = "VmRSS:") {
+}  // namespace
+
+long rss_kib(pid_t pid, const char* field) {
   std::ifstream f("/proc/" + std::to_string(pid) + "/status");
   std::string line;
   while (std::getline(f, line))
@@ -125,6 +127,8 @@ pid_t registry_pid(pid_t supervisor) {
   if (d) closedir(d);
   return found;
 }
+
+namespace {
 
 // One lookup on a fresh connection; true on lookup_ok.
 bool lookup_ok(uint16_t port, uint32_t id) {

@@ -4,10 +4,17 @@
 // SIGKILLed registry worker takes to serve again (the supervisor restarts it).
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstddef>
 #include <string>
 
 namespace rdv::bench {
+
+// A field of /proc/<pid>/status in KiB ("VmRSS:", "RssAnon:", "RssFile:"), or -1.
+long rss_kib(pid_t pid, const char* field = "VmRSS:");
+// The registry worker among the children of the supervisor `supervisor`, or -1.
+pid_t registry_pid(pid_t supervisor);
 
 int run_memory(const std::string& bin_dir, const std::string& tmp_root, size_t nodes);
 

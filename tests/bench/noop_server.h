@@ -31,6 +31,7 @@ class NoopServer {
 
   uint16_t port() const { return port_; }
   bool running() const { return pid_ > 0; }
+  pid_t pid() const { return pid_; }  // the serving child (its /proc figures)
 
   // The fixed reply body.
   static std::string_view reply_body();

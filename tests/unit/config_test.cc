@@ -93,12 +93,38 @@ TEST(Config, BoolFlagWithoutValue) {
 }
 
 TEST(Config, BoolFlagTlsWithoutValueIsTrue) {
-  // This build refuses TLS in validate(), so the bool being set shows up as an error naming it.
   rdv::Config c;
   std::string err;
-  EXPECT_FALSE(parse(c, {"-tls"}, &err));
+  EXPECT_TRUE(parse(c, {"-tls"}, &err)) << err;
   EXPECT_TRUE(c.tls);
-  EXPECT_NE(err.find("tls"), std::string::npos) << err;
+}
+
+// The TLS and PROXY settings are checked together, each error naming its flag.
+TEST(Config, TlsAndProxySettingsAreChecked) {
+  struct Case {
+    std::vector<std::string> args;
+    const char* names;
+  } cases[] = {
+      {{"-tls", "-tls-cert", "/c.pem"}, "tls-cert: given without -tls-key"},
+      {{"-tls", "-tls-key", "/k.pem"}, "tls-key: given without -tls-cert"},
+      {{"-tls-cert", "/c.pem", "-tls-key", "/k.pem"}, "without -tls"},
+      {{"-standby-tls-pin", std::string(64, 'a')}, "standby-tls-pin: given without -standby-tls"},
+      {{"-standby-tls", "-standby-tls-pin", "abc"}, "standby-tls-pin"},
+      {{"-standby-tls", "-standby-tls-pin", std::string(64, 'g')}, "standby-tls-pin"},
+      {{"-proxy-protocol-from", "10.0.0.0/33"}, "proxy-protocol-from"},
+  };
+  for (auto& k : cases) {
+    rdv::Config c;
+    std::string err;
+    EXPECT_FALSE(parse(c, k.args, &err)) << k.args[0];
+    EXPECT_NE(err.find(k.names), std::string::npos) << err;
+  }
+  rdv::Config ok;
+  std::string err;
+  EXPECT_TRUE(parse(ok, {"-tls", "-tls-cert", "/c.pem", "-tls-key", "/k.pem", "-standby-tls", "-standby-tls-pin",
+                         std::string(64, 'A'), "-proxy-protocol-from", "127.0.0.1, 10.0.0.0/8"},
+                    &err))
+      << err;
 }
 
 TEST(Config, BadBoolNamesFlag) {
@@ -387,6 +413,36 @@ TEST(Rfc3339, FormatUtc) {
   int64_t back = 0;
   ASSERT_TRUE(rdv::parse_rfc3339(rdv::rfc3339_utc(1893456000), &back));
   EXPECT_EQ(back, 1893456000);
+}
+
+// -read-timeout (wire §2.5's read deadline): 5 min by default, a duration from the command
+// line or the file, refused outside 1 s .. 24 h with a message naming the flag.
+TEST(Config, ReadTimeout) {
+  rdv::Config d;
+  std::string err;
+  ASSERT_TRUE(parse(d, {}, &err)) << err;
+  EXPECT_EQ(d.read_timeout_ns, 300 * kSec);
+
+  rdv::Config c;
+  ASSERT_TRUE(parse(c, {"-read-timeout", "2s"}, &err)) << err;
+  EXPECT_EQ(c.read_timeout_ns, 2 * kSec);
+  EXPECT_TRUE(c.validate(&err)) << err;
+
+  TempFile f(R"({"read-timeout":"90s"})");
+  rdv::Config fromfile;
+  ASSERT_TRUE(parse(fromfile, {"-config", f.path()}, &err)) << err;
+  EXPECT_EQ(fromfile.read_timeout_ns, 90 * kSec);
+
+  for (const char* bad : {"500ms", "25h"}) {
+    rdv::Config b;
+    std::string why;
+    if (!parse(b, {"-read-timeout", bad}, &why)) {
+      EXPECT_NE(why.find("read-timeout"), std::string::npos) << bad << ": " << why;
+      continue;
+    }
+    EXPECT_FALSE(b.validate(&why)) << bad << " was accepted";
+    EXPECT_NE(why.find("read-timeout"), std::string::npos) << bad << ": " << why;
+  }
 }
 
 }  // namespace
