@@ -42,6 +42,7 @@
 
 #include "delivery.h"
 #include "event.h"
+#include "events.h"
 #include "fetcher.h"
 #include "ratelimit.h"
 #include "registry.h"
@@ -134,6 +135,18 @@ class Server {
   // standby refusal instead of being written.
   void refuse_batched_writes();
   void publish(std::string_view frame);
+  // The live event stream (events.cc, events.h).
+  void events_init();
+  bool events_intercept(Conn* c, Entry& e);  // queue_request: true to drop the frame
+  void events_refused(Conn* c);
+  void events_subscribe(Entry& e, uint32_t node, int64_t since);
+  void events_cut(Conn* c, std::string_view why);
+  void events_closed(Conn* c);
+  void events_emit(DerivedEvent ev, int64_t now_ns);
+  void events_committed(uint64_t first_seq, uint64_t last_seq);
+  void events_online(uint32_t id);
+  void events_reap_planned(const std::vector<uint32_t>& ids);
+  void events_reaped(uint32_t id);
   void flush(Conn* c);
   void close_conn(Conn* c, const char* why);
   void update_read_interest(Conn* c);
@@ -172,6 +185,7 @@ class Server {
   EventPtr whitelist_ev_;                  // polls the whitelist file every 2 s
   SyncGate<Entry*> sync_;                  // -repl-sync: committed replies waiting for an ack
   EventPtr sync_ev_;                       // fires at the oldest held reply's deadline
+  std::unique_ptr<EventStream> events_;    // subscribe_events (events.cc)
 };
 
 }  // namespace rdv::registry
