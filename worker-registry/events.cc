@@ -352,6 +352,7 @@ void Server::events_subscribe(Entry& e, uint32_t node, int64_t since) {
 
 void Server::events_cut(Conn* c, std::string_view why) {
   events_->index.remove(c);
+  events_->warm_until_ns = unix_now_ns() + EventWindow::kMaxAgeNs;
   c->events = 3;  // cut off: nothing more is sent or read
   wire::append_json_frame(c->out, error_event(why));
   c->close_after_flush = true;
@@ -361,7 +362,10 @@ void Server::events_cut(Conn* c, std::string_view why) {
 }
 
 void Server::events_closed(Conn* c) {
-  if (c->events == 2) events_->index.remove(c);
+  if (c->events == 2) {
+    events_->index.remove(c);
+    events_->warm_until_ns = unix_now_ns() + EventWindow::kMaxAgeNs;
+  }
   c->events = 0;
 }
 
@@ -395,10 +399,10 @@ void Server::events_emit(DerivedEvent ev, int64_t now_ns) {
 }
 
 void Server::events_committed(uint64_t first_seq, uint64_t last_seq) {
-  if (!events_ || events_->index.empty() || first_seq > last_seq) return;
+  const int64_t now = unix_now_ns();
+  if (!events_ || !events_->active(now) || first_seq > last_seq) return;
   const Txn& txn = snapshot();
   if (!txn.active()) return;
-  const int64_t now = unix_now_ns();
   for (uint64_t seq = first_seq; seq <= last_seq; seq++) {
     std::string_view raw;
     if (txn.get(Db::ChangeLog, key_u64(seq), &raw) != 0) continue;  // trimmed already: nothing to say
@@ -413,19 +417,22 @@ void Server::events_committed(uint64_t first_seq, uint64_t last_seq) {
 }
 
 void Server::events_online(uint32_t id) {
-  if (!events_ || events_->index.empty()) return;
   const int64_t now = unix_now_ns();
+  if (!events_ || !events_->active(now)) return;
   for (DerivedEvent& ev : liveness_events(id, true, networks_of(snapshot(), id))) events_emit(std::move(ev), now);
 }
 
 void Server::events_reap_planned(const std::vector<uint32_t>& ids) {
   if (!events_) return;
   events_->reaping.clear();
-  if (events_->index.empty()) return;
+  if (!events_->active(unix_now_ns())) return;
   const Txn& txn = snapshot();
+  // With subscribers connected only their networks matter; while only warm (for a resume),
+  // every network does, since who will resume is not known.
+  const bool filter = !events_->index.empty() && unix_now_ns() >= events_->warm_until_ns;
   for (uint32_t id : ids) {
     std::vector<uint16_t> nets = networks_of(txn, id);
-    std::erase_if(nets, [&](uint16_t n) { return !events_->index.watches_network(n); });
+    if (filter) std::erase_if(nets, [&](uint16_t n) { return !events_->index.watches_network(n); });
     if (!nets.empty()) events_->reaping.emplace(id, std::move(nets));
   }
 }

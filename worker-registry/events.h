@@ -179,7 +179,7 @@ class SubscriberIndex {
     if (to[0] == it->second.node || to[1] == it->second.node) return true;
     return net != 0 && it->second.networks.count(net);
   }
-  // Whether any subscriber is in `net`, or any subscriber is `node` (cheap filters).
+  // Whether any subscriber is in `net` (a cheap filter).
   bool watches_network(uint16_t net) const { return by_net_.count(net) != 0; }
   bool empty() const { return subs_.empty(); }
   size_t size() const { return subs_.size(); }
@@ -216,6 +216,10 @@ struct EventStream {
   SubscriberIndex<void*> index;
   std::unordered_map<uint32_t, std::vector<uint16_t>> reaping;
   std::vector<void*> scratch;
+  // Events are made while someone subscribes, and for the window's age after the last one
+  // left, so a daemon that reconnects can resume; a registry nobody subscribes to does nothing.
+  int64_t warm_until_ns = 0;
+  bool active(int64_t now_ns) const { return !index.empty() || now_ns < warm_until_ns; }
   Registry& reg;
   std::function<void(uint32_t)> server_online;
 };
