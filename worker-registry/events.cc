@@ -446,4 +446,13 @@ void Server::events_reaped(uint32_t id) {
   events_->reaping.erase(it);
 }
 
+// No longer the leader: nothing will be committed here, so no event will come. Subscribers
+// are told and closed, to subscribe again at the leader (where their since gets resync_required
+// or, from another server's ids, an honest answer). A scan of the connections, once per demotion.
+void Server::events_demoted() {
+  if (!events_ || events_->index.empty()) return;
+  for (auto& c : conns_)
+    if (c->events == 2 && !c->closed) events_cut(c.get(), "registry is no longer the leader: subscribe at the leader");
+}
+
 }  // namespace rdv::registry

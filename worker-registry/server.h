@@ -147,6 +147,7 @@ class Server {
   void events_online(uint32_t id);
   void events_reap_planned(const std::vector<uint32_t>& ids);
   void events_reaped(uint32_t id);
+  void events_demoted();
   void flush(Conn* c);
   void close_conn(Conn* c, const char* why);
   void update_read_interest(Conn* c);
