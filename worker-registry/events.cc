@@ -233,6 +233,7 @@ std::span<const MessageDesc> events_messages() { return kMessages; }
 namespace {
 
 constexpr std::string_view kSubscribeType = "subscribe_events";
+constexpr const char* kNoRequests = "no requests are served on an event stream (subscribe_events)";
 
 uint64_t now_us() { return uint64_t(unix_now_ns() / 1000); }
 
@@ -271,8 +272,11 @@ void Server::events_init() {
 
 bool Server::events_intercept(Conn* c, Entry& e) {
   if (c->events != 0) {
-    // A frame on an event stream: there is no reply to give it a place for.
-    if (c->events != 3) events_cut(c, "no requests are served on an event stream (subscribe_events)");
+    // A frame on an event stream: there is no reply to give it a place for. Behind a
+    // subscribe_events not yet answered, the stream ends in that answer's place (so earlier
+    // replies still come first); on a stream, at once.
+    if (c->events == 1) c->events = 4;
+    else if (c->events == 2) events_cut(c, kNoRequests);
     return true;
   }
   if (!e.desc || e.desc->type != kSubscribeType || e.answered) return false;
@@ -294,8 +298,13 @@ bool Server::events_intercept(Conn* c, Entry& e) {
   return false;
 }
 
-void Server::events_refused(Conn* c) {
+void Server::events_refused(Conn* c, Entry& e) {
   if (c->events == 1) c->events = 0;  // the subscription was refused: an ordinary connection again
+  if (c->events == 4) {
+    c->events = 3;  // refused, and frames followed it: they end the connection after its answer
+    wire::append_json_frame(e.reply, error_event(kNoRequests));
+    c->close_after_flush = true;
+  }
 }
 
 void Server::events_subscribe(Entry& e, uint32_t node, int64_t since) {
@@ -305,6 +314,13 @@ void Server::events_subscribe(Entry& e, uint32_t node, int64_t since) {
   // and frames after it are refused at decoding: this reply is released right after the
   // earlier ones, in this same advance(), before any event can be appended to the output.
   e.reply.clear();
+  if (c->events == 4) {
+    // Frames followed the subscription: its answer is the end of the stream.
+    c->events = 3;
+    wire::append_json_frame(e.reply, error_event(kNoRequests));
+    c->close_after_flush = true;
+    return;
+  }
   EventStream& s = *events_;
   const int64_t now = unix_now_ns();
   s.window.expire(now);

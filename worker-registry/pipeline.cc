@@ -113,7 +113,7 @@ void Server::finish(Entry& e) {
         reg_.apply(fx);
     }
   }
-  if (c->events == 1 && e.desc && e.desc->type == "subscribe_events") events_refused(c);
+  if ((c->events == 1 || c->events == 4) && e.desc && e.desc->type == "subscribe_events") events_refused(c, e);
   // Daemon messages count whoever sent them (the local operator too); local commands do not.
   if (e.type_index != metrics::kUnknownType || e.kind != EntryKind::Control)
     metrics::observe(reg_.page(), e.type_index, mono_now_ns() - e.start_mono_ns, e.is_error);

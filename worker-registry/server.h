@@ -138,7 +138,7 @@ class Server {
   // The live event stream (events.cc, events.h).
   void events_init();
   bool events_intercept(Conn* c, Entry& e);  // queue_request: true to drop the frame
-  void events_refused(Conn* c);
+  void events_refused(Conn* c, Entry& e);
   void events_subscribe(Entry& e, uint32_t node, int64_t since);
   void events_cut(Conn* c, std::string_view why);
   void events_closed(Conn* c);

@@ -107,6 +107,21 @@ TEST_F(Events, RequestsOnAnEventStreamEndItAndPassthroughIsRefused) {
   EXPECT_NE(str(e.get(), "error").find("no requests are served on an event stream"), std::string::npos);
   EXPECT_TRUE(s.expect_closed(7000));
 
+  // Pipelined behind the subscription, before its answer: the answer is the end of the stream,
+  // after the replies to what came before it.
+  Conn q = server.connect();
+  rdv::JsonPtr sub(subscribe_req(a));
+  ASSERT_TRUE(q.send_json(R"({"type":"lookup","node_id":)" + std::to_string(a.id) + "}"));
+  ASSERT_TRUE(q.send_json(dump(sub.get())));
+  ASSERT_TRUE(q.send_json(R"({"type":"lookup","node_id":1})"));
+  std::string body;
+  ASSERT_EQ(q.recv_json(&body), Io::Ok);
+  EXPECT_TRUE(is_ok(parse_json(body), "lookup_ok"));
+  ASSERT_EQ(q.recv_json(&body), Io::Ok);
+  e = parse_json(body);
+  EXPECT_EQ(str(e.get(), "event"), "error") << body;
+  EXPECT_TRUE(q.expect_closed(7000));
+
   // Inside PILT: a precise refusal, and the binary connection stays open.
   Conn p = server.connect();
   ASSERT_TRUE(p.send_preamble());
@@ -257,7 +272,7 @@ TEST_F(EventsSmallBuffer, ASubscriberThatNeverReadsIsCutOffAndTheServerStaysResp
   rdv::JsonPtr poll(json_pack("{s:s,s:I,s:s}", "type", "poll_handshakes", "node_id", json_int_t(a.id), "signature",
                               a.sign("poll_handshakes:" + std::to_string(a.id)).c_str()));
   std::vector<std::string> bodies;
-  for (int i = 0; i < 1500; i++) {
+  for (int i = 0; i < 600; i++) {
     bodies.push_back(handshake_body(x, a.id, why));
     bodies.push_back(dump(poll.get()));
   }
