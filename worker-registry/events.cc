@@ -1,15 +1,16 @@
 // subscribe_events and the live event stream (events.h; docs/protocol-notes.md, "Live events").
 //
 // The connection side, as Server member functions (they work on Conn):
-//  - queue_request hands every frame to events_intercept first: a subscribe_events that is not
-//    plain JSON (a PILT passthrough frame, the local socket) is answered with a precise error;
-//    a frame that follows a subscribe_events on its connection ends the stream (an event
-//    stream carries no replies, and the official client expects exactly one reply per request
-//    and nothing unsolicited on a request/response connection);
+//  - queue_request hands every frame to events_intercept first: a frame that follows a
+//    subscribe_events on its connection ends the stream (an event stream carries no replies,
+//    and the official client expects exactly one reply per request and nothing unsolicited on
+//    a request/response connection);
 //  - finish() applies Effect::SubscribeEvents in events_subscribe: the reply becomes
 //    subscribe_events_ok (with the newest id), then the replay or resync_required, and the
 //    connection joins the index (events.h SubscriberIndex), all in the same released reply so
-//    nothing can come before the ok;
+//    nothing can come before the ok. A subscribe_events that is not plain JSON (a PILT
+//    passthrough frame, the local socket) passes every check as in JSON mode and is refused
+//    there, with a precise error;
 //  - batch_done hands each committed batch's record range to events_committed, and reaped
 //    nodes to events_reaped; submit_batch notes the networks of the nodes it is about to reap
 //    (their records are gone once the reap commits); Registry::seen calls events_online.
@@ -279,21 +280,9 @@ bool Server::events_intercept(Conn* c, Entry& e) {
     else if (c->events == 2) events_cut(c, kNoRequests);
     return true;
   }
-  if (!e.desc || e.desc->type != kSubscribeType || e.answered) return false;
-  if (e.kind != EntryKind::Json) {
-    std::string text = e.kind == EntryKind::Control ? "subscribe_events requires a daemon connection (not registry.sock)"
-                                                    : "subscribe_events requires JSON mode (not a PILT passthrough frame)";
-    std::string body;
-    JsonWriter(body).begin_object().str("type", "error").str("error", text).end_object();
-    e.reply.clear();
-    if (e.kind == EntryKind::Passthrough) wire::append_binary_frame(e.reply, wire::kPassthrough, body);
-    else if (e.kind == EntryKind::Native) wire::append_binary_error(e.reply, text);
-    else wire::append_json_frame(e.reply, body);
-    e.desc = nullptr;
-    e.is_error = e.answered = true;
-    e.state = Entry::State::Ready;
-    return false;
-  }
+  // Only a JSON connection becomes a stream; elsewhere the request runs its checks as in JSON
+  // mode and is refused where it would subscribe (events_subscribe).
+  if (!e.desc || e.desc->type != kSubscribeType || e.answered || e.kind != EntryKind::Json) return false;
   c->events = 1;  // requested: whatever follows on this connection ends it
   return false;
 }
@@ -314,6 +303,17 @@ void Server::events_subscribe(Entry& e, uint32_t node, int64_t since) {
   // and frames after it are refused at decoding: this reply is released right after the
   // earlier ones, in this same advance(), before any event can be appended to the output.
   e.reply.clear();
+  if (e.kind != EntryKind::Json) {
+    // A PILT passthrough frame or registry.sock: no frame there can carry unsolicited events.
+    std::string text = e.kind == EntryKind::Control ? "subscribe_events requires a daemon connection (not registry.sock)"
+                                                    : "subscribe_events requires JSON mode (not a PILT passthrough frame)";
+    std::string body;
+    JsonWriter(body).begin_object().str("type", "error").str("error", text).end_object();
+    if (e.kind == EntryKind::Passthrough) wire::append_binary_frame(e.reply, wire::kPassthrough, body);
+    else wire::append_json_frame(e.reply, body);
+    e.is_error = true;
+    return;
+  }
   if (c->events == 4) {
     // Frames followed the subscription: its answer is the end of the stream.
     c->events = 3;

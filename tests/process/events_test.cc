@@ -3,7 +3,12 @@
 // (membership and roles, trust, invites, handshake requests, nodes going offline at a reap and
 // online again), what it may not see, the cut-off of a subscriber that never reads, resuming
 // from a last id (and being told when that is impossible), and a SIGKILL of the registry worker.
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstring>
 
 #include <string>
 #include <vector>
@@ -262,9 +267,18 @@ class EventsSmallBuffer : public ServerTest {
 TEST_F(EventsSmallBuffer, ASubscriberThatNeverReadsIsCutOffAndTheServerStaysResponsive) {
   Conn c = server.connect();
   Daemon a = register_daemon(c), x = register_daemon(c);
-  Conn s = server.connect();
+  // A small receive buffer set before the connect (so the advertised window is small from the
+  // start): the server's side fills soon.
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(fd, 0);
   int small = 4096;
-  setsockopt(s.fd(), SOL_SOCKET, SO_RCVBUF, &small, sizeof small);  // so the server's side fills soon
+  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons(server.registry_port);
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0) << strerror(errno);
+  Conn s = Conn::adopt(fd);
   ASSERT_TRUE(is_ok(call(s, subscribe_req(a)), "subscribe_events_ok"));
   // Handshake requests to a, each event about 1 KiB (a's poll empties the inbox for the next),
   // until far more than the kernel buffers and the 64 KiB bound hold; s never reads meanwhile.
@@ -272,7 +286,7 @@ TEST_F(EventsSmallBuffer, ASubscriberThatNeverReadsIsCutOffAndTheServerStaysResp
   rdv::JsonPtr poll(json_pack("{s:s,s:I,s:s}", "type", "poll_handshakes", "node_id", json_int_t(a.id), "signature",
                               a.sign("poll_handshakes:" + std::to_string(a.id)).c_str()));
   std::vector<std::string> bodies;
-  for (int i = 0; i < 600; i++) {
+  for (int i = 0; i < 1000; i++) {
     bodies.push_back(handshake_body(x, a.id, why));
     bodies.push_back(dump(poll.get()));
   }
