@@ -256,6 +256,45 @@ TEST_F(EventsReap, NodesGoOfflineAtTheReapAndOnlineWhenTheyReturn) {
   EXPECT_GT(num(e.get(), "id"), num(offline.get(), "id"));
 }
 
+// Under the slow-fsync shim: a change whose commit waits for the disk says nothing until it is
+// on disk, while the registry goes on answering reads.
+class EventsCommit : public ServerTest {
+ protected:
+  void SetUp() override {
+    hold_path = server.dir + "/fsync-hold";
+    std::string err;
+    ASSERT_TRUE(server.use_slow_fsync(hold_path, 0, &err)) << err;
+    ServerTest::SetUp();
+    if (HasFatalFailure()) return;
+    pid_t reg = server.worker("rendezvous-registry");
+    ASSERT_TRUE(reg > 0 && process_maps_file(reg, "libslowfsync.so")) << "the registry does not run under the shim";
+  }
+  std::string hold_path;
+};
+
+TEST_F(EventsCommit, AChangeIsToldOnlyOnceItIsCommitted) {
+  Conn c = server.connect();
+  Daemon a = register_daemon(c), x = register_daemon(c);
+  Conn s = subscribe(server, a);
+  Conn w = server.connect();
+  ASSERT_TRUE(is_ok(do_lookup(w, a.id), "lookup_ok"));
+  HoldFile hold(hold_path);
+  ASSERT_TRUE(hold.hold()) << hold_path << ": " << std::strerror(errno);
+  std::string challenge = "report_trust:" + std::to_string(x.id) + ":" + std::to_string(a.id);
+  rdv::JsonPtr req(json_pack("{s:s,s:I,s:I,s:s}", "type", "report_trust", "node_id", json_int_t(x.id), "peer_id",
+                             json_int_t(a.id), "signature", x.sign(challenge).c_str()));
+  ASSERT_TRUE(w.send_json(dump(req.get())));
+  // While the commit waits: reads are answered, and the subscriber hears nothing.
+  EXPECT_TRUE(is_ok(do_lookup(c, x.id), "lookup_ok"));
+  std::string body;
+  EXPECT_EQ(s.recv_json(&body, 1500), Io::Timeout) << "an event before its commit: " << body;
+  hold.release();
+  rdv::JsonPtr e = next_event(s, 10000);
+  EXPECT_EQ(str(e.get(), "event"), "trust_established") << dump(e.get());
+  ASSERT_EQ(w.recv_json(&body, 10000), Io::Ok);
+  EXPECT_TRUE(is_ok(parse_json(body), "report_trust_ok"));
+}
+
 class EventsSmallBuffer : public ServerTest {
  protected:
   void SetUp() override {
