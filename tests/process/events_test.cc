@@ -353,6 +353,37 @@ TEST_F(EventsSmallBuffer, ASubscriberThatNeverReadsIsCutOffAndTheServerStaysResp
   EXPECT_TRUE(is_ok(do_lookup(c, a.id), "lookup_ok"));
 }
 
+TEST_F(EventsSmallBuffer, AResumeWhoseReplayWouldPassTheBoundIsToldToResync) {
+  Conn c = server.connect();
+  Daemon a = register_daemon(c), x = register_daemon(c);
+  int64_t seen = 0;
+  {
+    Conn s = subscribe(server, a);
+    ASSERT_TRUE(is_ok(pair_op(c, x, a.id, "report_trust"), "report_trust_ok"));
+    rdv::JsonPtr e = next_event(s);
+    ASSERT_TRUE(e);
+    seen = num(e.get(), "id");
+  }
+  // About 100 KiB of events for a while it is away: more than the 64 KiB bound.
+  rdv::JsonPtr poll(json_pack("{s:s,s:I,s:s}", "type", "poll_handshakes", "node_id", json_int_t(a.id), "signature",
+                              a.sign("poll_handshakes:" + std::to_string(a.id)).c_str()));
+  std::vector<std::string> bodies;
+  for (int i = 0; i < 100; i++) {
+    bodies.push_back(handshake_body(x, a.id, std::string(1000, 'k')));
+    bodies.push_back(dump(poll.get()));
+  }
+  for (const rdv::JsonPtr& r : pipelined(c, bodies)) ASSERT_TRUE(r && str(r.get(), "type") != "error") << dump(r.get());
+  Conn s = subscribe(server, a, seen);
+  rdv::JsonPtr r = next_event(s);
+  EXPECT_EQ(str(r.get(), "event"), "resync_required") << dump(r.get());
+  EXPECT_NE(str(r.get(), "reason").find("too many events"), std::string::npos) << dump(r.get());
+  // A resume from the id it was given replays nothing and goes on live.
+  Conn s2 = subscribe(server, a, num(r.get(), "id"));
+  ASSERT_TRUE(is_ok(pair_op(c, a, x.id, "revoke_trust"), "revoke_trust_ok"));
+  rdv::JsonPtr e = next_event(s2);
+  EXPECT_EQ(str(e.get(), "event"), "trust_revoked") << dump(e.get());
+}
+
 TEST_F(Events, ResumeReplaysWhatWasMissedAndSaysWhenItCannot) {
   Conn c = server.connect();
   Daemon a = register_daemon(c), x = register_daemon(c), y = register_daemon(c);
