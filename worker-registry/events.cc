@@ -331,6 +331,13 @@ void Server::events_subscribe(Entry& e, uint32_t node, int64_t since) {
   wire::append_json_frame(e.reply, body);
   s.index.add(c, node, networks_of(snapshot(), node));
   c->events = 2;
+  // An event stream sends, it does not ask: its read event loses the 5-minute idle timeout
+  // (wire §2.5). Reading stays on for as long as it is a stream (its output never reaches the
+  // bound that would stop it: the stream is cut first), so nothing adds the timeout back.
+  if (c->reading) {
+    event_del(c->rev.get());
+    event_add(c->rev.get(), nullptr);
+  }
   if (since >= 0) {
     const char* why = nullptr;
     switch (s.window.check(uint64_t(since), newest)) {

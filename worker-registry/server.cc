@@ -191,10 +191,7 @@ void Server::update_read_interest(Conn* c) {
 
 void Server::on_readable(evutil_socket_t, short what, void* arg) {
   Conn* c = static_cast<Conn*>(arg);
-  if (what & EV_TIMEOUT) {
-    if (c->events == 2) return;  // an event stream sends, it does not ask (events.cc)
-    return c->srv->close_conn(c, "idle timeout");
-  }
+  if (what & EV_TIMEOUT) return c->srv->close_conn(c, "idle timeout");
   c->srv->read_input(c);
 }
 

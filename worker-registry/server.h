@@ -172,6 +172,7 @@ class Server {
   std::vector<Conn*> backlog_;             // buffered input left for the next pass
   std::vector<Conn*> continuing_;          // a read in turns (list_nodes) goes on next pass
   std::vector<Conn*> bus_;                 // local-bus subscribers (publish() visits only these)
+  std::unique_ptr<EventStream> events_;    // subscribe_events streams (events.cc)
   std::vector<Conn*> dead_;
   std::vector<std::unique_ptr<Conn>> conns_;  // owner; index kept in Conn
   size_t pass_requests_ = 0;
@@ -186,7 +187,6 @@ class Server {
   EventPtr whitelist_ev_;                  // polls the whitelist file every 2 s
   SyncGate<Entry*> sync_;                  // -repl-sync: committed replies waiting for an ack
   EventPtr sync_ev_;                       // fires at the oldest held reply's deadline
-  std::unique_ptr<EventStream> events_;    // subscribe_events (events.cc)
 };
 
 }  // namespace rdv::registry
