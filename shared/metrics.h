@@ -28,7 +28,7 @@ inline constexpr const char* kMessageTypes[] = {
     "beacon_register", "beacon_list", "get_audit_log", "set_webhook", "get_webhook",
     "get_webhook_dlq", "set_identity_webhook", "provision_network", "set_audit_export",
     "get_audit_export", "set_idp_config", "get_idp_config", "get_provision_status",
-    "directory_sync", "directory_status", "subscribe_replication", "unknown"};
+    "directory_sync", "directory_status", "subscribe_replication", "subscribe_events", "unknown"};
 inline constexpr size_t kTypeCount = sizeof(kMessageTypes) / sizeof(kMessageTypes[0]);
 inline constexpr size_t kUnknownType = kTypeCount - 1;
 

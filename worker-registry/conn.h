@@ -44,6 +44,7 @@ struct Server::Conn {
   size_t pass_requests = 0;
   bool marked = false, in_backlog = false, closed = false, close_after_flush = false, reading = false;
   bool bus = false;  // a local-bus subscriber
+  uint8_t events = 0;  // events.cc: 0 none, 1 subscribe_events queued, 2 event stream, 3 cut off, 4 queued with frames after it
   bool had_request = false;  // a frame was decoded: a replication handshake must come first
   int64_t last_frame_ns = 0;
   // Before the protocol (transport.cc): a PROXY header from a trusted front end, then the TLS

@@ -47,6 +47,7 @@ void Server::sweep_read_deadlines() {
   for (size_t i = 0; i < conns_.size(); i++) {
     Conn* c = conns_[i].get();
     if (c->closed || c->control || c->close_after_flush) continue;  // the local socket keeps its fixed idle timeout
+    if (c->events == 2) continue;  // an event stream only receives: it is never asked for a frame
     bool waiting_on_client = c->reading && !c->in_backlog && c->queue.empty() && c->pending_out() == 0 && c->away == 0;
     switch (read_deadline_action(waiting_on_client, c->last_frame_ns, now, timeout)) {
       case DeadlineAction::Keep:

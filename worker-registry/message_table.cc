@@ -18,7 +18,7 @@ struct Table {
   Table() {
     for (auto area : {node_messages(), directory_messages(), control_messages(), identity_messages(),
                       tokens_messages(), networks_messages(), invites_messages(), roles_messages(),
-                      trust_messages(), policy_messages(), routing_messages(), enterprise_messages(),
+                      trust_messages(), policy_messages(), routing_messages(), enterprise_messages(), events_messages(),
                       operator_messages(), operator_member_messages(), accept_messages()})
       for (const MessageDesc& d : area) {
         all.push_back(&d);

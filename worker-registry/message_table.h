@@ -82,6 +82,7 @@ std::span<const MessageDesc> trust_messages();      // trust.cc
 std::span<const MessageDesc> policy_messages();     // policy.cc
 std::span<const MessageDesc> routing_messages();    // routing.cc
 std::span<const MessageDesc> enterprise_messages(); // enterprise.cc
+std::span<const MessageDesc> events_messages();     // events.cc: subscribe_events
 // Local-only (Auth::Local) messages the admin worker sends on registry.sock for operators.
 std::span<const MessageDesc> operator_messages();          // operator.cc: banner, whitelist, breakers, log level
 std::span<const MessageDesc> operator_member_messages();   // operator_members.cc: kick, role change

@@ -106,10 +106,14 @@ void Server::finish(Entry& e) {
       case Effect::ReplAcked:
         sync_release(sync_.ack(uint64_t(fx.value), fx.id, mono_now_ns()), "ack");
         break;
+      case Effect::SubscribeEvents:
+        events_subscribe(e, fx.id, fx.value);
+        break;
       default:
         reg_.apply(fx);
     }
   }
+  if ((c->events == 1 || c->events == 4) && e.desc && e.desc->type == "subscribe_events") events_refused(c, e);
   // Daemon messages count whoever sent them (the local operator too); local commands do not.
   if (e.type_index != metrics::kUnknownType || e.kind != EntryKind::Control)
     metrics::observe(reg_.page(), e.type_index, mono_now_ns() - e.start_mono_ns, e.is_error);
@@ -148,6 +152,7 @@ void Server::submit_batch() {
   }
   if (reap_due_) {
     b.reap = reg_.reap_candidates(unix_now_ns(), reap_interval_ns_);
+    events_reap_planned(b.reap);  // their records are gone once the reap commits
     b.trim = true;
   }
   deliverer_.take_writes(&b.settings);
@@ -173,6 +178,7 @@ void Server::batch_done(std::unique_ptr<Batch> b) {
   if (b->rc == 0) {
     for (uint32_t id : b->reaped) {
       reg_.node_went_offline(id);
+      events_reaped(id);
       reg_.apply({Effect::Forget, id, 0});
       log_info("node reaped", {{"node_id", std::to_string(id)}});
     }
@@ -181,6 +187,7 @@ void Server::batch_done(std::unique_ptr<Batch> b) {
       log_warn("change log over its size limit: dropped records a consumer had not acknowledged; it will need a full copy",
                {{"lowest_ack", std::to_string(b->trimmed.lowest_ack)}, {"first_kept", std::to_string(b->trimmed.first_kept)}});
     if (b->last_seq > reg_.server.last_seq) {
+      events_committed(reg_.server.last_seq + 1, b->last_seq);  // events.cc: only what committed
       reg_.server.last_seq = b->last_seq;
       std::string body = "{\"type\":\"commit\",\"seq\":" + std::to_string(b->last_seq) +
                          ",\"epoch\":" + std::to_string(b->epoch) + "}";

@@ -192,6 +192,7 @@ void Registry::apply(const Effect& e) {
     case Effect::SubscribeBus:  // the connection layer's business
     case Effect::ReplicaApplied:
     case Effect::ReplAcked:
+    case Effect::SubscribeEvents:
       break;
   }
 }
@@ -207,7 +208,10 @@ void Registry::seen(Liveness& l, uint32_t id, int64_t ns) {
   else if (!l.loaded) was_online = true;
   else was_online = l.last_seen_ns != 0 && l.last_seen_ns >= ns - cfg_->stale_threshold_ns;
   l.online = l.online_known = true;
-  if (!was_online) node_events.online(id);
+  if (!was_online) {
+    node_events.online(id);
+    if (on_online) on_online(id);
+  }
 }
 
 void Registry::node_went_offline(uint32_t id) {

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -102,6 +103,8 @@ class Registry {
   // The reaper removed `id` for silence: its offline event (once; leader only).
   void node_went_offline(uint32_t id);
   NodeEvents node_events;
+  // The live event stream (events.cc): told when a node comes online (Registry::seen).
+  std::function<void(uint32_t)> on_online;
 
   // Recomputes the gauges in the metrics page.
   void update_gauges(int64_t now_ns);

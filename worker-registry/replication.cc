@@ -237,6 +237,7 @@ void Server::role_changed(bool leader_now) {
     // Committed here, so answered as committed; a new leader's full copy may discard them
     // (docs/replication.md, "Demote").
     sync_release(sync_.release_all(mono_now_ns()), "demotion");
+    events_demoted();  // events.cc: a standby makes none; its subscribers go to the leader
   } else {
     deliverer_.wake(0);  // audit deliveries a standby never made
   }

@@ -89,6 +89,7 @@ struct Effect {
     SubscribeBus,         // the connection becomes a local-bus subscriber (control.cc)
     ReplicaApplied,       // standby: the replicator applied records up to `value` (control.cc)
     ReplAcked,            // leader: a standby acknowledged `value`; `id` standbys stream
+    SubscribeEvents,      // the connection becomes node `id`'s event stream, resuming after `value` (-1: live only; events.cc)
   };
   Kind kind;
   uint32_t id = 0;

@@ -83,6 +83,7 @@ Server::Server(event_base* base, Registry& reg, Writer& writer, int tcp_fd, int 
     log_info("PILOT_REGISTRY_NORATELIMIT=1: the per-IP rate limit is off");
   }
   sync_limits();
+  events_init();
   poll_whitelist();  // a file present at start applies before the first request
   deliverer_.wake(0);  // what the previous worker left undelivered
   sync_ev_ = must_event(base_, -1, 0, &Server::on_sync_timer, this, "sync");
@@ -362,6 +363,7 @@ void Server::decode_frames(Conn* c) {
 }
 
 void Server::queue_request(Conn* c, std::unique_ptr<Entry> e) {
+  if (events_intercept(c, *e)) return;  // a frame on an event stream ends it (events.cc)
   e->conn = c;
   e->peer = &c->peer;
   c->queue.push(std::move(e));
@@ -518,6 +520,7 @@ void Server::close_conn(Conn* c, const char* why) {
   c->reading = false;
   if (c->bus) std::erase(bus_, c);
   c->bus = false;
+  events_closed(c);
   event_del(c->rev.get());
   event_del(c->wev.get());
   c->rev.reset();

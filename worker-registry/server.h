@@ -46,6 +46,7 @@
 #include "conn_limits.h"
 #include "delivery.h"
 #include "event.h"
+#include "events.h"
 #include "fetcher.h"
 #include "ratelimit.h"
 #include "registry.h"
@@ -163,6 +164,19 @@ class Server {
   // standby refusal instead of being written.
   void refuse_batched_writes();
   void publish(std::string_view frame);
+  // The live event stream (events.cc, events.h).
+  void events_init();
+  bool events_intercept(Conn* c, Entry& e);  // queue_request: true to drop the frame
+  void events_refused(Conn* c, Entry& e);
+  void events_subscribe(Entry& e, uint32_t node, int64_t since);
+  void events_cut(Conn* c, std::string_view why);
+  void events_closed(Conn* c);
+  void events_emit(DerivedEvent ev, int64_t now_ns);
+  void events_committed(uint64_t first_seq, uint64_t last_seq);
+  void events_online(uint32_t id);
+  void events_reap_planned(const std::vector<uint32_t>& ids);
+  void events_reaped(uint32_t id);
+  void events_demoted();
   void flush(Conn* c);
   void close_conn(Conn* c, const char* why);
   void update_read_interest(Conn* c);
@@ -193,6 +207,7 @@ class Server {
   std::vector<Conn*> backlog_;             // buffered input left for the next pass
   std::vector<Conn*> continuing_;          // a read in turns (list_nodes) goes on next pass
   std::vector<Conn*> bus_;                 // local-bus subscribers (publish() visits only these)
+  std::unique_ptr<EventStream> events_;    // subscribe_events streams (events.cc)
   std::vector<Conn*> dead_;
   std::vector<std::unique_ptr<Conn>> conns_;  // owner; index kept in Conn
   size_t pass_requests_ = 0;

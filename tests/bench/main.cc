@@ -39,6 +39,7 @@
 #include "tests/bench/noop_server.h"
 #include "tests/bench/references.h"
 #include "tests/bench/dashboards.h"
+#include "tests/bench/events.h"
 #include "tests/bench/memory.h"
 #include "tests/bench/replication.h"
 #include "tests/bench/tls.h"
@@ -109,6 +110,7 @@ struct Options {
   bool self_test = false;
   size_t memory_nodes = 0;        // --memory N: the scale run instead of the table
   size_t dashboard_streams = 0;   // --dashboards N: probes with N live dashboards open
+  size_t event_subscribers = 0;   // --events N: N subscribe_events streams (events.h)
   bool replication = false;       // --replication or --workload replication (replication.h)
   bool tls = false;               // --tls: the TLS section alone (tls.h)
   bool soak = false;              // --soak: the long mixed run (soak.h)
@@ -135,6 +137,7 @@ struct Options {
       "                        paced mixed load; RSS, fds and error replies must stay flat (soak.h)\n"
       "  --soak-minutes M      length of the soak's mixed load (default 30)\n"
       "  --idle-connections N  idle connections of --soak (default 10000); alone: only that part\n"
+      "  --events [N]          N subscribe_events streams (default 10000): delivery latency, RSS per subscriber\n"
       "  --nodes K             base nodes registered for lookup/heartbeat (default 20000)\n"
       "  --fresh-keys N        cap on precomputed fresh key pairs (default 200000)\n"
       "  --tmp-dir DIR         where the temp dir (data dir + fdatasync probe) goes\n"
@@ -240,6 +243,16 @@ Options parse_options(int argc, char** argv) {
       long k = strtol(s.c_str(), &end, 10);
       if (*end || k < 1000 || k > 5000000) bad("--memory (1000..5000000)");
       o.memory_nodes = size_t(k);
+    } else if (a == "--events") {
+      // An optional count: the next argument when it is a number.
+      long k = 10000;
+      if (has_eq || (i + 1 < argc && argv[i + 1][0] >= '0' && argv[i + 1][0] <= '9')) {
+        std::string s = value();
+        char* end = nullptr;
+        k = strtol(s.c_str(), &end, 10);
+        if (*end || k < 1 || k > 100000) bad("--events (1..100000)");
+      }
+      o.event_subscribers = size_t(k);
     } else if (a == "--dashboards") {
       std::string s = value();
       char* end = nullptr;
@@ -619,6 +632,11 @@ int run(int argc, char** argv) {
   if (opt.memory_nodes) {
     std::string root = opt.tmp_root.empty() ? opt.bin_dir + "/.." : opt.tmp_root;
     return run_memory(opt.bin_dir, root, opt.memory_nodes);
+  }
+  if (opt.event_subscribers) {
+    if (!prepare_process()) return 1;
+    std::string root = opt.tmp_root.empty() ? opt.bin_dir + "/.." : opt.tmp_root;
+    return run_events(opt.bin_dir, root, opt.event_subscribers);
   }
   if (opt.dashboard_streams) {
     std::string root = opt.tmp_root.empty() ? opt.bin_dir + "/.." : opt.tmp_root;
