@@ -41,6 +41,7 @@
 #include "tests/bench/dashboards.h"
 #include "tests/bench/memory.h"
 #include "tests/bench/replication.h"
+#include "tests/bench/parser.h"
 #include "tests/bench/self_test.h"
 #include "tests/bench/server_process.h"
 #include "tests/bench/text.h"
@@ -98,6 +99,7 @@ struct Options {
   std::vector<int> connections;   // empty = default
   std::vector<std::string> workloads;  // empty = default
   double duration_s = 5;
+  bool duration_explicit = false;  // --duration given (--parser defaults to 1 s otherwise)
   std::string target;             // host:port; empty = start a server
   int threads = 1;
   size_t nodes = 20000;
@@ -108,6 +110,7 @@ struct Options {
   size_t memory_nodes = 0;        // --memory N: the scale run instead of the table
   size_t dashboard_streams = 0;   // --dashboards N: probes with N live dashboards open
   bool replication = false;       // --replication or --workload replication (replication.h)
+  bool parser = false;            // --parser: the request parser vs simdjson (parser.h)
 };
 
 [[noreturn]] void usage(int code) {
@@ -130,7 +133,9 @@ struct Options {
       "                        (default: <bin-dir>/.., i.e. the project's build dir)\n"
       "  --against-noop        run the workloads against the noop server (tests the client;\n"
       "                        any reply counts as success)\n"
-      "  --self-test           check the reply checker and the histogram, then exit\n");
+      "  --self-test           check the reply checker and the histogram, then exit\n"
+      "  --parser              the request parser vs simdjson On-Demand: parses/s and strictness\n"
+      "                        (--duration S per cell, default 1 here)\n");
   exit(code);
 }
 
@@ -181,6 +186,7 @@ Options parse_options(int argc, char** argv) {
       std::string s = value();
       char* end = nullptr;
       o.duration_s = strtod(s.c_str(), &end);
+      o.duration_explicit = true;
       if (*end || !(o.duration_s >= 0.1 && o.duration_s <= 3600)) bad("--duration (0.1..3600)");
     } else if (a == "--workload") {
       std::string s = value();
@@ -241,6 +247,8 @@ Options parse_options(int argc, char** argv) {
       o.against_noop = true;
     } else if (a == "--self-test") {
       o.self_test = true;
+    } else if (a == "--parser") {
+      o.parser = true;
     } else {
       fprintf(stderr, "rendezvous-bench: unknown option %s\n", a.c_str());
       usage(2);
@@ -580,6 +588,7 @@ int run(int argc, char** argv) {
   setvbuf(stdout, nullptr, _IOLBF, 0);
   Options opt = parse_options(argc, argv);
   if (opt.self_test) return run_self_test();
+  if (opt.parser) return run_parser_bench(opt.duration_explicit ? opt.duration_s : 1.0);
   if (opt.memory_nodes) {
     std::string root = opt.tmp_root.empty() ? opt.bin_dir + "/.." : opt.tmp_root;
     return run_memory(opt.bin_dir, root, opt.memory_nodes);
