@@ -167,7 +167,7 @@ $(BIN)/process-tests: $(call objs,$(PROCESS_SRC)) $(SHARED_LIB) | $(SHIM_LIB)
 
 # simdjson's On-Demand code is compiled into the file that calls it, for the instruction set of
 # the build: AVX2 (its "haswell" kernel) when this machine has it, so the reference is its best.
-$(OBJ)/tests/bench/parser.o: CXXFLAGS += $(shell grep -qw avx2 /proc/cpuinfo 2>/dev/null && echo -march=x86-64-v3)
+$(OBJ)/tests/bench/parser.o: CXXFLAGS += $(shell grep -qw avx2 /proc/cpuinfo 2>/dev/null && grep -qw pclmulqdq /proc/cpuinfo && echo -march=x86-64-v3 -mpclmul)
 $(BENCH_PROGRAM): $(call objs,$(BENCH_SRC)) $(SHARED_LIB) | $(SHIM_LIB)
 	@mkdir -p $(dir $@)
 	$(CXX) $(LDFLAGS) -o $@ $^ -lsimdjson $(LIBS)
