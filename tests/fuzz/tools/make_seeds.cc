@@ -9,7 +9,9 @@
 #include <string>
 #include <vector>
 
+#include "shared/cidr.h"
 #include "shared/crypto.h"
+#include "shared/proxy_protocol.h"
 #include "shared/replication.h"
 #include "shared/store.h"
 #include "shared/wire.h"
@@ -217,6 +219,29 @@ int main(int argc, char** argv) {
     add(req("GET", "/api/pulse", "", "127.0.0.1", tok, ""));
     add(req("GET", "/dashboard/", "", "127.0.0.1", "", ""));
     add(req("POST", "/healthz", "", "127.0.0.1", "", ""));
+  }
+  // proxy_header: headers as nginx and HAProxy send them, each followed by the client's first bytes.
+  {
+    rdv::IpAddr a4, b4, a6, b6;
+    rdv::parse_ip("203.0.113.7", &a4);
+    rdv::parse_ip("10.0.0.5", &b4);
+    rdv::parse_ip("2001:db8::7", &a6);
+    rdv::parse_ip("2001:db8::1:5", &b6);
+    std::string frame;
+    rdv::wire::append_json_frame(frame, reqs[7]);
+    put("proxy_header", "v1-tcp4", rdv::proxy::encode_v1(a4, 40000, b4, 9000) + frame);
+    put("proxy_header", "v1-tcp6", rdv::proxy::encode_v1(a6, 40000, b6, 9000) + "PILT\x01");
+    put("proxy_header", "v1-unknown", "PROXY UNKNOWN\r\n" + frame);
+    put("proxy_header", "v1-unknown-with-addresses", "PROXY UNKNOWN ffff:f...f ffff:f...f 65535 65535\r\n");
+    put("proxy_header", "v2-ipv4", rdv::proxy::encode_v2(a4, 40000, b4, 9000) + frame);
+    put("proxy_header", "v2-ipv6", rdv::proxy::encode_v2(a6, 40000, b6, 9000) + "PILT\x01");
+    put("proxy_header", "v2-local", rdv::proxy::encode_v2_local() + frame);
+    // TLVs: PP2_TYPE_AUTHORITY (0x02) "registry.example", PP2_TYPE_UNIQUE_ID (0x05).
+    std::string tlvs = std::string("\x02\x00\x10", 3) + "registry.example" + std::string("\x05\x00\x04", 3) + "abcd";
+    put("proxy_header", "v2-tlvs", rdv::proxy::encode_v2(a4, 40000, b4, 9000, tlvs) + frame);
+    put("proxy_header", "v1-truncated", "PROXY TCP4 203.0.113.7 10.0.0.5 40000");
+    put("proxy_header", "not-proxy", frame);
+    put("proxy_header", "tls-hello", std::string("\x16\x03\x01\x00\x05hello", 10));
   }
   return 0;
 }
