@@ -7,6 +7,7 @@
 #include <string>
 
 #include "shared/message.h"
+#include "shared/proxy_protocol.h"
 #include "tests/fuzz/registry_fixture.h"
 
 namespace {
@@ -35,6 +36,19 @@ TEST(FuzzRegressions, SetExternalIdWithoutTheFieldAnswersOk) {
   EXPECT_EQ(m.u32("node_id"), 1u);
   EXPECT_TRUE(m.has("external_id"));
   EXPECT_EQ(m.str("external_id"), "");
+}
+
+// A PROXY v1 line with a bare LF before its CRLF was refused when read up to the LF and
+// accepted when read whole (UNKNOWN ignores the rest of the line): refused either way now.
+TEST(FuzzRegressions, ProxyV1BareLfIsRefusedHoweverTheBytesArrive) {
+  const std::string line = "PROXY UNKNOWN ffff:f...f ffff:f..\nf\r.\r53! 65535\r\n";
+  auto at = [&](size_t n) { return rdv::proxy::parse(reinterpret_cast<const uint8_t*>(line.data()), n); };
+  EXPECT_EQ(at(line.size()).status, rdv::proxy::Status::Invalid);
+  EXPECT_EQ(at(line.size()).error, "PROXY v1 header has a bare LF");
+  EXPECT_EQ(at(line.find('\n') + 1).status, rdv::proxy::Status::Invalid);
+  const std::string tcp4 = "PROXY TCP4 203.0.113.7 10.0.0.5 40000 9000\n\r\n";
+  EXPECT_EQ(rdv::proxy::parse(reinterpret_cast<const uint8_t*>(tcp4.data()), tcp4.size()).status,
+            rdv::proxy::Status::Invalid);
 }
 
 }  // namespace
