@@ -53,6 +53,7 @@ inline constexpr StrictnessCase kStrictnessCases[] = {
     {"raw control character in a string", "{\"type\":\"lookup\",\"s\":\"a\tb\"}"sv, false},
     {"raw newline in a string", "{\"type\":\"lookup\",\"s\":\"a\nb\"}"sv, false},
     {"raw NUL byte in a string", "{\"type\":\"lookup\",\"s\":\"a\0b\"}"sv, false},
+    {"raw NUL byte after a number", "{\"type\":\"lookup\",\"node_id\":2\0}"sv, false},
     {"DEL (0x7F) in a string", "{\"type\":\"lookup\",\"s\":\"a\x7f" "b\"}"sv, true},
     {"duplicate keys (the last wins)", R"({"type":"lookup","type":"resolve"})"sv, true},
     {"nesting 512 deep", ""sv, true},   // built at run time (deep_body)

@@ -6,7 +6,8 @@
 // Invariants:
 //   - Message::parse accepts exactly what jansson accepts with the same flags (the parser's
 //     documented contract, message.h) when the result is an object or null, within the
-//     nesting both allow, but for an escaped NUL in a key (accepted, as Go does); every
+//     nesting both allow, but for an escaped NUL in a key (accepted, as Go does) and a raw
+//     NUL byte after a number or literal (jansson skips it; refused, as RFC 8259 says); every
 //     member jansson reads is found with the same string value;
 //   - a parsed request is answered with exactly one JSON-mode frame holding a JSON object
 //     with a string "type" (the reply envelope of wire-protocol §2.7).
@@ -37,6 +38,10 @@ void compare_with_jansson(const rdv::Message& m, bool ours, std::string_view bod
   json_error_t jerr;
   rdv::JsonPtr j(json_loadb(body.data(), body.size(), JSON_DECODE_ANY | JSON_DECODE_INT_AS_REAL | JSON_ALLOW_NUL, &jerr));
   bool theirs = j && (json_is_object(j.get()) || json_is_null(j.get()));
+  // jansson skips a raw NUL byte after a number or a literal ({"a":2\0} loads as {"a":2});
+  // the parser refuses it, as RFC 8259 does. With a raw NUL in the body, only check that the
+  // parser accepts nothing jansson refuses.
+  if (body.find('\0') != std::string_view::npos && !ours) return;
   // The one documented departure (tests/unit/parser_strictness_test.cc): an escaped NUL in a
   // key, which jansson refuses and Go's decoder (and ours) accepts.
   if (ours && !j && std::string_view(jerr.text).find("NUL byte in object key") != std::string_view::npos) return;
