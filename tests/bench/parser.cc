@@ -2,6 +2,7 @@
 
 #include <simdjson.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <string>
@@ -190,7 +191,7 @@ double rate(double seconds, F&& parse_once) {
 int run_parser_bench(double seconds) {
   simdjson::ondemand::parser sj;
   std::vector<Body> list = bodies();
-  printf("request parser: shared/message.h vs simdjson %s On-Demand (%s), %.1f s per cell, one thread\n",
+  printf("request parser: shared/message.h vs simdjson %s On-Demand (%s), %.1f s per cell (best of 5 interleaved rounds), one thread\n",
          SIMDJSON_STRINGIFY(SIMDJSON_VERSION), SIMDJSON_STRINGIFY(SIMDJSON_BUILTIN_IMPLEMENTATION), seconds);
   printf("  %-18s %6s %14s %14s %16s %16s %10s %10s\n", "body", "bytes", "ours parse/s", "ours/s", "simdjson read/s",
          "simdjson walk/s", "vs read", "vs walk");
@@ -206,14 +207,20 @@ int run_parser_bench(double seconds) {
       all_ok = false;
       continue;
     }
-    double parse_only = rate(seconds, [&] {
-      Message m;
-      std::string err;
-      sink += m.parse(b.text, &err);
-    });
-    double ours = rate(seconds, [&] { parse_ours(b.text, &sink); });
-    double read = rate(seconds, [&] { parse_simdjson_fields(sj, padded, &sink); });
-    double walk_rate = rate(seconds, [&] { parse_simdjson_walk(sj, padded, &sink); });
+    // Five rounds, the four measurements interleaved in each, the best rate of each kept: on
+    // a shared machine the load of others then weighs on all four alike.
+    double parse_only = 0, ours = 0, read = 0, walk_rate = 0;
+    const double slice = seconds / 5;
+    for (int round = 0; round < 5; round++) {
+      parse_only = std::max(parse_only, rate(slice, [&] {
+                              Message m;
+                              std::string err;
+                              sink += m.parse(b.text, &err);
+                            }));
+      ours = std::max(ours, rate(slice, [&] { parse_ours(b.text, &sink); }));
+      read = std::max(read, rate(slice, [&] { parse_simdjson_fields(sj, padded, &sink); }));
+      walk_rate = std::max(walk_rate, rate(slice, [&] { parse_simdjson_walk(sj, padded, &sink); }));
+    }
     // Harmonic totals: the rate of a mix with one of each body.
     total_ours += 1 / ours, total_read += 1 / read, total_walk += 1 / walk_rate;
     printf("  %-18s %6zu %14s %14s %16s %16s %10s %10s\n", b.name, b.text.size(), thousands(parse_only).c_str(),
