@@ -6,6 +6,8 @@
 #   make test       deps + build + the whole suite (units, then process tests)
 #   make test-san   the same suite built with AddressSanitizer + UBSan into build-san/
 #   make bench      deps + build + rendezvous-bench (prints figures and reference ratios)
+#   make fuzz       the libFuzzer targets (tests/fuzz/) built with clang into build-fuzz/, each run
+#                   FUZZ_SECONDS (60) on its seed corpus; fails on any crash, leak or sanitizer report
 #   make install    PREFIX=/usr/local DESTDIR=…
 
 PREFIX ?= /usr/local
@@ -22,6 +24,12 @@ ifneq ($(SAN),)
 CXXFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 LDFLAGS += -fsanitize=address,undefined
 endif
+# The fuzzing build (make fuzz): every object carries libFuzzer's coverage instrumentation;
+# only the fuzz targets link libFuzzer's main (FUZZ_LINK).
+ifneq ($(FUZZ),)
+CXXFLAGS += -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDFLAGS += -fsanitize=address,undefined
+endif
 
 # libcurl (its multi interface, on the registry's event loop) makes the outbound calls: the
 # identity webhook and the identity provider's JWKS; libcrypto verifies RS256 tokens.
@@ -32,6 +40,11 @@ GTEST_LIBS := -lgtest -lpthread
 DEB_PACKAGES := g++ make pkg-config libevent-dev libjansson-dev libsodium-dev liblmdb-dev \
                 libcivetweb-dev libsystemd-dev libgtest-dev libcurl4-openssl-dev libssl-dev \
                 ca-certificates lmdb-utils curl systemd xxd chromium nodejs prometheus
+# Only the bench: simdjson, the reference the request parser is measured against (--parser).
+BENCH_DEB_PACKAGES := libsimdjson-dev
+# Only make fuzz: clang and its libFuzzer runtime (libclang_rt.fuzzer, in libclang-rt-14-dev on
+# bookworm), so `make test` stays on g++ alone.
+FUZZ_DEB_PACKAGES := clang libclang-rt-14-dev
 # npm is looked for as a command: a NodeSource nodejs bundles it and conflicts with Debian's
 # npm package, so only a machine without the command gets the package.
 DEB_COMMAND_PACKAGES := npm:npm
@@ -48,6 +61,7 @@ REPLICATOR_SRC := $(wildcard worker-replicator/*.cc)
 UNIT_SRC := $(wildcard tests/unit/*.cc)
 PROCESS_SRC := $(wildcard tests/process/*.cc)
 BENCH_SRC := $(wildcard tests/bench/*.cc)
+FUZZ_SRC := $(wildcard tests/fuzz/*.cc)
 
 objs = $(patsubst %.cc,$(OBJ)/%.o,$(1))
 
@@ -67,12 +81,12 @@ BENCH_PROGRAM := $(BIN)/rendezvous-bench
 # so whatever builds them (make test, make bench, make test-san) builds it beside them.
 SHIM_LIB := $(BUILD)/lib/libslowfsync.so
 
-.PHONY: all deps run test test-san unit process bench install clean check-units
+.PHONY: all deps run test test-san unit process bench install clean check-units fuzz fuzz-build fuzz-seeds
 
 all: $(PROGRAMS)
 
 deps:
-	@missing=""; for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	@missing=""; for p in $(DEB_PACKAGES) $(EXTRA_DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	for cp in $(DEB_COMMAND_PACKAGES); do command -v $${cp%%:*} >/dev/null 2>&1 || missing="$$missing $${cp#*:}"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
@@ -151,7 +165,22 @@ $(BIN)/process-tests: $(call objs,$(PROCESS_SRC)) $(SHARED_LIB) | $(SHIM_LIB)
 	@mkdir -p $(dir $@)
 	$(CXX) $(LDFLAGS) -o $@ $^ -lgtest_main $(GTEST_LIBS) $(LIBS)
 
+# simdjson's On-Demand code is compiled into the file that calls it, for the instruction set of
+# the build: AVX2 (its "haswell" kernel) when this machine has it, so the reference is its best.
+$(OBJ)/tests/bench/parser.o: CXXFLAGS += $(shell grep -qw avx2 /proc/cpuinfo 2>/dev/null && grep -qw pclmulqdq /proc/cpuinfo && echo -march=x86-64-v3 -mpclmul)
 $(BENCH_PROGRAM): $(call objs,$(BENCH_SRC)) $(SHARED_LIB) | $(SHIM_LIB)
+	@mkdir -p $(dir $@)
+	$(CXX) $(LDFLAGS) -o $@ $^ -lsimdjson $(LIBS)
+
+# One libFuzzer binary per tests/fuzz/<name>.cc, linked with every worker library so a target
+# can drive the real decoders, handlers and routes.
+FUZZ_TARGETS := $(patsubst tests/fuzz/%.cc,$(BIN)/fuzz-%,$(FUZZ_SRC))
+$(BIN)/fuzz-%: $(OBJ)/tests/fuzz/%.o $(REGISTRY_LIB) $(ADMIN_LIB) $(SHARED_LIB)
+	@mkdir -p $(dir $@)
+	$(CXX) $(LDFLAGS) -fsanitize=fuzzer -o $@ $^ $(CIVET_LIBS) $(LIBS)
+fuzz-build: $(FUZZ_TARGETS)
+# The seed writer (tests/fuzz/tools/make_seeds.cc): real frames and records from the encoders.
+$(BIN)/make-fuzz-seeds: $(OBJ)/tests/fuzz/tools/make_seeds.o $(REGISTRY_LIB) $(SHARED_LIB)
 	@mkdir -p $(dir $@)
 	$(CXX) $(LDFLAGS) -o $@ $^ $(LIBS)
 
@@ -170,9 +199,23 @@ test-san: deps
 	$(MAKE) -j2 BUILD=build-san SAN=1 OPT="-O1 -g" all build-san/bin/unit-tests build-san/bin/process-tests
 	BUILD=build-san tests/run-all
 
-bench: deps
+bench:
+	$(MAKE) deps EXTRA_DEB_PACKAGES="$(BENCH_DEB_PACKAGES)"
 	$(MAKE) -j2 all $(BENCH_PROGRAM)
 	$(BENCH_PROGRAM) --bin-dir $(BIN)
+
+# FUZZ_CXX may be "ccache clang++". The corpus each run grows is kept in build-fuzz/corpus/,
+# crash inputs in build-fuzz/artifacts/; the committed seeds (tests/fuzz/corpus/) stay as they are.
+FUZZ_CXX ?= clang++
+FUZZ_SECONDS ?= 60
+fuzz:
+	$(MAKE) deps EXTRA_DEB_PACKAGES="$(FUZZ_DEB_PACKAGES)"
+	$(MAKE) -j2 BUILD=build-fuzz FUZZ=1 CXX="$(FUZZ_CXX)" OPT="-O1 -g" fuzz-build
+	BUILD=build-fuzz FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run
+# Rewrites the committed seed corpus from the encoders (after a format change).
+fuzz-seeds:
+	$(MAKE) -j2 BUILD=build-fuzz FUZZ=1 CXX="$(FUZZ_CXX)" OPT="-O1 -g" build-fuzz/bin/make-fuzz-seeds
+	build-fuzz/bin/make-fuzz-seeds tests/fuzz/corpus
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/rendezvous $(DESTDIR)$(PREFIX)/share/rendezvous
@@ -189,6 +232,6 @@ install: all
 	install -m 0640 etc/rendezvous.json $(DESTDIR)$(PREFIX)/share/rendezvous/
 
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-fuzz
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

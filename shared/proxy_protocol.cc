@@ -50,6 +50,9 @@ Result parse_v1(const uint8_t* data, size_t len) {
     if (all.find('\n') != std::string_view::npos) return invalid("PROXY v1 header has a bare LF");
     return Result{};  // NeedMore
   }
+  // A bare LF before the CRLF is refused here too, not only while the CRLF is still to come:
+  // otherwise the verdict on the same bytes would depend on how they were split into reads.
+  if (all.substr(0, crlf).find('\n') != std::string_view::npos) return invalid("PROXY v1 header has a bare LF");
   Result r;
   r.status = Status::Header;
   r.consumed = crlf + 2;

@@ -568,8 +568,10 @@ Outcome handle_set_external_id(Request& r) {
   node.external_id = std::string(external_id);
   w.put_node(node);
   w.audit("identity.external_id_set", 0, id, {{"old_external_id", old}, {"new_external_id", node.external_id}});
+  // From the stored string, never the request's view: an absent external_id is a null view,
+  // and json_pack refuses a null "s%" pointer (the reply was then an empty object).
   return Outcome::ok(json_pack("{s:s, s:I, s:s%}", "type", "set_external_id_ok", "node_id", json_int_t(id),
-                               "external_id", external_id.data(), external_id.size()));
+                               "external_id", node.external_id.data(), node.external_id.size()));
 }
 
 Outcome handle_get_identity(Request& r) {

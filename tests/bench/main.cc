@@ -43,6 +43,7 @@
 #include "tests/bench/memory.h"
 #include "tests/bench/replication.h"
 #include "tests/bench/tls.h"
+#include "tests/bench/parser.h"
 #include "tests/bench/self_test.h"
 #include "tests/bench/soak.h"
 #include "tests/bench/server_process.h"
@@ -101,6 +102,7 @@ struct Options {
   std::vector<int> connections;   // empty = default
   std::vector<std::string> workloads;  // empty = default
   double duration_s = 5;
+  bool duration_explicit = false;  // --duration given (--parser defaults to 1 s otherwise)
   std::string target;             // host:port; empty = start a server
   int threads = 1;
   size_t nodes = 20000;
@@ -116,6 +118,7 @@ struct Options {
   bool soak = false;              // --soak: the long mixed run (soak.h)
   double soak_minutes = 30;
   size_t idle_connections = 0;    // --idle-connections N (0 = the soak's default, 10 000)
+  bool parser = false;            // --parser: the request parser vs simdjson (parser.h)
 };
 
 [[noreturn]] void usage(int code) {
@@ -144,7 +147,9 @@ struct Options {
       "                        (default: <bin-dir>/.., i.e. the project's build dir)\n"
       "  --against-noop        run the workloads against the noop server (tests the client;\n"
       "                        any reply counts as success)\n"
-      "  --self-test           check the reply checker and the histogram, then exit\n");
+      "  --self-test           check the reply checker and the histogram, then exit\n"
+      "  --parser              the request parser vs simdjson On-Demand: parses/s and strictness\n"
+      "                        (--duration S per cell, default 1 here)\n");
   exit(code);
 }
 
@@ -195,6 +200,7 @@ Options parse_options(int argc, char** argv) {
       std::string s = value();
       char* end = nullptr;
       o.duration_s = strtod(s.c_str(), &end);
+      o.duration_explicit = true;
       if (*end || !(o.duration_s >= 0.1 && o.duration_s <= 3600)) bad("--duration (0.1..3600)");
     } else if (a == "--workload") {
       std::string s = value();
@@ -281,6 +287,8 @@ Options parse_options(int argc, char** argv) {
       o.against_noop = true;
     } else if (a == "--self-test") {
       o.self_test = true;
+    } else if (a == "--parser") {
+      o.parser = true;
     } else {
       fprintf(stderr, "rendezvous-bench: unknown option %s\n", a.c_str());
       usage(2);
@@ -629,6 +637,7 @@ int run(int argc, char** argv) {
     so.idle_only = !opt.soak;
     return run_soak(so);
   }
+  if (opt.parser) return run_parser_bench(opt.duration_explicit ? opt.duration_s : 1.0);
   if (opt.memory_nodes) {
     std::string root = opt.tmp_root.empty() ? opt.bin_dir + "/.." : opt.tmp_root;
     return run_memory(opt.bin_dir, root, opt.memory_nodes);
