@@ -34,9 +34,13 @@ std::string capture_stderr(Fn fn) {
   return out;
 }
 
+// The logger is process-wide: each test starts from, and leaves, the defaults (other suites,
+// such as the fuzz fixture's, quiet it).
 class Log : public ::testing::Test {
  protected:
-  void TearDown() override {
+  void SetUp() override { reset(); }
+  void TearDown() override { reset(); }
+  static void reset() {
     unsetenv("JOURNAL_STREAM");
     rdv::log_init("unit");
     rdv::log_set_format(rdv::LogFormat::Text);

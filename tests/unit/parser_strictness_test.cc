@@ -29,7 +29,9 @@ TEST(ParserStrictness, VerdictsArePinned) {
     std::string err;
     bool ok = m.parse(body_of(c), &err);
     EXPECT_EQ(ok, c.ours_accepts) << c.name << (ok ? "" : ": " + err);
-    if (!ok) EXPECT_FALSE(err.empty()) << c.name;
+    if (!ok) {
+      EXPECT_FALSE(err.empty()) << c.name;
+    }
   }
 }
 
