@@ -21,6 +21,8 @@
 // and closes once that is written (or after the 5 s write timeout if it never reads).
 #include "events.h"
 
+#include <sys/socket.h>
+
 #include <charconv>
 
 #include "conn.h"
@@ -35,6 +37,8 @@ namespace rdv::registry {
 // ---- pure parts ----
 
 namespace {
+
+constexpr int kStreamSocketBuffer = 64 * 1024;  // an event stream's kernel send buffer (doubled by Linux)
 
 uint32_t be32(std::string_view b, size_t off) {
   return uint32_t(uint8_t(b[off])) << 24 | uint32_t(uint8_t(b[off + 1])) << 16 | uint32_t(uint8_t(b[off + 2])) << 8 |
@@ -331,6 +335,12 @@ void Server::events_subscribe(Entry& e, uint32_t node, int64_t since) {
   wire::append_json_frame(e.reply, body);
   s.index.add(c, node, networks_of(snapshot(), node));
   c->events = 2;
+  // The kernel's share of a stream's backlog is bounded too: left to autotune, a socket's send
+  // buffer grows to megabytes, which 10 000 slow subscribers would multiply, and a subscriber
+  // that stopped reading would be noticed only once that much had piled up.
+  int sndbuf = kStreamSocketBuffer;
+  if (setsockopt(c->fd.get(), SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf) != 0)
+    log_debug("setsockopt(SO_SNDBUF) failed on an event stream", {{"error", sys_error("setsockopt")}});
   // An event stream sends, it does not ask: its read event loses the 5-minute idle timeout
   // (wire §2.5). Reading stays on for as long as it is a stream (its output never reaches the
   // bound that would stop it: the stream is cut first), so nothing adds the timeout back.

@@ -23,6 +23,8 @@
 #include "shared/crypto.h"
 #include "shared/util.h"
 #include "shared/wire.h"
+#include "tests/bench/blocking_io.h"
+#include "tests/bench/memory.h"
 #include "tests/bench/server_process.h"
 #include "tests/bench/text.h"
 
@@ -45,50 +47,6 @@ struct Identity {
   }
 };
 
-int connect_to(uint16_t port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return -1;
-  sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  sa.sin_port = htons(port);
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  timeval tv{20, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  return fd;
-}
-
-bool send_all(int fd, const std::string& s) {
-  size_t off = 0;
-  while (off < s.size()) {
-    ssize_t n = ::send(fd, s.data() + off, s.size() - off, MSG_NOSIGNAL);
-    if (n <= 0) return false;
-    off += size_t(n);
-  }
-  return true;
-}
-
-// One JSON frame (blocking, the socket's 20 s receive timeout); false on EOF or timeout.
-bool recv_frame(int fd, std::string& buf, std::string* body) {
-  for (;;) {
-    if (buf.size() >= 4) {
-      uint32_t n = wire::load_be32(reinterpret_cast<const uint8_t*>(buf.data()));
-      if (buf.size() >= 4 + size_t(n)) {
-        body->assign(buf, 4, n);
-        buf.erase(0, 4 + size_t(n));
-        return true;
-      }
-    }
-    char tmp[65536];
-    ssize_t r = ::recv(fd, tmp, sizeof tmp, 0);
-    if (r <= 0) return false;
-    buf.append(tmp, size_t(r));
-  }
-}
-
 uint64_t number_field(std::string_view body, std::string_view key) {
   std::string k = "\"" + std::string(key) + "\":";
   size_t at = body.find(k);
@@ -106,7 +64,7 @@ std::string framed(const std::string& body) {
 
 // Sends `bodies` on one connection, pipelined 500 at a time, and hands each reply to `on`.
 bool pipelined(uint16_t port, const std::vector<std::string>& bodies, const std::function<void(size_t, const std::string&)>& on) {
-  int fd = connect_to(port);
+  int fd = connect_loopback(port, 20);
   if (fd < 0) return false;
   std::string buf, body;
   for (size_t at = 0; at < bodies.size(); at += 500) {
@@ -138,34 +96,6 @@ bool pipelined_parallel(uint16_t port, const std::vector<std::string>& bodies, s
   return ok;
 }
 
-long rss_kib(pid_t pid) {
-  std::ifstream f("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(f, line))
-    if (line.rfind("VmRSS:", 0) == 0) return std::strtol(line.c_str() + 6, nullptr, 10);
-  return -1;
-}
-
-pid_t registry_pid(pid_t supervisor) {
-  DIR* d = opendir("/proc");
-  pid_t found = -1;
-  while (dirent* e = d ? readdir(d) : nullptr) {
-    pid_t pid = pid_t(std::atoi(e->d_name));
-    if (pid <= 0) continue;
-    std::ifstream st("/proc/" + std::to_string(pid) + "/stat");
-    std::string stat;
-    std::getline(st, stat);
-    auto close = stat.rfind(')');
-    if (close == std::string::npos) continue;
-    std::string comm = stat.substr(stat.find('(') + 1, close - stat.find('(') - 1);
-    int ppid = 0;
-    char state;
-    std::sscanf(stat.c_str() + close + 2, "%c %d", &state, &ppid);
-    if (ppid == supervisor && comm == "rendezvous-regi") found = pid;
-  }
-  if (d) closedir(d);
-  return found;
-}
 
 struct Stream {
   int fd = -1;
@@ -257,7 +187,7 @@ PhaseResult run_phase(uint16_t port, std::vector<Stream>& streams, const Identit
       ::close(ep);
     });
 
-  int fd = connect_to(port);
+  int fd = connect_loopback(port, 20);
   std::string buf, body;
   const int64_t start = mono_now_ns();
   for (size_t i = 0; i < changes && fd >= 0; i++) {
@@ -368,7 +298,7 @@ int run_events(const std::string& bin_dir, const std::string& tmp_root, size_t n
 
     // The reference: the same changes with one subscriber.
     std::vector<Stream> one(1);
-    one[0].fd = connect_to(port);
+    one[0].fd = connect_loopback(port, 20);
     if (one[0].fd < 0 || !subscribe_blocking(one[0], ids[0])) {
       fprintf(stderr, "rendezvous-bench: the reference subscription failed\n");
       break;
@@ -382,7 +312,7 @@ int run_events(const std::string& bin_dir, const std::string& tmp_root, size_t n
     streams.resize(n);
     size_t failed = 0;
     for (size_t i = 0; i < n; i++) {
-      streams[i].fd = connect_to(port);
+      streams[i].fd = connect_loopback(port, 20);
       if (streams[i].fd < 0) {
         fprintf(stderr, "rendezvous-bench: connection %zu: %s\n", i, strerror(errno));
         break;

@@ -18,59 +18,16 @@
 #include "shared/crypto.h"
 #include "shared/util.h"
 #include "shared/wire.h"
+#include "tests/bench/blocking_io.h"
 #include "tests/bench/server_process.h"
 
 namespace rdv::bench {
 
 namespace {
 
-int connect_to(uint16_t port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return -1;
-  sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  sa.sin_port = htons(port);
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  timeval tv{10, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  return fd;
-}
-
-bool send_all(int fd, const std::string& s) {
-  size_t off = 0;
-  while (off < s.size()) {
-    ssize_t n = ::send(fd, s.data() + off, s.size() - off, MSG_NOSIGNAL);
-    if (n <= 0) return false;
-    off += size_t(n);
-  }
-  return true;
-}
-
-// Reads one JSON frame; false on EOF/timeout.
-bool recv_frame(int fd, std::string& buf, std::string* body) {
-  for (;;) {
-    if (buf.size() >= 4) {
-      uint32_t n = wire::load_be32(reinterpret_cast<const uint8_t*>(buf.data()));
-      if (buf.size() >= 4 + size_t(n)) {
-        body->assign(buf, 4, n);
-        buf.erase(0, 4 + size_t(n));
-        return true;
-      }
-    }
-    char tmp[65536];
-    ssize_t r = ::recv(fd, tmp, sizeof tmp, 0);
-    if (r <= 0) return false;
-    buf.append(tmp, size_t(r));
-  }
-}
-
 // Registers nodes [from, to) over one connection, pipelining 1000 at a time.
 bool load_range(uint16_t port, size_t from, size_t to, uint64_t seed, size_t* failures) {
-  int fd = connect_to(port);
+  int fd = connect_loopback(port, 10);
   if (fd < 0) return false;
   std::mt19937_64 rng(seed);
   std::string buf, body;
@@ -132,7 +89,7 @@ namespace {
 
 // One lookup on a fresh connection; true on lookup_ok.
 bool lookup_ok(uint16_t port, uint32_t id) {
-  int fd = connect_to(port);
+  int fd = connect_loopback(port, 10);
   if (fd < 0) return false;
   std::string frame, buf, body;
   wire::append_json_frame(frame, R"({"type":"lookup","node_id":)" + std::to_string(id) + "}");

@@ -26,6 +26,7 @@
 #include "shared/wire.h"
 #include "tests/bench/memory.h"
 #include "tests/bench/noop_server.h"
+#include "tests/bench/blocking_io.h"
 #include "tests/bench/server_process.h"
 #include "tests/bench/text.h"
 
@@ -59,21 +60,7 @@ class Sock {
   Sock& operator=(const Sock&) = delete;
   ~Sock() { close(); }
 
-  static Sock connect_to(uint16_t port) {
-    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) return Sock();
-    sockaddr_in sa{};
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons(port);
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    timeval tv{10, 0};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    if (::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) {
-      ::close(fd);
-      return Sock();
-    }
-    return Sock(fd);
-  }
+  static Sock connect_to(uint16_t port) { return Sock(connect_loopback(port, 10)); }
   bool ok() const { return fd_ >= 0; }
   // Closes with a reset: thousands of closes leave no loopback port in TIME_WAIT.
   void close() {
@@ -88,26 +75,9 @@ class Sock {
   bool request(const std::string& body, std::string* reply) {
     std::string frame;
     wire::append_json_frame(frame, body);
-    size_t off = 0;
-    while (off < frame.size()) {
-      ssize_t n = ::send(fd_, frame.data() + off, frame.size() - off, MSG_NOSIGNAL);
-      if (n <= 0) return close(), false;
-      off += size_t(n);
-    }
-    for (;;) {
-      if (buf_.size() >= 4) {
-        uint32_t n = wire::load_be32(reinterpret_cast<const uint8_t*>(buf_.data()));
-        if (buf_.size() >= 4 + size_t(n)) {
-          reply->assign(buf_, 4, n);
-          buf_.erase(0, 4 + size_t(n));
-          return true;
-        }
-      }
-      char tmp[16384];
-      ssize_t r = ::recv(fd_, tmp, sizeof tmp, 0);
-      if (r <= 0) return close(), false;
-      buf_.append(tmp, size_t(r));
-    }
+    if (send_all(fd_, frame) && recv_frame(fd_, buf_, reply)) return true;
+    close();
+    return false;
   }
 
  private:
