@@ -117,6 +117,7 @@ class Server {
   // the byte stream under it (plain or TLS).
   enum class Io { Data, Again, Eof, Error };
   void begin_stages(Conn* c);
+  bool begin_handshake(Conn* c);
   void read_proxy_header(Conn* c);
   void drive_handshake(Conn* c);
   void stage_done(Conn* c);

@@ -68,18 +68,24 @@ bool Server::configure_transport(std::string* error) {
 
 void Server::begin_stages(Conn* c) {
   if (c->control) return;
-  c->stage_deadline_ns = mono_now_ns() + kProxyTimeout.tv_sec * 1000000000LL;
-  if (!proxy_from_.empty() && cidr_list_contains(proxy_from_, c->ip)) c->stage = Stage::Proxy;
-  else if (tls_) c->stage = Stage::Handshake;
-  if (c->stage == Stage::Handshake) {
-    c->stage_deadline_ns = mono_now_ns() + kHandshakeTimeout.tv_sec * 1000000000LL;
-    std::string err;
-    c->tls = tls::Stream::accept(tls_->ctx.get(), c->fd.get(), &err);
-    if (!c->tls) {
-      log_error("cannot start a TLS session; closing the connection", {{"peer", c->peer.ip}, {"error", err}});
-      close_conn(c, "TLS session failed");
-    }
+  if (!proxy_from_.empty() && cidr_list_contains(proxy_from_, c->ip)) {
+    c->stage = Stage::Proxy;
+    c->stage_deadline_ns = mono_now_ns() + kProxyTimeout.tv_sec * 1000000000LL;
+  } else if (tls_) {
+    begin_handshake(c);
   }
+}
+
+// The TLS stage: a session on the socket, and the handshake's deadline.
+bool Server::begin_handshake(Conn* c) {
+  c->stage = Stage::Handshake;
+  c->stage_deadline_ns = mono_now_ns() + kHandshakeTimeout.tv_sec * 1000000000LL;
+  std::string err;
+  c->tls = tls::Stream::accept(tls_->ctx.get(), c->fd.get(), &err);
+  if (c->tls) return true;
+  log_error("cannot start a TLS session; closing the connection", {{"peer", c->peer.ip}, {"error", err}});
+  close_conn(c, "TLS session failed");
+  return false;
 }
 
 const timeval* Server::read_timeout(const Conn* c) const {
@@ -98,18 +104,11 @@ const timeval* Server::read_timeout(const Conn* c) const {
 // The next stage, with its own deadline: the read event is re-added with it.
 void Server::stage_done(Conn* c) {
   if (c->stage == Stage::Proxy && tls_) {
-    c->stage = Stage::Handshake;
-    c->stage_deadline_ns = mono_now_ns() + kHandshakeTimeout.tv_sec * 1000000000LL;
-    std::string err;
-    c->tls = tls::Stream::accept(tls_->ctx.get(), c->fd.get(), &err);
-    if (!c->tls) {
-      log_error("cannot start a TLS session; closing the connection", {{"peer", c->peer.ip}, {"error", err}});
-      return close_conn(c, "TLS session failed");
-    }
+    if (!begin_handshake(c)) return;
   } else {
     c->stage = Stage::Open;
   }
-  c->last_frame_ns = mono_now_ns();  // the 5-minute read deadline starts with the protocol
+  c->last_frame_ns = mono_now_ns();  // the read deadline starts with the protocol
   if (c->reading) event_add(c->rev.get(), read_timeout(c));
 }
 
