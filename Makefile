@@ -39,7 +39,7 @@ GTEST_LIBS := -lgtest -lpthread
 
 DEB_PACKAGES := g++ make pkg-config libevent-dev libjansson-dev libsodium-dev liblmdb-dev \
                 libcivetweb-dev libsystemd-dev libgtest-dev libcurl4-openssl-dev libssl-dev \
-                ca-certificates lmdb-utils curl systemd xxd chromium nodejs prometheus
+                ca-certificates openssl lmdb-utils curl systemd xxd chromium nodejs prometheus
 # Only the bench: simdjson, the reference the request parser is measured against (--parser).
 BENCH_DEB_PACKAGES := libsimdjson-dev
 # Only make fuzz: clang and its libFuzzer runtime (libclang_rt.fuzzer, in libclang-rt-14-dev on
