@@ -32,16 +32,15 @@ LDFLAGS += -fsanitize=address,undefined
 endif
 
 # libcurl (its multi interface, on the registry's event loop) makes the outbound calls: the
-# identity webhook and the identity provider's JWKS; libcrypto verifies RS256 tokens.
-LIBS := -levent_core -levent_pthreads -ljansson -lsodium -llmdb -lsystemd -lcurl -lssl -lcrypto -lpthread
+# identity webhook and the identity provider's JWKS; libcrypto verifies RS256 tokens; simdjson's
+# On-Demand API scans request bodies (shared/message.cc).
+LIBS := -levent_core -levent_pthreads -ljansson -lsodium -llmdb -lsystemd -lcurl -lssl -lcrypto -lsimdjson -lpthread
 CIVET_LIBS := -lcivetweb
 GTEST_LIBS := -lgtest -lpthread
 
 DEB_PACKAGES := g++ make pkg-config libevent-dev libjansson-dev libsodium-dev liblmdb-dev \
                 libcivetweb-dev libsystemd-dev libgtest-dev libcurl4-openssl-dev libssl-dev \
-                ca-certificates openssl lmdb-utils curl systemd xxd chromium nodejs prometheus
-# Only the bench: simdjson, the reference the request parser is measured against (--parser).
-BENCH_DEB_PACKAGES := libsimdjson-dev
+                libsimdjson-dev ca-certificates openssl lmdb-utils curl systemd xxd chromium nodejs prometheus
 # Only make fuzz: clang and its libFuzzer runtime (libclang_rt.fuzzer, in libclang-rt-14-dev on
 # bookworm), so `make test` stays on g++ alone.
 FUZZ_DEB_PACKAGES := clang libclang-rt-14-dev
@@ -170,7 +169,7 @@ $(BIN)/process-tests: $(call objs,$(PROCESS_SRC)) $(SHARED_LIB) | $(SHIM_LIB)
 $(OBJ)/tests/bench/parser.o: CXXFLAGS += $(shell grep -qw avx2 /proc/cpuinfo 2>/dev/null && grep -qw pclmulqdq /proc/cpuinfo && echo -march=x86-64-v3 -mpclmul)
 $(BENCH_PROGRAM): $(call objs,$(BENCH_SRC)) $(SHARED_LIB) | $(SHIM_LIB)
 	@mkdir -p $(dir $@)
-	$(CXX) $(LDFLAGS) -o $@ $^ -lsimdjson $(LIBS)
+	$(CXX) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 # One libFuzzer binary per tests/fuzz/<name>.cc, linked with every worker library so a target
 # can drive the real decoders, handlers and routes.
@@ -200,7 +199,7 @@ test-san: deps
 	BUILD=build-san tests/run-all
 
 bench:
-	$(MAKE) deps EXTRA_DEB_PACKAGES="$(BENCH_DEB_PACKAGES)"
+	$(MAKE) deps
 	$(MAKE) -j2 all $(BENCH_PROGRAM)
 	$(BENCH_PROGRAM) --bin-dir $(BIN)
 

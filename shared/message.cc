@@ -1,345 +1,247 @@
 #include "message.h"
 
+#include <simdjson.h>
+
 #include <cmath>
-#include <cstdlib>
 #include <cstring>
 
 namespace rdv {
 
-// Recursive-descent over the body; every method returns false with `error` set on bad input.
+namespace od = simdjson::ondemand;
+
+namespace {
+
+// One parser per thread: it keeps its buffers (sized for the largest body seen) from one
+// request to the next, so a parse does not allocate.
+od::parser& thread_parser() {
+  thread_local od::parser parser;
+  return parser;
+}
+
+}  // namespace
+
+// simdjson's On-Demand API does the scanning: its first stage finds every structural character
+// and validates the UTF-8 of the whole body with SIMD instructions; its second stage parses
+// each value as it is asked for. On-Demand validates only what it is asked for, so the walker
+// below asks for everything: every key and string unescaped, every number converted, every
+// literal checked, so a body is accepted exactly when it is valid JSON. The first stage runs
+// inside libsimdjson, which picks the machine's best kernel at run time; this file is built
+// for the generic target (building it for AVX2 measured no faster), so the binary stays portable.
 class MessageParser {
  public:
-  MessageParser(const std::string& s, Message& m) : s_(s), m_(m) {}
+  explicit MessageParser(Message& m) : m_(m), base_(m.body_.data()) {}
 
   bool parse(std::string* error) {
-    skip_ws();
-    bool ok;
-    if (peek() == '{') {
-      ok = top_object();
-    } else {
-      Message::Kind kind;
-      double num;
-      int32_t decoded;
-      ok = value(0, &kind, &num, &decoded);
-      if (ok && kind != Message::Kind::Null) fail("body is not a JSON object");
-      ok = ok && err_.empty();
+    const std::string& b = m_.body_;
+    od::document doc;
+    od::json_type t;
+    simdjson::error_code e = thread_parser().iterate(simdjson::padded_string_view(b.data(), b.size(), b.capacity())).get(doc);
+    if (e) {  // nothing but whitespace, or a body simdjson's first stage refuses (bad UTF-8…)
+      *error = simdjson::error_message(e);
+      return false;
     }
-    if (ok) {
-      skip_ws();
-      if (pos_ != s_.size()) ok = fail("end of file expected");
+    e = doc.type().get(t);
+    if (!e) {
+      if (t == od::json_type::object) {
+        e = top_object(doc);
+        if (!e && !at_end(doc)) e = fail("end of file expected");
+      } else if (t != od::json_type::null || !is_null_body(b)) {
+        e = fail("body is not a JSON object");
+      }
     }
-    if (!ok) *error = err_ + " near byte " + std::to_string(pos_);
-    return ok;
+    if (!e) return true;
+    *error = err_.empty() ? std::string(simdjson::error_message(e)) : err_;
+    const char* at = nullptr;
+    if (!doc.current_location().get(at) && at >= base_) *error += " near byte " + std::to_string(at - base_);
+    return false;
   }
 
  private:
-  char peek() const { return pos_ < s_.size() ? s_[pos_] : '\0'; }
-  bool at_end() const { return pos_ >= s_.size(); }
-  bool fail(const char* what) {
+  // The reason for a refusal that is ours rather than simdjson's.
+  simdjson::error_code fail(const char* what) {
     if (err_.empty()) err_ = what;
-    return false;
-  }
-  void skip_ws() {
-    while (pos_ < s_.size() && (s_[pos_] == ' ' || s_[pos_] == '\t' || s_[pos_] == '\n' || s_[pos_] == '\r')) pos_++;
+    return simdjson::TAPE_ERROR;
   }
 
-  bool top_object() {
-    pos_++;  // '{'
-    skip_ws();
-    if (peek() == '}') {
-      pos_++;
-      return true;
-    }
-    for (;;) {
-      skip_ws();
-      if (peek() != '"') return fail("string or '}' expected");
+  // `null` with only whitespace around it: Go decodes it to an empty map. (Checked by hand:
+  // simdjson 3.0's root-level is_null refuses "null" followed by whitespace.)
+  static bool is_null_body(std::string_view b) {
+    auto ws = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; };
+    while (!b.empty() && ws(b.front())) b.remove_prefix(1);
+    while (!b.empty() && ws(b.back())) b.remove_suffix(1);
+    return b == "null";
+  }
+
+  // No bytes after the document: the iterator is past the end once the whole body is consumed
+  // (simdjson 3.0 has no document::at_end).
+  static bool at_end(od::document& doc) {
+    const char* loc = nullptr;
+    return doc.current_location().get(loc) == simdjson::OUT_OF_BOUNDS;
+  }
+
+  // Offset and length of `text` in the body, without the whitespace a raw token carries after
+  // it (raw_json_token spans up to the next token).
+  void locate(std::string_view text, uint32_t* off, uint32_t* len) const {
+    size_t n = text.size();
+    while (n > 0 && (text[n - 1] == ' ' || text[n - 1] == '\t' || text[n - 1] == '\n' || text[n - 1] == '\r')) n--;
+    *off = uint32_t(text.data() - base_);
+    *len = uint32_t(n);
+  }
+
+  // A string whose raw text (from `raw`, after the opening quote) has no escape reads as the
+  // body's own bytes; one with escapes is copied into decoded_ (simdjson's unescaped copy
+  // lives only until the next parse). Returns the decoded_ index, or -1.
+  int32_t keep(const char* raw, std::string_view unescaped) {
+    if (raw[unescaped.size()] == '"' && std::memchr(raw, '\\', unescaped.size()) == nullptr) return -1;
+    m_.decoded_.emplace_back(unescaped);
+    return int32_t(m_.decoded_.size() - 1);
+  }
+
+  simdjson::error_code top_object(od::document& doc) {
+    od::object obj;
+    SIMDJSON_TRY(doc.get_object().get(obj));
+    for (auto field : obj) {
+      od::field f;
+      SIMDJSON_TRY(std::move(field).get(f));
       Message::Member mem{};
-      size_t key_start = pos_ + 1;
-      if (!string(&mem.key_decoded)) return false;
-      mem.key_off = uint32_t(key_start);
-      mem.key_len = uint32_t(pos_ - 1 - key_start);
-      skip_ws();
-      if (peek() != ':') return fail("':' expected");
-      pos_++;
-      skip_ws();
-      mem.val_off = uint32_t(pos_);
-      if (!value(1, &mem.kind, &mem.number, &mem.str_decoded)) return false;
-      mem.val_len = uint32_t(pos_ - mem.val_off);
+      const char* key_raw = f.key().raw();
+      std::string_view key;
+      SIMDJSON_TRY(f.unescaped_key().get(key));
+      mem.key_off = uint32_t(key_raw - base_);
+      mem.key_len = uint32_t(key.size());
+      mem.key_decoded = keep(key_raw, key);
+      od::value v = f.value();
+      SIMDJSON_TRY(member(v, &mem));
       m_.members_.push_back(mem);
-      skip_ws();
-      if (peek() == ',') {
-        pos_++;
-        continue;
-      }
-      if (peek() == '}') {
-        pos_++;
-        return true;
-      }
-      return fail("',' or '}' expected");
     }
+    return simdjson::SUCCESS;
   }
 
-  // Parses any value at pos_. For strings with escapes, *decoded is the index of the decoded
-  // text (only at depth 1, where handlers read it); otherwise -1.
-  bool value(int depth, Message::Kind* kind, double* number, int32_t* decoded) {
-    *decoded = -1;
-    *number = 0;
+  // A top-level member's value: its kind, its raw text, and what the typed readers need.
+  simdjson::error_code member(od::value& v, Message::Member* mem) {
+    od::json_type t;
+    SIMDJSON_TRY(v.type().get(t));
+    std::string_view token = v.raw_json_token();
+    mem->str_decoded = -1;
+    switch (t) {
+      case od::json_type::string: {
+        mem->kind = Message::Kind::String;
+        std::string_view s;
+        SIMDJSON_TRY(v.get_string().get(s));
+        mem->str_decoded = keep(token.data() + 1, s);
+        break;
+      }
+      case od::json_type::number:
+        mem->kind = Message::Kind::Number;
+        SIMDJSON_TRY(number(v, &mem->number));
+        break;
+      case od::json_type::boolean: {
+        bool b;
+        SIMDJSON_TRY(v.get_bool().get(b));
+        mem->kind = b ? Message::Kind::True : Message::Kind::False;
+        break;
+      }
+      case od::json_type::null:
+        mem->kind = Message::Kind::Null;
+        SIMDJSON_TRY(null(v));
+        break;
+      case od::json_type::object:
+      case od::json_type::array: {
+        mem->kind = t == od::json_type::object ? Message::Kind::Object : Message::Kind::Array;
+        SIMDJSON_TRY(walk(v, t, 1));
+        // The container ends where the next token (',' or '}') begins.
+        const char* end = nullptr;
+        SIMDJSON_TRY(v.current_location().get(end));
+        locate(std::string_view(token.data(), size_t(end - token.data())), &mem->val_off, &mem->val_len);
+        return simdjson::SUCCESS;
+      }
+    }
+    locate(token, &mem->val_off, &mem->val_len);
+    return simdjson::SUCCESS;
+  }
+
+  static simdjson::error_code number(od::value& v, double* out) {
+    // Any JSON number as a double, as Go decodes into interface{}: integers beyond 2^64 too.
+    SIMDJSON_TRY(v.get_double().get(*out));
+    if (std::isinf(*out)) return simdjson::NUMBER_ERROR;
+    return simdjson::SUCCESS;
+  }
+
+  static simdjson::error_code null(od::value& v) {
+    bool null = false;
+    SIMDJSON_TRY(v.is_null().get(null));
+    return null ? simdjson::SUCCESS : simdjson::N_ATOM_ERROR;
+  }
+
+  // A nested array or object at `depth` (the top-level object is depth 0), validated to its
+  // end: handlers read nested values through Message::json() when they need them.
+  simdjson::error_code walk(od::value& v, od::json_type t, int depth) {
     if (depth > Message::kMaxDepth) return fail("maximum parsing depth reached");
-    char c = peek();
-    switch (c) {
-      case '"':
-        *kind = Message::Kind::String;
-        return string(depth <= 1 ? decoded : nullptr);
-      case '{':
-        *kind = Message::Kind::Object;
-        return container(depth, true);
-      case '[':
-        *kind = Message::Kind::Array;
-        return container(depth, false);
-      case 't':
-        *kind = Message::Kind::True;
-        return literal("true");
-      case 'f':
-        *kind = Message::Kind::False;
-        return literal("false");
-      case 'n':
-        *kind = Message::Kind::Null;
-        return literal("null");
-      default:
-        if (c == '-' || (c >= '0' && c <= '9')) {
-          *kind = Message::Kind::Number;
-          return num(number);
-        }
-        return fail(at_end() ? "unexpected end of input" : "invalid token");
-    }
-  }
-
-  bool literal(const char* word) {
-    size_t n = std::strlen(word);
-    if (s_.compare(pos_, n, word) != 0) return fail("invalid token");
-    pos_ += n;
-    return true;
-  }
-
-  bool num(double* out) {
-    size_t start = pos_;
-    bool neg = peek() == '-';
-    if (neg) pos_++;
-    if (peek() == '0') {
-      pos_++;
-    } else if (peek() >= '1' && peek() <= '9') {
-      while (peek() >= '0' && peek() <= '9') pos_++;
+    if (t == od::json_type::object) {
+      od::object o;
+      SIMDJSON_TRY(v.get_object().get(o));
+      for (auto field : o) {
+        od::field f;
+        SIMDJSON_TRY(std::move(field).get(f));
+        std::string_view key;
+        SIMDJSON_TRY(f.unescaped_key().get(key));
+        SIMDJSON_TRY(value(f.value(), depth));
+      }
     } else {
-      return fail("invalid number");
+      od::array a;
+      SIMDJSON_TRY(v.get_array().get(a));
+      for (auto element : a) {
+        od::value ev;
+        SIMDJSON_TRY(std::move(element).get(ev));
+        SIMDJSON_TRY(value(ev, depth));
+      }
     }
-    bool integral = true;
-    if (peek() == '.') {
-      integral = false;
-      pos_++;
-      if (!(peek() >= '0' && peek() <= '9')) return fail("invalid number");
-      while (peek() >= '0' && peek() <= '9') pos_++;
-    }
-    if (peek() == 'e' || peek() == 'E') {
-      integral = false;
-      pos_++;
-      if (peek() == '+' || peek() == '-') pos_++;
-      if (!(peek() >= '0' && peek() <= '9')) return fail("invalid number");
-      while (peek() >= '0' && peek() <= '9') pos_++;
-    }
-    size_t digits = pos_ - start - (neg ? 1 : 0);
-    if (integral && digits <= 15) {
-      // Exact in a double: no strtod needed (the common case: ids).
-      int64_t v = 0;
-      for (size_t i = start + (neg ? 1 : 0); i < pos_; i++) v = v * 10 + (s_[i] - '0');
-      *out = double(neg ? -v : v);
-      return true;
-    }
-    std::string text = s_.substr(start, pos_ - start);
-    *out = std::strtod(text.c_str(), nullptr);
-    if (std::isinf(*out)) return fail("real number overflow");  // Go and jansson refuse it too
-    return true;
+    return simdjson::SUCCESS;
   }
 
-  static int hexval(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
+  // Any value inside a container at `depth`.
+  simdjson::error_code value(od::value& v, int depth) {
+    od::json_type t;
+    SIMDJSON_TRY(v.type().get(t));
+    switch (t) {
+      case od::json_type::string: {
+        std::string_view s;
+        return v.get_string().get(s);
+      }
+      case od::json_type::number: {
+        double d;
+        return number(v, &d);
+      }
+      case od::json_type::boolean: {
+        bool b;
+        return v.get_bool().get(b);
+      }
+      case od::json_type::null:
+        return null(v);
+      case od::json_type::object:
+      case od::json_type::array:
+        return walk(v, t, depth + 1);
+    }
+    return simdjson::INCORRECT_TYPE;
   }
 
-  bool hex4(uint32_t* out) {
-    if (pos_ + 4 > s_.size()) return fail("invalid escape");
-    uint32_t v = 0;
-    for (int i = 0; i < 4; i++) {
-      int h = hexval(s_[pos_ + i]);
-      if (h < 0) return fail("invalid escape");
-      v = v << 4 | uint32_t(h);
-    }
-    pos_ += 4;
-    *out = v;
-    return true;
-  }
-
-  static void put_utf8(std::string& out, uint32_t cp) {
-    if (cp < 0x80) {
-      out += char(cp);
-    } else if (cp < 0x800) {
-      out += char(0xC0 | cp >> 6);
-      out += char(0x80 | (cp & 0x3F));
-    } else if (cp < 0x10000) {
-      out += char(0xE0 | cp >> 12);
-      out += char(0x80 | ((cp >> 6) & 0x3F));
-      out += char(0x80 | (cp & 0x3F));
-    } else {
-      out += char(0xF0 | cp >> 18);
-      out += char(0x80 | ((cp >> 12) & 0x3F));
-      out += char(0x80 | ((cp >> 6) & 0x3F));
-      out += char(0x80 | (cp & 0x3F));
-    }
-  }
-
-  // Validates one UTF-8 sequence starting at pos_ (a byte >= 0x80) and advances past it.
-  bool utf8() {
-    auto b = [&](size_t i) { return uint8_t(i < s_.size() ? s_[i] : 0); };
-    uint8_t c = b(pos_);
-    size_t n;
-    uint32_t cp;
-    if (c >= 0xC2 && c <= 0xDF) n = 2, cp = c & 0x1F;
-    else if (c >= 0xE0 && c <= 0xEF) n = 3, cp = c & 0x0F;
-    else if (c >= 0xF0 && c <= 0xF4) n = 4, cp = c & 0x07;
-    else return fail("invalid UTF-8");
-    for (size_t i = 1; i < n; i++) {
-      uint8_t cc = b(pos_ + i);
-      if ((cc & 0xC0) != 0x80) return fail("invalid UTF-8");
-      cp = cp << 6 | (cc & 0x3F);
-    }
-    if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10FFFF)) || (cp >= 0xD800 && cp <= 0xDFFF))
-      return fail("invalid UTF-8");
-    pos_ += n;
-    return true;
-  }
-
-  // A string literal at pos_ ('"'). With `decoded` non-null, escaped strings are decoded into
-  // m_.decoded_ and *decoded gets the index.
-  bool string(int32_t* decoded) {
-    pos_++;  // opening quote
-    size_t start = pos_;
-    std::string out;
-    bool escaped = false;
-    for (;;) {
-      if (at_end()) return fail("premature end of input");
-      uint8_t c = uint8_t(s_[pos_]);
-      if (c == '"') break;
-      if (c < 0x20) return fail("control character in string");
-      if (c >= 0x80) {
-        size_t from = pos_;
-        if (!utf8()) return false;
-        if (escaped) out.append(s_, from, pos_ - from);
-        continue;
-      }
-      if (c != '\\') {
-        if (escaped) out += char(c);
-        pos_++;
-        continue;
-      }
-      if (!escaped) {
-        out.assign(s_, start, pos_ - start);
-        escaped = true;
-      }
-      pos_++;
-      if (at_end()) return fail("premature end of input");
-      char e = s_[pos_++];
-      switch (e) {
-        case '"': out += '"'; break;
-        case '\\': out += '\\'; break;
-        case '/': out += '/'; break;
-        case 'b': out += '\b'; break;
-        case 'f': out += '\f'; break;
-        case 'n': out += '\n'; break;
-        case 'r': out += '\r'; break;
-        case 't': out += '\t'; break;
-        case 'u': {
-          uint32_t cp;
-          if (!hex4(&cp)) return false;
-          if (cp >= 0xDC00 && cp <= 0xDFFF) return fail("invalid Unicode: lone low surrogate");
-          if (cp >= 0xD800 && cp <= 0xDBFF) {
-            uint32_t lo;
-            if (s_.compare(pos_, 2, "\\u") != 0) return fail("invalid Unicode: lone high surrogate");
-            pos_ += 2;
-            if (!hex4(&lo)) return false;
-            if (lo < 0xDC00 || lo > 0xDFFF) return fail("invalid Unicode: bad surrogate pair");
-            cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-          }
-          put_utf8(out, cp);
-          break;
-        }
-        default:
-          return fail("invalid escape");
-      }
-    }
-    pos_++;  // closing quote
-    if (decoded) {
-      *decoded = -1;
-      if (escaped) {
-        m_.decoded_.push_back(std::move(out));
-        *decoded = int32_t(m_.decoded_.size() - 1);
-      }
-    }
-    return true;
-  }
-
-  // A nested array ('[' … ']') or object ('{' … '}'), validated and skipped: handlers read
-  // nested values through Message::json() when they need them.
-  bool container(int depth, bool keyed) {
-    const char close = keyed ? '}' : ']';
-    pos_++;
-    skip_ws();
-    if (peek() == close) {
-      pos_++;
-      return true;
-    }
-    for (;;) {
-      skip_ws();
-      if (keyed) {
-        if (peek() != '"') return fail("string or '}' expected");
-        if (!string(nullptr)) return false;
-        skip_ws();
-        if (peek() != ':') return fail("':' expected");
-        pos_++;
-        skip_ws();
-      }
-      Message::Kind k;
-      double n;
-      int32_t d;
-      if (!value(depth + 1, &k, &n, &d)) return false;
-      skip_ws();
-      if (peek() == ',') {
-        pos_++;
-        continue;
-      }
-      if (peek() == close) {
-        pos_++;
-        return true;
-      }
-      return fail(keyed ? "',' or '}' expected" : "',' or ']' expected");
-    }
-  }
-
-  const std::string& s_;
   Message& m_;
-  size_t pos_ = 0;
+  const char* base_;
   std::string err_;
 };
 
 bool Message::parse(std::string_view body, std::string* error) {
-  body_.assign(body);
   members_.clear();
+  members_.reserve(12);  // one allocation for the members of any request (most have 2-8)
   decoded_.clear();
-  if (body_.size() > UINT32_MAX) {
+  if (body.size() > UINT32_MAX - simdjson::SIMDJSON_PADDING) {
     *error = "body too large";
     return false;
   }
-  MessageParser p(body_, *this);
+  // simdjson reads up to SIMDJSON_PADDING bytes past the end: the copy carries them.
+  body_.reserve(body.size() + simdjson::SIMDJSON_PADDING);
+  body_.assign(body);
+  MessageParser p(*this);
   return p.parse(error);
 }
 
@@ -400,11 +302,23 @@ std::vector<std::string> Message::string_list(std::string_view key) const {
   std::vector<std::string> out;
   const Member* m = find(key);
   if (!m || m->kind != Kind::Array) return out;
-  JsonPtr arr = json(key);
-  size_t i;
-  json_t* v;
-  json_array_foreach(arr.get(), i, v) {
-    if (json_is_string(v)) out.emplace_back(json_string_value(v), json_string_length(v));
+  // The array was validated by parse(); On-Demand reads it again in place. The body's copy is
+  // padded for simdjson unless this Message was copied (a copied string loses its spare room).
+  std::string_view text = std::string_view(body_).substr(m->val_off, m->val_len);
+  simdjson::padded_string copy;
+  simdjson::padded_string_view view;
+  if (body_.capacity() - m->val_off >= m->val_len + simdjson::SIMDJSON_PADDING) {
+    view = simdjson::padded_string_view(text.data(), text.size(), body_.capacity() - m->val_off);
+  } else {
+    copy = simdjson::padded_string(text);
+    view = copy;
+  }
+  od::document doc;
+  od::array array;
+  if (thread_parser().iterate(view).get(doc) || doc.get_array().get(array)) return out;
+  for (auto element : array) {
+    std::string_view s;
+    if (!element.get_string().get(s)) out.emplace_back(s);
   }
   return out;
 }
