@@ -81,8 +81,8 @@ bool Registry::load(std::string* error) {
     log_info("store initialised", {{"file", env_.data_file()}});
   }
   server.last_seq = meta_u64(t, "last_seq");
-  // One allocation for the liveness table (ids are dense); its contents load lazily.
-  live_.resize(size_t(std::min<uint64_t>(meta_u64(t, "next_node", 1), 1ull << 32)) + 1);
+  // The liveness table covers every id issued; its pages are allocated as ids are touched.
+  live_.cover(size_t(std::min<uint64_t>(meta_u64(t, "next_node", 1), 1ull << 32)) + 1);
   rc = t.commit();
   if (rc) {
     *error = "store " + env_.data_file() + ": commit failed: " + lmdb_error(rc);
@@ -102,11 +102,7 @@ bool Registry::reload_epoch(std::string* error) {
 }
 
 void Registry::reset_for_leadership() {
-  for (Liveness& l : live_) {
-    const int64_t verified = l.last_verified_ns;  // the verify cache is about keys, still valid
-    l = Liveness{};
-    l.last_verified_ns = verified;
-  }
+  live_.reset_keeping_verified();  // the verify cache is about keys, still valid
   dirty_.clear();
   reap_cursor_ = 0;
   liveness_cursor_ = 0;
@@ -115,17 +111,14 @@ void Registry::reset_for_leadership() {
   if (int rc = env_.begin_read(&t); rc == 0) {
     server.last_seq = std::max(server.last_seq, meta_u64(t, "last_seq"));
     const uint64_t next = meta_u64(t, "next_node", 1);
-    if (next + 1 > live_.size()) live_.resize(size_t(std::min<uint64_t>(next, 1ull << 32)) + 1);
+    live_.cover(size_t(std::min<uint64_t>(next, 1ull << 32)) + 1);
   } else {
     log_error("mdb_txn_begin(read) failed after a promotion", {{"error", lmdb_error(rc)}});
   }
   if (page_) page_->is_standby.store(0, std::memory_order_relaxed);
 }
 
-Registry::Liveness& Registry::live(uint32_t id) {
-  if (id >= live_.size()) live_.resize(std::max<size_t>(size_t(id) + 1, live_.size() * 2));
-  return live_[id];
-}
+Liveness& Registry::live(uint32_t id) { return live_.at(id); }
 
 int64_t Registry::last_seen_ns(const Txn& txn, uint32_t id) {
   if (id == 0) return 0;
@@ -250,31 +243,43 @@ std::vector<LivenessRow> Registry::liveness_to_flush() const {
   std::vector<LivenessRow> rows;
   rows.reserve(dirty_.size());
   for (uint32_t id : dirty_)
-    if (live_[id].last_seen_ns != 0) rows.push_back({id, live_[id].last_seen_ns});  // 0: removed since
+    if (int64_t seen = live_.get(id).last_seen_ns) rows.push_back({id, seen});  // 0: removed since
   return rows;
 }
 
 void Registry::liveness_flushed(bool committed) {
   if (!committed) return;  // still dirty: the next flush writes them again
-  for (uint32_t id : dirty_) live_[id].dirty = false;
+  for (uint32_t id : dirty_) live_.at(id).dirty = false;
   dirty_.clear();
 }
 
 // Every id with a known last-seen time older than the cutoff. A slice of the table per call:
 // with calls every `interval_ns`, the slice is sized so a full sweep takes at most half the
-// stale threshold, and is at least 64 Ki ids (well under a millisecond of scanning).
+// stale threshold, and is at least 64 Ki ids (well under a millisecond of scanning). Pages not
+// in memory hold no last-seen time and are passed over whole; a page the sweep leaves with
+// only forgotten ids is freed, so registration churn does not grow the table.
 std::vector<uint32_t> Registry::reap_candidates(int64_t now_ns, int64_t interval_ns) {
   std::vector<uint32_t> out;
-  if (!liveness_loaded_ || live_.size() <= 1) return out;  // unloaded times read as "never"
+  if (!liveness_loaded_ || live_.ids() <= 1) return out;  // unloaded times read as "never"
   int64_t cutoff = now_ns - cfg_->stale_threshold_ns;
   int64_t sweeps = std::max<int64_t>(1, (cfg_->stale_threshold_ns / 2) / std::max<int64_t>(interval_ns, 1));
-  size_t ids = live_.size() - 1;  // index 0 is no node
+  const size_t end = live_.ids();
+  size_t ids = end - 1;  // index 0 is no node
   size_t slice = std::min(ids, std::max(kMinReapSlice, ids / size_t(sweeps) + 1));  // never one id twice
-  for (size_t n = 0; n < slice; n++) {
-    if (reap_cursor_ >= live_.size() || reap_cursor_ == 0) reap_cursor_ = 1;
-    const Liveness& l = live_[reap_cursor_];
-    if (l.last_seen_ns != 0 && l.last_seen_ns < cutoff) out.push_back(reap_cursor_);
-    reap_cursor_++;
+  for (size_t n = 0; n < slice;) {
+    if (reap_cursor_ >= end || reap_cursor_ == 0) reap_cursor_ = 1;
+    const size_t first = reap_cursor_;
+    const size_t page_end = std::min(end, (first | (LivenessTable::kPageIds - 1)) + 1);
+    const size_t stop = std::min(page_end, first + (slice - n));
+    if (live_.page_allocated(uint32_t(first))) {
+      for (size_t id = first; id < stop; id++) {
+        const Liveness l = live_.get(uint32_t(id));
+        if (l.last_seen_ns != 0 && l.last_seen_ns < cutoff) out.push_back(uint32_t(id));
+      }
+      if (stop == page_end) live_.release_if_dead(uint32_t(first), liveness_loaded_);
+    }
+    n += stop - first;
+    reap_cursor_ = stop;
   }
   return out;
 }
@@ -299,8 +304,9 @@ void Registry::update_gauges(int64_t now_ns) {
   } else if (liveness_loaded_) {  // until then the page keeps the previous worker's figure
     int64_t cutoff = now_ns - cfg_->stale_threshold_ns;
     uint64_t online = 0;
-    for (const Liveness& l : live_)
+    live_.for_each([&](const Liveness& l) {
       if (l.last_seen_ns >= cutoff && l.last_seen_ns != 0) online++;
+    });
     page_->nodes_online.store(online, std::memory_order_relaxed);
   }
   Txn t;

@@ -20,6 +20,7 @@
 #include "cidr.h"
 #include "config.h"
 #include "jwt.h"
+#include "liveness_table.h"
 #include "metrics.h"
 #include "node_events.h"
 #include "request.h"
@@ -78,7 +79,7 @@ class Registry {
   // standby always through `txn`: the replicator writes the leader's liveness rows there, and
   // a heartbeat served here is not kept (it changes nothing a client reads).
   int64_t last_seen_ns(const Txn& txn, uint32_t id);
-  int64_t last_verified_ns(uint32_t id) const { return id < live_.size() ? live_[id].last_verified_ns : 0; }
+  int64_t last_verified_ns(uint32_t id) const { return live_.get(id).last_verified_ns; }
   // The verify cache of §4.5: a heartbeat within 120 s of the last verified one is accepted
   // without checking its signature.
   bool recently_verified(uint32_t id, int64_t now_ns) const;
@@ -88,8 +89,10 @@ class Registry {
   std::vector<LivenessRow> liveness_to_flush() const;
   void liveness_flushed(bool committed);
   // Ids whose last-seen time is older than the stale threshold, scanning a slice of the table
-  // per call so that a full sweep takes at most half the stale threshold (registry.cc).
+  // per call so that a full sweep takes at most half the stale threshold (registry.cc). The
+  // sweep also frees the table's pages that hold only forgotten ids (liveness_table.h).
   std::vector<uint32_t> reap_candidates(int64_t now_ns, int64_t interval_ns);
+  size_t liveness_pages() const { return live_.pages_allocated(); }
 
   // ---- the identity provider's keys (validate_token, wire §6.1.8) ----
   // The JWKS last fetched from `url`, if it is younger than kJwksTtlNs at `now_ns` and has at
@@ -125,16 +128,6 @@ class Registry {
   } server;
 
  private:
-  struct Liveness {
-    int64_t last_seen_ns = 0;
-    int64_t last_verified_ns = 0;  // last successful heartbeat signature check (§4.5)
-    bool dirty = false;            // last_seen not yet written to LMDB
-    bool loaded = false;           // last_seen reflects the liveness database
-    // node_events: whether the node is online as far as its events said; unknown after a
-    // start until it is seen, so a restart does not announce every node again.
-    bool online = false;
-    bool online_known = false;
-  };
   Liveness& live(uint32_t id);
   // A heartbeat or registration of `id` at `ns`: its online event if it was offline.
   void seen(Liveness& l, uint32_t id, int64_t ns);
@@ -149,9 +142,9 @@ class Registry {
   Env& env_;
   metrics::RegistryPage* page_;
   uint64_t epoch_ = 1;
-  std::vector<Liveness> live_;  // dense by node id (ids are allocated from 1, never reused)
+  LivenessTable live_;  // by node id, in pages (ids are allocated from 1, never reused)
   std::vector<uint32_t> dirty_;
-  uint32_t reap_cursor_ = 0;
+  size_t reap_cursor_ = 0;
   uint32_t liveness_cursor_ = 0;  // next id for load_liveness_step()
   bool liveness_loaded_ = false;
 };

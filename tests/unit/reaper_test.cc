@@ -56,6 +56,43 @@ TEST_F(Reaper, AFullSweepTakesAtMostHalfTheThreshold) {
   for (uint32_t id : found) EXPECT_NE(id % 3, 0u) << "a fresh node was chosen";
 }
 
+// Registration churn: ids are never reused, so nodes that register, go silent and are reaped
+// leave only forgotten ids behind. The sweep frees their pages; an id that comes back (a
+// reaped node registering again with its key) is announced online as before.
+TEST_F(Reaper, PagesOfReapedNodesAreFreed) {
+  rdv::registry::Registry reg(cfg_, env_, nullptr);
+  std::string err;
+  ASSERT_TRUE(reg.load(&err)) << err;
+  ASSERT_TRUE(reg.load_liveness_step(1000));
+  const int64_t now = rdv::unix_now_ns();
+  const uint32_t kNodes = 100000, kKept = 99999;  // one node stays registered and heard from
+  for (uint32_t id = 1; id <= kNodes; id++) {
+    reg.apply({Effect::Forget, id, 0});  // as register does for a new id
+    reg.apply({Effect::Touch, id, id == kKept ? now : now - 2 * cfg_.stale_threshold_ns});
+  }
+  reg.liveness_flushed(true);
+  const size_t pages = reg.liveness_pages();
+  EXPECT_GE(pages, size_t(kNodes / rdv::registry::LivenessTable::kPageIds));
+  const int64_t interval = 10LL * 1000000000;
+  size_t reaped = 0;
+  for (int tick = 0; tick < 3; tick++)
+    for (uint32_t id : reg.reap_candidates(now, interval)) {
+      reg.node_went_offline(id);
+      reg.apply({Effect::Forget, id, 0});  // what the pipeline does after the reap commits
+      reaped++;
+    }
+  EXPECT_EQ(reaped, size_t(kNodes - 1));
+  for (int tick = 0; tick < 3; tick++) EXPECT_TRUE(reg.reap_candidates(now, interval).empty());
+  EXPECT_EQ(reg.liveness_pages(), 1u) << "only the page of the node still heard from";
+  // A reaped node registers again with its old id: online again, and reaped again later.
+  std::vector<uint32_t> online;
+  reg.on_online = [&](uint32_t id) { online.push_back(id); };
+  reg.apply({Effect::Forget, 5, 0});
+  reg.apply({Effect::Touch, 5, now});
+  EXPECT_EQ(online, std::vector<uint32_t>{5});
+  EXPECT_EQ(reg.liveness_pages(), 2u);
+}
+
 TEST_F(Reaper, ForgottenNodesAreNotChosen) {
   rdv::registry::Registry reg(cfg_, env_, nullptr);
   std::string err;
