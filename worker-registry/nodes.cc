@@ -281,7 +281,7 @@ Outcome handle_deregister(Request& r) {
   if (!node.hostname.empty() && r.view.node_for_hostname(node.hostname) == id) w.del(Db::HostIndex, node.hostname);
   w.del(Db::Nodes, key_u32(id));
   w.del(Db::Liveness, key_u32(id));
-  r.effect(Effect::Forget, id);
+  r.effect(Effect::Removed, id);
   r.effect(Effect::CountDeregistration);
   return Outcome::ok(json_pack("{s:s}", "type", "deregister_ok"));
 }

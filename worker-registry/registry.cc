@@ -162,12 +162,16 @@ void Registry::apply(const Effect& e) {
       break;
     }
     case Effect::Forget:
+    case Effect::Removed:
       // Grows the table for a new id too: its "never seen" must be known (node events).
       if (e.id != 0) {
         Liveness& l = live(e.id);
         l.last_seen_ns = 0;
         l.last_verified_ns = 0;
         l.loaded = true;
+        // A deregistered node is not online any more: if its key registers again, that is
+        // announced, as after a reap. (Its entry is then dead, so its page can be freed.)
+        if (e.kind == Effect::Removed) l.online = false;
       }
       break;
     case Effect::Verified:

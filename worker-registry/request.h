@@ -81,7 +81,8 @@ struct Effect {
   enum Kind : uint8_t {
     Touch,                // last_seen = value (a heartbeat); marked for the liveness flush
     SetLastSeen,          // last_seen = value, already on disk (register wrote it)
-    Forget,               // the node is gone: liveness and verify cache cleared
+    Forget,               // a new start (register, a new key): liveness and verify cache cleared
+    Removed,              // deregistered: as Forget, and no longer online (a return is announced)
     Verified,             // a heartbeat signature verified at `value`
     CountRegistration,    // counters, bumped only once the request is final
     CountDeregistration,

@@ -426,6 +426,41 @@ TEST_F(Delivery, NodeOnlineAndOfflineReachTheWebhook) {
   EXPECT_NE(dump(log.get()).find("node.offline"), std::string::npos);
 }
 
+// A deregistered node is no longer online: when its key registers again (and gets its id
+// back), that return is announced like one after a reap.
+TEST_F(Delivery, ANodeThatDeregisteredIsOnlineAgainWhenItReturns) {
+  HttpReceiver rx([](const ReceivedRequest&) { return status_reply(200); });
+  ASSERT_TRUE(rx.ok());
+  start({});
+  set_webhook(rx.url("/hook"));
+  Conn c = server.connect();
+  Daemon d = register_daemon(c);
+  auto online = [&] {
+    size_t n = 0;
+    for (auto& [ev, req] : events(rx)) n += str(ev.get(), "action") == "node.online" && event_node(ev.get()) == d.id;
+    return n;
+  };
+  ASSERT_TRUE(poll_until([&] { return online() == 1; }, 10000)) << rx.count();
+  ASSERT_TRUE(is_ok(do_signed(c, d.key, "deregister", "deregister", d.id), "deregister_ok"));
+  rdv::JsonPtr r = do_register(c, d.key, kPublicAddr, nullptr);
+  ASSERT_TRUE(is_ok(r, "register_ok"));
+  EXPECT_EQ(num(r.get(), "node_id"), d.id);
+  ASSERT_TRUE(poll_until([&] { return online() == 2; }, 10000)) << rx.count();
+  // A registration of a node that is online says nothing more. Node events are appended with
+  // the next batch, so a second write carries whatever the first one queued into the log.
+  ASSERT_TRUE(is_ok(do_register(c, d.key, kPublicAddr, nullptr), "register_ok"));
+  ASSERT_TRUE(is_ok(do_register(c, d.key, kPublicAddr, nullptr), "register_ok"));
+  rdv::JsonPtr log = admin_call(c, server, json_pack("{s:s,s:i}", "type", "get_audit_log", "limit", 100));
+  const json_t* entries = log ? json_object_get(log.get(), "entries") : nullptr;
+  ASSERT_TRUE(json_is_array(entries)) << (log ? dump(log.get()) : "no reply");
+  size_t logged = 0;
+  for (size_t i = 0; i < json_array_size(entries); i++) {
+    const json_t* e = json_array_get(entries, i);
+    logged += str(e, "action") == "node.online" && num(e, "node_id") == d.id;
+  }
+  EXPECT_EQ(logged, 2u) << dump(log.get());
+}
+
 }  // namespace
 }  // namespace rt
 

@@ -93,6 +93,36 @@ TEST_F(Reaper, PagesOfReapedNodesAreFreed) {
   EXPECT_EQ(reg.liveness_pages(), 2u);
 }
 
+// Churn of nodes that deregister (fresh keys each time, as ephemeral runners do): their ids
+// are dead once deregistered, so their pages go too, and a key that returns is online again.
+TEST_F(Reaper, PagesOfDeregisteredNodesAreFreed) {
+  rdv::registry::Registry reg(cfg_, env_, nullptr);
+  std::string err;
+  ASSERT_TRUE(reg.load(&err)) << err;
+  ASSERT_TRUE(reg.load_liveness_step(1000));
+  const int64_t now = rdv::unix_now_ns();
+  std::vector<uint32_t> online;
+  reg.on_online = [&](uint32_t id) { online.push_back(id); };
+  const uint32_t kNodes = 3 * rdv::registry::LivenessTable::kPageIds;
+  for (uint32_t id = 1; id <= kNodes; id++) {
+    reg.apply({Effect::Forget, id, 0});
+    reg.apply({Effect::Touch, id, now});
+    reg.apply({Effect::Verified, id, now});
+  }
+  reg.liveness_flushed(true);
+  EXPECT_EQ(online.size(), size_t(kNodes));
+  for (uint32_t id = 1; id <= kNodes; id++) reg.apply({Effect::Removed, id, 0});
+  EXPECT_FALSE(reg.recently_verified(7, now));
+  for (int tick = 0; tick < 3; tick++) EXPECT_TRUE(reg.reap_candidates(now, 10LL * 1000000000).empty());
+  EXPECT_EQ(reg.liveness_pages(), 0u);
+  online.clear();
+  reg.apply({Effect::Forget, 7, 0});  // its key registers again
+  reg.apply({Effect::Touch, 7, now});
+  reg.apply({Effect::Forget, 7, 0});  // and again while online: nothing more to say
+  reg.apply({Effect::Touch, 7, now});
+  EXPECT_EQ(online, std::vector<uint32_t>{7});
+}
+
 TEST_F(Reaper, ForgottenNodesAreNotChosen) {
   rdv::registry::Registry reg(cfg_, env_, nullptr);
   std::string err;
