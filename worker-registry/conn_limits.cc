@@ -7,10 +7,6 @@
 
 namespace rdv::registry {
 
-namespace {
-constexpr int64_t kRefusalWarnEveryNs = 5LL * 1000000000;
-}
-
 // Called with the accepted socket still owned by accept_from, which closes it on return:
 // nothing is read from it (wire §2.5: "above it new sockets are closed immediately"). A daemon's
 // client treats a closed connection as retryable, and an error reply as final
