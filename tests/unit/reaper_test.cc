@@ -25,6 +25,12 @@ class Reaper : public ::testing::Test {
     cfg_.stale_threshold_ns = 60LL * 1000000000;  // 60 s
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }
+  // Loads `reg` on the empty store; its (empty) liveness database is read at once.
+  void load(rdv::registry::Registry& reg) {
+    std::string err;
+    ASSERT_TRUE(reg.load(&err)) << err;
+    ASSERT_TRUE(reg.load_liveness_step(1000));
+  }
   std::string dir_;
   rdv::Env env_;
   rdv::Config cfg_;
@@ -32,9 +38,7 @@ class Reaper : public ::testing::Test {
 
 TEST_F(Reaper, AFullSweepTakesAtMostHalfTheThreshold) {
   rdv::registry::Registry reg(cfg_, env_, nullptr);
-  std::string err;
-  ASSERT_TRUE(reg.load(&err)) << err;
-  ASSERT_TRUE(reg.load_liveness_step(1000));  // an empty liveness database: loaded at once
+  ASSERT_NO_FATAL_FAILURE(load(reg));
   const int64_t now = rdv::unix_now_ns();
   const uint32_t kNodes = 400000;
   for (uint32_t id = 1; id <= kNodes; id++) {
@@ -61,9 +65,7 @@ TEST_F(Reaper, AFullSweepTakesAtMostHalfTheThreshold) {
 // reaped node registering again with its key) is announced online as before.
 TEST_F(Reaper, PagesOfReapedNodesAreFreed) {
   rdv::registry::Registry reg(cfg_, env_, nullptr);
-  std::string err;
-  ASSERT_TRUE(reg.load(&err)) << err;
-  ASSERT_TRUE(reg.load_liveness_step(1000));
+  ASSERT_NO_FATAL_FAILURE(load(reg));
   const int64_t now = rdv::unix_now_ns();
   const uint32_t kNodes = 100000, kKept = 99999;  // one node stays registered and heard from
   for (uint32_t id = 1; id <= kNodes; id++) {
@@ -97,9 +99,7 @@ TEST_F(Reaper, PagesOfReapedNodesAreFreed) {
 // are dead once deregistered, so their pages go too, and a key that returns is online again.
 TEST_F(Reaper, PagesOfDeregisteredNodesAreFreed) {
   rdv::registry::Registry reg(cfg_, env_, nullptr);
-  std::string err;
-  ASSERT_TRUE(reg.load(&err)) << err;
-  ASSERT_TRUE(reg.load_liveness_step(1000));
+  ASSERT_NO_FATAL_FAILURE(load(reg));
   const int64_t now = rdv::unix_now_ns();
   std::vector<uint32_t> online;
   reg.on_online = [&](uint32_t id) { online.push_back(id); };
@@ -125,9 +125,7 @@ TEST_F(Reaper, PagesOfDeregisteredNodesAreFreed) {
 
 TEST_F(Reaper, ForgottenNodesAreNotChosen) {
   rdv::registry::Registry reg(cfg_, env_, nullptr);
-  std::string err;
-  ASSERT_TRUE(reg.load(&err)) << err;
-  ASSERT_TRUE(reg.load_liveness_step(1000));
+  ASSERT_NO_FATAL_FAILURE(load(reg));
   const int64_t old = rdv::unix_now_ns() - 2 * cfg_.stale_threshold_ns;
   reg.apply({Effect::Touch, 1, old});
   reg.apply({Effect::Touch, 2, old});
