@@ -18,6 +18,8 @@ od::parser& thread_parser() {
   return parser;
 }
 
+bool json_ws(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
 }  // namespace
 
 // simdjson's On-Demand API does the scanning: its first stage finds every structural character
@@ -66,9 +68,8 @@ class MessageParser {
   // `null` with only whitespace around it: Go decodes it to an empty map. (Checked by hand:
   // simdjson 3.0's root-level is_null refuses "null" followed by whitespace.)
   static bool is_null_body(std::string_view b) {
-    auto ws = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; };
-    while (!b.empty() && ws(b.front())) b.remove_prefix(1);
-    while (!b.empty() && ws(b.back())) b.remove_suffix(1);
+    while (!b.empty() && json_ws(b.front())) b.remove_prefix(1);
+    while (!b.empty() && json_ws(b.back())) b.remove_suffix(1);
     return b == "null";
   }
 
@@ -83,7 +84,7 @@ class MessageParser {
   // it (raw_json_token spans up to the next token).
   void locate(std::string_view text, uint32_t* off, uint32_t* len) const {
     size_t n = text.size();
-    while (n > 0 && (text[n - 1] == ' ' || text[n - 1] == '\t' || text[n - 1] == '\n' || text[n - 1] == '\r')) n--;
+    while (n > 0 && json_ws(text[n - 1])) n--;
     *off = uint32_t(text.data() - base_);
     *len = uint32_t(n);
   }
