@@ -76,20 +76,12 @@ void print(const char* label, const ProbeFigures& f) {
 }  // namespace
 
 int run_dashboards(const std::string& bin_dir, const std::string& tmp_root, size_t streams) {
-  std::string err;
-  std::string tmp = make_temp_dir(tmp_root, &err);
-  if (tmp.empty()) {
-    fprintf(stderr, "rendezvous-bench: %s\n", err.c_str());
-    return 1;
-  }
-  ServerProcess server;
+  OwnServer own;
+  if (!own.start(bin_dir, tmp_root)) return 1;
+  ServerProcess& server = own.server;
   int rc = 1;
   std::vector<int> open;
   do {
-    if (!server.start(bin_dir, tmp, &err) || !server.wait_ready(30, &err)) {
-      fprintf(stderr, "rendezvous-bench: server: %s\n", err.c_str());
-      break;
-    }
     ProbeFigures reference = measure(server.http_port());
     for (size_t i = 0; i < streams; i++) {
       int fd = open_stream(server.http_port());
@@ -113,9 +105,7 @@ int run_dashboards(const std::string& bin_dir, const std::string& tmp_root, size
     rc = reference.failures == 0 && loaded.failures == 0 ? 0 : 1;
   } while (false);
   for (int fd : open) ::close(fd);
-  printf("server under test stopped: %s\n", server.stop().c_str());
-  remove_tree(tmp);
-  return rc;
+  return own.finish(rc);
 }
 
 }  // namespace rdv::bench

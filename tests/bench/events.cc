@@ -246,20 +246,12 @@ int run_events(const std::string& bin_dir, const std::string& tmp_root, size_t n
             (unsigned long long)rl.rlim_cur, n);
     return 1;
   }
-  std::string err;
-  std::string tmp = make_temp_dir(tmp_root, &err);
-  if (tmp.empty()) {
-    fprintf(stderr, "rendezvous-bench: %s\n", err.c_str());
-    return 1;
-  }
-  ServerProcess server;
+  OwnServer own;
+  if (!own.start(bin_dir, tmp_root)) return 1;
+  ServerProcess& server = own.server;
   int rc = 1;
   std::vector<Stream> streams;
   do {
-    if (!server.start(bin_dir, tmp, &err) || !server.wait_ready(30, &err)) {
-      fprintf(stderr, "rendezvous-bench: server: %s\n", err.c_str());
-      break;
-    }
     const uint16_t port = server.registry_port();
     printf("# rendezvous-bench --events %zu: %g changes/s for %g s (reference: 1 subscriber, %g s)\n", n, kRate,
            kSeconds, kRefSeconds);
@@ -364,10 +356,7 @@ int run_events(const std::string& bin_dir, const std::string& tmp_root, size_t n
   } while (false);
   for (Stream& s : streams)
     if (s.fd >= 0) ::close(s.fd);
-  std::string how = server.stop();
-  if (rc) fprintf(stderr, "rendezvous-bench: server %s; log tail:\n%s\n", how.c_str(), server.log_tail(4000).c_str());
-  remove_tree(tmp);
-  return rc;
+  return own.finish(rc);
 }
 
 }  // namespace rdv::bench

@@ -101,23 +101,15 @@ bool lookup_ok(uint16_t port, uint32_t id) {
 }  // namespace
 
 int run_memory(const std::string& bin_dir, const std::string& tmp_root, size_t nodes) {
-  std::string err;
-  std::string tmp = make_temp_dir(tmp_root, &err);
-  if (tmp.empty()) {
-    fprintf(stderr, "rendezvous-bench: %s\n", err.c_str());
-    return 1;
-  }
-  ServerProcess server;
-  server.log_level = "info";  // the registry's start-up timings are logged at info
+  OwnServer own;
+  own.server.log_level = "info";  // the registry's start-up timings are logged at info
+  if (!own.start(bin_dir, tmp_root)) return 1;
+  ServerProcess& server = own.server;
   int rc = 1;
   do {
-    if (!server.start(bin_dir, tmp, &err) || !server.wait_ready(30, &err)) {
-      fprintf(stderr, "rendezvous-bench: server: %s\n", err.c_str());
-      break;
-    }
     pid_t reg = registry_pid(server.pid());
     long rss0 = rss_kib(reg);
-    printf("memory: registering %zu nodes (unsigned, random keys) into %s\n", nodes, tmp.c_str());
+    printf("memory: registering %zu nodes (unsigned, random keys) into %s\n", nodes, server.data_dir().c_str());
     int64_t t0 = mono_now_ns();
     const size_t conns = 8;
     std::vector<std::thread> threads;
@@ -166,9 +158,7 @@ int run_memory(const std::string& bin_dir, const std::string& tmp_root, size_t n
            double(rss) * 1024.0 / double(nodes), restart_ms);
     rc = failed == 0 ? 0 : 1;
   } while (false);
-  printf("server under test stopped: %s\n", server.stop().c_str());
-  remove_tree(tmp);
-  return rc;
+  return own.finish(rc);
 }
 
 }  // namespace rdv::bench

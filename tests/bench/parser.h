@@ -39,6 +39,8 @@ inline constexpr StrictnessCase kStrictnessCases[] = {
     {"Infinity", R"({"type":"lookup","node_id":Infinity})"sv, false},
     {"number overflowing a double", R"({"type":"lookup","node_id":1e400})"sv, false},
     {"integer beyond 2^64", R"({"type":"lookup","node_id":123456789012345678901234567890})"sv, true},
+    {"exponent of many digits", R"({"type":"lookup","x":0.5E00000000000000000050})"sv, true},
+    {"number underflowing to 0", R"({"type":"lookup","x":1e-400})"sv, true},
     {"bad escape \\x", R"({"type":"lookup","s":"\x41"})"sv, false},
     {"short \\u escape", R"({"type":"lookup","s":"\u12"})"sv, false},
     {"lone high surrogate", R"({"type":"lookup","s":"\ud800"})"sv, false},

@@ -251,4 +251,31 @@ double ServerProcess::metric(const std::string& name) const {
   return std::strtod(body.c_str() + at + needle.size(), nullptr);
 }
 
+bool OwnServer::start(const std::string& bin_dir, const std::string& tmp_root) {
+  std::string err;
+  dir_ = make_temp_dir(tmp_root, &err);
+  if (dir_.empty()) {
+    fprintf(stderr, "rendezvous-bench: %s\n", err.c_str());
+    return false;
+  }
+  if (!server.start(bin_dir, dir_, &err) || !server.wait_ready(30, &err)) {
+    fprintf(stderr, "rendezvous-bench: server: %s\n", err.c_str());
+    finish(1);  // with the log's tail
+    return false;
+  }
+  return true;
+}
+
+int OwnServer::finish(int rc) {
+  if (dir_.empty()) return rc;
+  if (server.pid() > 0) {
+    std::string how = server.stop();
+    printf("server under test stopped: %s\n", how.c_str());
+    if (rc != 0) fprintf(stderr, "rendezvous-bench: server log tail:\n%s\n", server.log_tail(4000).c_str());
+  }
+  remove_tree(dir_);
+  dir_.clear();
+  return rc;
+}
+
 }  // namespace rdv::bench

@@ -86,4 +86,24 @@ class ServerProcess {
   std::string stopped_;
 };
 
+// A server of a bench mode's own (dashboards, events, memory, soak): a fresh temp dir under
+// `tmp_root`, the server started in it and ready. Set `server`'s options before start().
+class OwnServer {
+ public:
+  ServerProcess server;
+  OwnServer() = default;
+  OwnServer(const OwnServer&) = delete;
+  OwnServer& operator=(const OwnServer&) = delete;
+  ~OwnServer() { finish(0); }
+
+  // False, having said why on stderr, when the dir or the server cannot be had.
+  bool start(const std::string& bin_dir, const std::string& tmp_root);
+  // Stops the server and says how it ended (with its log's tail when `rc` is a failure),
+  // removes the temp dir, and returns `rc`. Idempotent.
+  int finish(int rc);
+
+ private:
+  std::string dir_;
+};
+
 }  // namespace rdv::bench

@@ -433,40 +433,28 @@ int run_soak(const SoakOptions& o) {
   // The reference forks before any thread exists.
   NoopServer noop;
   if (!noop.start(&err)) fprintf(stderr, "rendezvous-bench: noop reference: %s (no reference figure)\n", err.c_str());
-  std::string tmp = make_temp_dir(o.tmp_root, &err);
-  if (tmp.empty()) {
-    fprintf(stderr, "rendezvous-bench: %s\n", err.c_str());
-    return 1;
-  }
+  OwnServer own;
+  own.server.extra_args = {"-max-connections", std::to_string(o.idle_connections + 1024)};
+  if (!own.start(o.bin_dir, o.tmp_root)) return 1;
+  ServerProcess& server = own.server;
   int rc = 1;
-  {
-    ServerProcess server;
-    server.extra_args = {"-max-connections", std::to_string(o.idle_connections + 1024)};
-    do {
-      if (!server.start(o.bin_dir, tmp, &err) || !server.wait_ready(30, &err)) {
-        fprintf(stderr, "rendezvous-bench: server: %s\n", err.c_str());
-        break;
-      }
-      pid_t reg = registry_pid(server.pid());
-      if (reg <= 0) {
-        fprintf(stderr, "rendezvous-bench: no registry worker found\n");
-        break;
-      }
-      printf("# rendezvous-bench --soak (registry worker pid %d, descriptor limit %llu)\n\n", int(reg),
-             (unsigned long long)lim.soft);
-      if (!run_idle(reg, server.registry_port(), noop.pid(), noop.port(), o.idle_connections)) break;
-      noop.stop();
-      rc = o.idle_only ? 0 : soak(server, reg, o.minutes);
-      if (registry_pid(server.pid()) != reg) {
-        printf("the registry worker was restarted during the run\n");
-        rc = 1;
-      }
-    } while (false);
-    if (rc != 0) fprintf(stderr, "%s\n", server.log_tail(4000).c_str());
-    printf("server under test stopped: %s\n", server.stop().c_str());
-  }
-  remove_tree(tmp);
-  return rc;
+  do {
+    pid_t reg = registry_pid(server.pid());
+    if (reg <= 0) {
+      fprintf(stderr, "rendezvous-bench: no registry worker found\n");
+      break;
+    }
+    printf("# rendezvous-bench --soak (registry worker pid %d, descriptor limit %llu)\n\n", int(reg),
+           (unsigned long long)lim.soft);
+    if (!run_idle(reg, server.registry_port(), noop.pid(), noop.port(), o.idle_connections)) break;
+    noop.stop();
+    rc = o.idle_only ? 0 : soak(server, reg, o.minutes);
+    if (registry_pid(server.pid()) != reg) {
+      printf("the registry worker was restarted during the run\n");
+      rc = 1;
+    }
+  } while (false);
+  return own.finish(rc);
 }
 
 }  // namespace rdv::bench

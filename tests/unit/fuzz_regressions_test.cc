@@ -51,4 +51,17 @@ TEST(FuzzRegressions, ProxyV1BareLfIsRefusedHoweverTheBytesArrive) {
             rdv::proxy::Status::Invalid);
 }
 
+// simdjson 3.0 refuses a valid number whose exponent has many digits; the parser must not
+// (jansson and Go accept it). Found by request_dispatch after 8 minutes.
+TEST(FuzzRegressions, ANumberWithALongExponentIsAccepted) {
+  rdv::Message m;
+  std::string err;
+  ASSERT_TRUE(m.parse(R"({"d":1.5e0,"x":0.5E00000000000000000050})", &err)) << err;
+  EXPECT_TRUE(m.has("x"));
+  ASSERT_TRUE(m.parse(R"({"node_id":7E00000000000000000000,"tags":[1e-00000000000000000000001]})", &err)) << err;
+  EXPECT_EQ(m.u32("node_id"), 7u);
+  for (const char* bad : {R"({"x":0.5E})", R"({"x":0.5E+})", R"({"x":05E00000000000000000001})", R"({"x":1E0000000000000000000400})"})
+    EXPECT_FALSE(m.parse(bad, &err)) << bad;
+}
+
 }  // namespace
