@@ -97,12 +97,6 @@ class LivenessTable {
 
   // Every allocated entry, for sweeps (ids of unallocated pages read as never seen).
   template <typename F>
-  void for_each(F&& f) {
-    for (Page& p : pages_)
-      if (p.entries)
-        for (Liveness& l : *p.entries) f(l);
-  }
-  template <typename F>
   void for_each(F&& f) const {
     for (const Page& p : pages_)
       if (p.entries)
@@ -125,7 +119,6 @@ class LivenessTable {
   }
 
   size_t pages_allocated() const { return allocated_; }
-  size_t bytes() const { return allocated_ * sizeof(Entries) + pages_.capacity() * sizeof(Page); }
 
  private:
   using Entries = std::array<Liveness, kPageIds>;
