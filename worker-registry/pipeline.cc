@@ -174,7 +174,7 @@ void Server::batch_done(std::unique_ptr<Batch> b) {
     }
     finish(*e);
   }
-  if (b->flush_liveness) reg_.liveness_flushed(b->rc == 0);
+  if (b->flush_liveness) reg_.liveness_flushed(b->liveness, b->rc == 0);
   if (b->rc == 0) {
     for (uint32_t id : b->reaped) {
       reg_.node_went_offline(id);

@@ -1,5 +1,7 @@
 #include "registry.h"
 
+#include <algorithm>
+
 #include "epoch.h"
 #include "log.h"
 #include "util.h"
@@ -251,10 +253,21 @@ std::vector<LivenessRow> Registry::liveness_to_flush() const {
   return rows;
 }
 
-void Registry::liveness_flushed(bool committed) {
+// Only what the flush wrote is clean. Heartbeats go on while it is in flight: an id it wrote
+// may have a newer time by now, and an id it did not hold may have been touched since; both
+// stay dirty for the next flush (clearing the whole list lost such a heartbeat until the node's
+// next one). An id with no time left (removed since) has nothing to write.
+void Registry::liveness_flushed(const std::vector<LivenessRow>& written, bool committed) {
   if (!committed) return;  // still dirty: the next flush writes them again
-  for (uint32_t id : dirty_) live_.at(id).dirty = false;
-  dirty_.clear();
+  for (const LivenessRow& row : written) {
+    Liveness& l = live_.at(row.id);
+    if (l.last_seen_ns == row.last_seen_ns) l.dirty = false;
+  }
+  std::erase_if(dirty_, [&](uint32_t id) {
+    Liveness& l = live_.at(id);
+    if (l.last_seen_ns == 0) l.dirty = false;
+    return !l.dirty;
+  });
 }
 
 // Every id with a known last-seen time older than the cutoff. A slice of the table per call:

@@ -85,9 +85,10 @@ class Registry {
   bool recently_verified(uint32_t id, int64_t now_ns) const;
   void apply(const Effect& e);
 
-  // The dirty last-seen times for a flush. They stay dirty until liveness_flushed(true).
+  // The dirty last-seen times for a flush. They stay dirty until liveness_flushed() is told
+  // the rows it wrote committed, and only those whose time has not moved on since.
   std::vector<LivenessRow> liveness_to_flush() const;
-  void liveness_flushed(bool committed);
+  void liveness_flushed(const std::vector<LivenessRow>& written, bool committed);
   // Ids whose last-seen time is older than the stale threshold, scanning a slice of the table
   // per call so that a full sweep takes at most half the stale threshold (registry.cc). The
   // sweep also frees the table's pages that hold only forgotten ids (liveness_table.h).

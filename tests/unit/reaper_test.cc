@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <set>
 
@@ -72,7 +73,7 @@ TEST_F(Reaper, PagesOfReapedNodesAreFreed) {
     reg.apply({Effect::Forget, id, 0});  // as register does for a new id
     reg.apply({Effect::Touch, id, id == kKept ? now : now - 2 * cfg_.stale_threshold_ns});
   }
-  reg.liveness_flushed(true);
+  reg.liveness_flushed(reg.liveness_to_flush(), true);
   const size_t pages = reg.liveness_pages();
   EXPECT_GE(pages, size_t(kNodes / rdv::registry::LivenessTable::kPageIds));
   const int64_t interval = 10LL * 1000000000;
@@ -109,7 +110,7 @@ TEST_F(Reaper, PagesOfDeregisteredNodesAreFreed) {
     reg.apply({Effect::Touch, id, now});
     reg.apply({Effect::Verified, id, now});
   }
-  reg.liveness_flushed(true);
+  reg.liveness_flushed(reg.liveness_to_flush(), true);
   EXPECT_EQ(online.size(), size_t(kNodes));
   for (uint32_t id = 1; id <= kNodes; id++) reg.apply({Effect::Removed, id, 0});
   EXPECT_FALSE(reg.recently_verified(7, now));
@@ -140,6 +141,37 @@ TEST_F(Reaper, NothingIsChosenBeforeLivenessIsLoaded) {
   ASSERT_TRUE(reg.load(&err)) << err;
   reg.apply({Effect::Touch, 1, 1});
   EXPECT_TRUE(reg.reap_candidates(rdv::unix_now_ns(), 10LL * 1000000000).empty());
+}
+
+// The liveness flush (registry.h): heartbeats arrive while a flush is being written. What it
+// did not write, a newer time of an id it wrote or an id touched since it was taken, stays
+// dirty for the next flush. (CI caught the first version losing such a heartbeat: it cleared
+// every dirty id when the flush committed.)
+using LivenessFlush = Reaper;
+
+TEST_F(LivenessFlush, TouchesWhileAFlushIsInFlightStayDirty) {
+  rdv::registry::Registry reg(cfg_, env_, nullptr);
+  ASSERT_NO_FATAL_FAILURE(load(reg));
+  reg.apply({Effect::Touch, 1, 1000});
+  reg.apply({Effect::Touch, 2, 1000});
+  reg.apply({Effect::Touch, 3, 1000});
+  const std::vector<rdv::registry::LivenessRow> written = reg.liveness_to_flush();
+  ASSERT_EQ(written.size(), 3u);
+  reg.apply({Effect::Touch, 1, 2000});  // a newer heartbeat of a node the flush holds
+  reg.apply({Effect::Touch, 4, 2000});  // a node the flush does not hold
+  reg.apply({Effect::Forget, 3, 0});    // deregistered: nothing left to write
+  reg.liveness_flushed(written, false);  // a failed commit keeps everything
+  EXPECT_EQ(reg.liveness_to_flush().size(), 3u);
+  reg.liveness_flushed(written, true);
+  std::vector<std::pair<uint32_t, int64_t>> next;
+  for (const auto& row : reg.liveness_to_flush()) next.emplace_back(row.id, row.last_seen_ns);
+  std::sort(next.begin(), next.end());
+  EXPECT_EQ(next, (std::vector<std::pair<uint32_t, int64_t>>{{1, 2000}, {4, 2000}}));
+  reg.liveness_flushed(reg.liveness_to_flush(), true);
+  EXPECT_TRUE(reg.liveness_to_flush().empty());
+  reg.apply({Effect::Touch, 2, 3000});  // a clean id becomes dirty again on its next touch
+  ASSERT_EQ(reg.liveness_to_flush().size(), 1u);
+  EXPECT_EQ(reg.liveness_to_flush()[0].last_seen_ns, 3000);
 }
 
 }  // namespace
