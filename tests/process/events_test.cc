@@ -2,7 +2,8 @@
 // real protocol: the signed subscription and its refusals, the events a subscriber may see
 // (membership and roles, trust, invites, handshake requests, nodes going offline at a reap and
 // online again), what it may not see, the cut-off of a subscriber that never reads, resuming
-// from a last id (and being told when that is impossible), and a SIGKILL of the registry worker.
+// from a last id (and being told when that is impossible), a SIGKILL of the registry worker,
+// and a leader losing its role.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -455,6 +456,56 @@ TEST_F(Events, AfterASigkillOfTheRegistryWorkerSubscribersResubscribeAndAreToldT
   e = next_event(s2);
   EXPECT_EQ(str(e.get(), "event"), "trust_revoked") << dump(e.get());
   EXPECT_GT(num(e.get(), "id"), seen);
+}
+
+// A leader that loses its role makes no more events: its subscribers are told why and closed,
+// to subscribe again at the new leader (replication.cc role_changed → events_demoted).
+class EventsFailover : public ::testing::Test {
+ protected:
+  void TearDown() override {
+    if (HasFailure()) {
+      dump_log(leader);
+      dump_log(standby);
+    }
+  }
+  Server leader, standby;
+};
+
+TEST_F(EventsFailover, SubscribersOfADemotedLeaderAreToldAndClosed) {
+  const std::string token = "events-failover-repl-token";
+  std::string err;
+  leader.extra_args = {"-repl-token", token};
+  ASSERT_TRUE(leader.start(&err)) << err;
+  const std::string leader_addr = "127.0.0.1:" + std::to_string(leader.registry_port);
+  standby.extra_args = {"-standby", leader_addr, "-repl-token", token};
+  ASSERT_TRUE(standby.start(&err)) << err;
+  Conn c = leader.connect();
+  Daemon a = register_daemon(c), x = register_daemon(c);
+  Conn s = subscribe(leader, a);
+  ASSERT_TRUE(is_ok(pair_op(c, x, a.id, "report_trust"), "report_trust_ok"));
+  rdv::JsonPtr e = next_event(s);
+  ASSERT_TRUE(e);
+  EXPECT_EQ(str(e.get(), "event"), "trust_established") << dump(e.get());
+  std::string last;
+  ASSERT_TRUE(wait_streaming(standby, 10000, &last)) << last;
+  // The standby takes over; the old leader is told to follow it.
+  HttpResponse h = admin_http(standby, "POST", "/api/admin/promote");
+  ASSERT_EQ(h.status, 200) << h.body;
+  const std::string standby_addr = "127.0.0.1:" + std::to_string(standby.registry_port);
+  h = admin_http(leader, "POST", "/api/admin/demote", "{\"leader\":\"" + standby_addr + "\"}");
+  ASSERT_EQ(h.status, 200) << h.body;  // demoted here, or already by the new leader's fence
+  e = wait_event(s, "error");
+  ASSERT_TRUE(e);
+  EXPECT_NE(str(e.get(), "error").find("no longer the leader"), std::string::npos) << dump(e.get());
+  EXPECT_TRUE(s.expect_closed(5000));
+  // At the old leader a new subscription is refused; at the new one it is served.
+  Conn again = leader.connect();
+  EXPECT_TRUE(is_error(call(again, subscribe_req(a)), "standby mode: write operations not accepted (use primary)"));
+  Conn fresh = subscribe(standby, a);
+  Conn c2 = standby.connect();
+  ASSERT_TRUE(is_ok(pair_op(c2, a, x.id, "revoke_trust"), "revoke_trust_ok"));
+  e = wait_event(fresh, "trust_revoked");
+  EXPECT_TRUE(e);
 }
 
 }  // namespace

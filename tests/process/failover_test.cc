@@ -252,19 +252,6 @@ TEST_F(Failover, NotifyScriptRefusesWhatIsNotSafe) {
   EXPECT_NE(r.err.find("already following " + registry_addr(leader)), std::string::npos) << r.err;
 }
 
-// Polls the standby's replication status until its stream is up and has everything.
-bool wait_streaming(const Server& standby, int timeout_ms, std::string* last) {
-  const int64_t deadline = mono_ms() + timeout_ms;
-  while (mono_ms() < deadline) {
-    rdv::JsonPtr s = json_body(admin_http(standby, "GET", "/api/admin/replication-status"));
-    const json_t* f = s ? json_object_get(s.get(), "follower") : nullptr;
-    *last = s ? dump(s.get()) : "";
-    if (f && str(f, "state") == "streaming" && num(f, "lag_records") == 0) return true;
-    sleep_ms(50);
-  }
-  return false;
-}
-
 // What the operator surface shows of a live stream: the standby's follower, the leader's
 // standby row with its lag, the metrics of both.
 TEST_F(Failover, ReplicationStatusShowsTheStreamOnBothSides) {

@@ -90,4 +90,16 @@ rdv::JsonPtr json_body(const HttpResponse& r) {
   return v;
 }
 
+bool wait_streaming(const Server& standby, int timeout_ms, std::string* last) {
+  const int64_t deadline = mono_ms() + timeout_ms;
+  while (mono_ms() < deadline) {
+    rdv::JsonPtr s = json_body(admin_http(standby, "GET", "/api/admin/replication-status"));
+    const json_t* f = s ? json_object_get(s.get(), "follower") : nullptr;
+    *last = s ? dump(s.get()) : "";
+    if (f && str(f, "state") == "streaming" && num(f, "lag_records") == 0) return true;
+    sleep_ms(50);
+  }
+  return false;
+}
+
 }  // namespace rt

@@ -47,5 +47,8 @@ HttpResponse admin_http(const Server& s, const std::string& method, const std::s
                         const std::string& body = "");
 // The body of an HTTP reply as JSON (null, with a test failure, when it is not JSON).
 rdv::JsonPtr json_body(const HttpResponse& r);
+// Polls the standby's replication status until its stream is up and has everything (false
+// after `timeout_ms`, with the last status in *last).
+bool wait_streaming(const Server& standby, int timeout_ms, std::string* last);
 
 }  // namespace rt
