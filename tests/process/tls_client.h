@@ -48,6 +48,9 @@ class TlsConn {
   bool recv_frame(uint8_t* type, std::string* payload, int timeout_ms = 5000);
   // True when the server closes the connection (EOF or reset) within the time.
   bool expect_closed(int timeout_ms);
+  // Asks for a TLS 1.3 KeyUpdate that the server must answer with its own; it goes out before
+  // the next data written.
+  bool request_key_update() { return SSL_key_update(ssl_, SSL_KEY_UPDATE_REQUESTED) == 1; }
 
  private:
   bool recv_exact(std::string* out, size_t n, int timeout_ms);

@@ -1,7 +1,8 @@
 // TLS on the registry listener (-tls, wire-protocol §2.1): the official client's pinned dial
 // (DialTLSPinned) against the generated certificate, its CA-verified dial (DialTLS) against a
 // test CA, PILT inside TLS, TLS 1.3 as the floor, a certificate reload by SIGHUP that drops no
-// connection, and stalled handshakes that hold up nobody.
+// connection, stalled handshakes that hold up nobody, a handshake trickled out past its
+// deadline, and KeyUpdates mid-session.
 #include <signal.h>
 
 #include <regex>
@@ -216,6 +217,63 @@ TEST_F(Tls, StalledHandshakesHoldUpNobody) {
   }
   // The handshake deadline (10 s) closes the stalled ones.
   EXPECT_TRUE(stalled.front().expect_closed(15000));
+}
+
+// The deadline holds across handshake steps: a client that keeps sending one byte of its
+// ClientHello at a time (each a step on the handshake pool) is closed at the first step past
+// the 10 s, not kept open by its trickle.
+TEST_F(Tls, AHandshakeDribbledOutIsClosedAtItsDeadline) {
+  ASSERT_NO_FATAL_FAILURE(start_tls(server));
+  Conn s = server.connect();
+  ASSERT_TRUE(s.ok());
+  // A record header announcing a 512-byte ClientHello, then its body a byte every 250 ms.
+  ASSERT_TRUE(s.send_all(std::string("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 11)));
+  bool closed = false;
+  for (int i = 0; i < 80 && !closed; i++) {  // 20 s: twice the deadline
+    if (!s.send_all(std::string(1, '\x00'))) break;  // a reset: the server has closed
+    closed = s.expect_closed(250);
+  }
+  EXPECT_TRUE(closed || s.expect_closed(1000)) << "the trickle kept the handshake open past its deadline";
+  HttpResponse m;
+  ASSERT_TRUE(http_get(server.http_port, "/metrics", &m));
+  EXPECT_NE(m.body.find("\npilot_tls_handshake_failures_total 1\n"), std::string::npos) << "counted as a failure";
+}
+
+// TLS 1.3 KeyUpdates from the client, each asking for the server's own: answered between
+// requests, and in the middle of a pipeline whose replies the client leaves unread for a while.
+// (OpenSSL 3.0 sends the answering KeyUpdate with the server's next write, so neither case
+// takes transport.cc's read-wants-write retry; a probe showed it. That branch is for a TLS
+// library that writes during a read.)
+TEST_F(Tls, KeyUpdatesAreAnsweredBetweenAndAmidRequests) {
+  ASSERT_NO_FATAL_FAILURE(start_tls(server));
+  std::string err;
+  TlsConn c = TlsConn::dial(server.registry_port, {}, &err);
+  ASSERT_TRUE(c.ok()) << err;
+  rdv::JsonPtr r = c.request(register_body(Key::generate(), kPublicAddr));
+  ASSERT_NE(r, nullptr);
+  ASSERT_EQ(str(r.get(), "type"), "register_ok") << dump(r.get());
+  const std::string lookup = R"({"type":"lookup","node_id":1})";
+  for (int i = 0; i < 20; i++) {
+    ASSERT_TRUE(c.request_key_update());
+    r = c.request(lookup);
+    ASSERT_NE(r, nullptr) << "no answer after key update " << i;
+    EXPECT_EQ(str(r.get(), "type"), "lookup_ok") << dump(r.get());
+  }
+  constexpr int kPipelined = 2000;  // ~70 KB of requests, several hundred KB of replies
+  std::string burst;
+  for (int i = 0; i < kPipelined; i++) burst += json_frame(lookup);
+  ASSERT_TRUE(c.send_all(burst));
+  ASSERT_TRUE(c.request_key_update());
+  ASSERT_TRUE(c.send_json(lookup));
+  for (int i = 0; i <= kPipelined; i++) {
+    r = c.recv_json(10000);
+    ASSERT_NE(r, nullptr) << "reply " << i << " of " << kPipelined + 1 << " missing";
+    ASSERT_EQ(str(r.get(), "type"), "lookup_ok") << dump(r.get());
+  }
+  ASSERT_TRUE(c.request_key_update());
+  r = c.request(lookup);
+  ASSERT_NE(r, nullptr);
+  EXPECT_EQ(str(r.get(), "type"), "lookup_ok") << dump(r.get());
 }
 
 TEST_F(Tls, BadCertificateStopsTheStart) {
