@@ -191,6 +191,7 @@ int main() {
   if (!base) ipc::WorkerControl::fatal("event_base_new() failed");
   UniqueFd control_listener = listen_unix(ipc::registry_socket_path(cfg.run_dir));
   registry::Server server(base.get(), reg, writer, kListenerFd, control_listener.get());
+  if (!server.pools_ready()) ipc::WorkerControl::fatal("eventfd() failed: the verify and handshake pools cannot report back");
   if (!server.configure_transport(&err)) ipc::WorkerControl::fatal(err);
 
   Worker w{base.get(), &server, &reg};

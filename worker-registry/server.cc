@@ -68,10 +68,8 @@ Server::Server(event_base* base, Registry& reg, Writer& writer, int tcp_fd, int 
     control_accept_ev_ = must_event(base_, control_fd_, EV_READ | EV_PERSIST, &Server::on_control_accept, this, "control");
     if (control_accept_ev_) event_add(control_accept_ev_.get(), nullptr);
   }
-  if (verify_pool_.notify_fd() >= 0) {
-    verified_ev_ = must_event(base_, verify_pool_.notify_fd(), EV_READ | EV_PERSIST, &Server::on_verified, this, "verified");
-    if (verified_ev_) event_add(verified_ev_.get(), nullptr);
-  }
+  verified_ev_ = must_event(base_, verify_pool_.notify_fd(), EV_READ | EV_PERSIST, &Server::on_verified, this, "verified");
+  if (verified_ev_) event_add(verified_ev_.get(), nullptr);
   committed_ev_ = must_event(base_, writer_.notify_fd(), EV_READ | EV_PERSIST, &Server::on_committed, this, "committed");
   if (committed_ev_) event_add(committed_ev_.get(), nullptr);
   reap_interval_ns_ = std::clamp<int64_t>(reg_.config().stale_threshold_ns / 4, 250000000, 10000000000LL);

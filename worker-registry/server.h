@@ -97,6 +97,9 @@ class Server {
   // configuration. At start a failure is fatal (the caller exits); on a reload the running
   // identity stays and the error is logged.
   bool configure_transport(std::string* error);
+  // False if a pool of worker threads has no eventfd to report back on (then the worker must
+  // not serve: what it submits would never come back).
+  bool pools_ready() const { return verify_pool_.ok() && handshake_pool_.ok(); }
 
  private:
   struct Conn;

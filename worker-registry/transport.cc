@@ -191,6 +191,7 @@ void Server::drive_handshake(Conn* c) {
   c->hs_job.stream = c->tls.get();
   c->hs_job.owner = c;
   handshake_pool_.submit(&c->hs_job);
+  handshake_pool_.flush();
 }
 
 void Server::on_handshaken(evutil_socket_t, short, void* arg) {
