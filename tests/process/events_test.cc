@@ -460,25 +460,10 @@ TEST_F(Events, AfterASigkillOfTheRegistryWorkerSubscribersResubscribeAndAreToldT
 
 // A leader that loses its role makes no more events: its subscribers are told why and closed,
 // to subscribe again at the new leader (replication.cc role_changed → events_demoted).
-class EventsFailover : public ::testing::Test {
- protected:
-  void TearDown() override {
-    if (HasFailure()) {
-      dump_log(leader);
-      dump_log(standby);
-    }
-  }
-  Server leader, standby;
-};
+using EventsFailover = PairTest;
 
 TEST_F(EventsFailover, SubscribersOfADemotedLeaderAreToldAndClosed) {
-  const std::string token = "events-failover-repl-token";
-  std::string err;
-  leader.extra_args = {"-repl-token", token};
-  ASSERT_TRUE(leader.start(&err)) << err;
-  const std::string leader_addr = "127.0.0.1:" + std::to_string(leader.registry_port);
-  standby.extra_args = {"-standby", leader_addr, "-repl-token", token};
-  ASSERT_TRUE(standby.start(&err)) << err;
+  ASSERT_NO_FATAL_FAILURE(start_pair("events-failover-repl-token"));
   Conn c = leader.connect();
   Daemon a = register_daemon(c), x = register_daemon(c);
   Conn s = subscribe(leader, a);

@@ -94,23 +94,9 @@ bool wait_role(const Server& s, const std::string& role, int status, int timeout
   return false;
 }
 
-class Failover : public ::testing::Test {
+class Failover : public PairTest {
  protected:
-  void TearDown() override {
-    if (HasFailure()) {
-      dump_log(leader);
-      dump_log(standby);
-    }
-  }
-  // A leader with a replication token and a standby following it.
-  void start_pair() {
-    std::string err;
-    leader.extra_args = {"-repl-token", kReplToken};
-    ASSERT_TRUE(leader.start(&err)) << err;
-    standby.extra_args = {"-standby", registry_addr(leader), "-repl-token", kReplToken};
-    ASSERT_TRUE(standby.start(&err)) << err;
-  }
-  Server leader, standby;
+  void start_pair() { PairTest::start_pair(kReplToken); }
 };
 
 TEST_F(Failover, StandbyIsNotReadyAndNamesItsLeader) {

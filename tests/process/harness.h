@@ -246,6 +246,27 @@ class ServerTest : public ::testing::Test {
 // Dumps the tail of the log to stderr (used by fixtures on failure).
 void dump_log(const Server& s);
 
+// Fixture: a leader and a standby, started by the test (each with its own flags, or by
+// start_pair); dumps both logs when the test failed.
+class PairTest : public ::testing::Test {
+ protected:
+  // The leader with `repl_token`, and the standby following it with the same token.
+  void start_pair(const std::string& repl_token) {
+    std::string err;
+    leader.extra_args = {"-repl-token", repl_token};
+    ASSERT_TRUE(leader.start(&err)) << err;
+    standby.extra_args = {"-standby", "127.0.0.1:" + std::to_string(leader.registry_port), "-repl-token", repl_token};
+    ASSERT_TRUE(standby.start(&err)) << err;
+  }
+  void TearDown() override {
+    if (HasFailure()) {
+      dump_log(leader);
+      dump_log(standby);
+    }
+  }
+  Server leader, standby;
+};
+
 // ---- the slow-fsync shim (tests/shim/slow_fsync.c) ----
 
 // Absolute path of libslowfsync.so beside the binaries under test (bin_dir()/../lib/), or ""

@@ -15,16 +15,7 @@ namespace {
 
 constexpr const char* kRefused = "standby mode: write operations not accepted (use primary)";
 
-class Standby : public ::testing::Test {
- protected:
-  void TearDown() override {
-    if (HasFailure()) {
-      dump_log(leader);
-      dump_log(standby);
-    }
-  }
-  Server leader, standby;
-};
+using Standby = PairTest;
 
 TEST_F(Standby, RefusesWritesVerbatimAndServesReads) {
   std::string err;
