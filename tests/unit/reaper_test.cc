@@ -1,5 +1,6 @@
 // The reaper's choice of stale nodes (Registry::reap_candidates): from the in-memory liveness
-// table, a slice per tick, sized so a full sweep takes at most half the stale threshold.
+// table, a slice per tick, sized so a full sweep takes at most half the stale threshold. Also
+// the liveness flush's bookkeeping over the same table (LivenessFlush, at the end).
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
